@@ -1,0 +1,56 @@
+"""What the decision core answers: the new state, the routes, the actions and the events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from gitflagger.model.canary import WebhookType
+from gitflagger.model.status import State
+
+
+@dataclass(frozen=True)
+class Routes:
+    """Traffic weights for the VirtualService. ``primary + canary == 100`` always."""
+
+    primary: int = 100
+    canary: int = 0
+    mirror: bool = False
+    """Mirror the primary's traffic to the canary (``analysis.mirror``)."""
+
+    def __post_init__(self) -> None:
+        if self.primary + self.canary != 100 or min(self.primary, self.canary) < 0:
+            raise ValueError(f"route weights must be non-negative and sum to 100, got {self}")
+
+
+class Action(StrEnum):
+    """Side effects the engine carries out for a decision, in this order."""
+
+    INITIALIZE = "initialize"
+    """Create the primary Deployment (and HPA, config copies) and the routing objects."""
+    SCALE_CANARY_UP = "scale-canary-up"
+    PROMOTE = "promote"
+    """Copy the target's pod template and config to the primary."""
+    SCALE_CANARY_DOWN = "scale-canary-down"
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event on the Canary, with Flagger's exact text."""
+
+    message: str
+    warning: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: State
+    routes: Routes
+    actions: tuple[Action, ...] = ()
+    events: tuple[Event, ...] = ()
+    webhooks: tuple[WebhookType, ...] = ()
+    """Fire-and-forget webhooks to run after this step (``post-rollout``)."""
+    subject: str = ""
+    """One line for the commit subject: ``podinfo.test: advance canary weight 20``."""
+    primary_from_target: bool = False
+    """Render the primary from the target's current template and config (promotion and init)."""
