@@ -1,0 +1,51 @@
+# gitflagger developer commands. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export GOTOOLCHAIN := local
+
+.DEFAULT_GOAL := help
+.PHONY: help venv lint test test-unit demo testbed-build testbed testbed-down bench bench-quick clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/.installed ## Create the virtualenv with gitflagger and its test tools
+
+lint: venv ## ruff and mypy --strict
+	$(BIN)/ruff check gitflagger tests
+	$(BIN)/mypy
+
+test-unit: venv ## Fast tests only: no testbed
+	$(BIN)/pytest -m "not testbed"
+
+test: lint testbed-build ## Lint, then every test, testbed included
+	$(BIN)/pytest
+
+demo: venv ## A canary release end to end, then its git history
+	@bash tests/demo.sh
+
+testbed-build: ## Build the testbed's Kubernetes, etcd and kwok binaries (cached)
+	@tests/testbed/build.sh >/dev/null
+
+testbed: venv testbed-build ## Start the local testbed and print its kubeconfig
+	$(BIN)/python -m tests.testbed up
+
+testbed-down: venv ## Stop the local testbed
+	$(BIN)/python -m tests.testbed down
+
+bench: venv ## All benchmarks; writes bench-report.json
+	$(BIN)/python -m tests.bench --report bench-report.json
+
+bench-quick: venv ## Small benchmarks (< 2 minutes)
+	$(BIN)/python -m tests.bench --quick --report bench-report.json
+
+clean: ## Remove the virtualenv and caches (not the testbed build cache)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis demo-out bench-report.json
