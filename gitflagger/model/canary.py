@@ -183,6 +183,8 @@ class CanarySpec:
     skip_analysis: bool = False
     suspend: bool = False
     revert_on_deletion: bool = False
+    metrics_server: str | None = None
+    """``spec.metricsServer``: this Canary's Prometheus URL, overriding ``--metrics-server``."""
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,7 @@ class Phase(StrEnum):
         return self in _IN_FLIGHT
 
 
-_IN_FLIGHT = frozenset(
-    {Phase.PROGRESSING, Phase.WAITING_PROMOTION, Phase.PROMOTING, Phase.FINALISING}
-)
+_IN_FLIGHT = frozenset({Phase.PROGRESSING, Phase.WAITING_PROMOTION, Phase.PROMOTING, Phase.FINALISING})
 
 
 @dataclass(frozen=True)
@@ -80,8 +78,12 @@ class State:
         """Read a Canary's ``status`` (Flagger's or gitflagger's); unknown fields are ignored."""
         if not status:
             return cls()
-        phase_text = status.get("phase") or None
-        phase = Phase(phase_text) if phase_text in Phase._value2member_map_ else None
+        phase_text = status.get("phase")
+        phase = (
+            Phase(phase_text)
+            if isinstance(phase_text, str) and phase_text in Phase._value2member_map_
+            else None
+        )
         cond = None
         for c in status.get("conditions") or ():
             if isinstance(c, Mapping) and c.get("type") == "Promoted":

@@ -1,0 +1,225 @@
+"""Decoded Canary documents to validated :class:`~gitflagger.model.canary.Canary` objects.
+
+Both Flagger API versions are read by one parser: ``flagger.app/v1beta1`` keeps
+its analysis under ``spec.analysis`` and ``flagger.app/v1alpha3`` under
+``spec.canaryAnalysis``; the fields inside are the same. Like Flagger's
+``GetAnalysis()``, ``spec.analysis`` wins when a document has both, whatever its
+apiVersion, and error paths name the block that was actually read.
+
+Defaults and leniencies follow Flagger, so a Canary that Flagger runs behaves
+the same here:
+
+- ``interval`` defaults to 1m and is raised to 10s when shorter (Flagger's
+  ``GetAnalysisInterval`` clamps silently; refusing would break working Canaries).
+  An unparseable interval, which Flagger silently replaces by 60s, is an error.
+- ``threshold`` 0 or absent means 1; ``maxWeight`` absent means 100, or the last
+  of ``stepWeights`` when those are given (Flagger's ``GetMaxWeight``).
+- A webhook without ``type`` is a ``rollout`` webhook; its timeout defaults to 10s.
+- The legacy metric ``threshold`` becomes a ``thresholdRange``: a minimum for
+  ``request-success-rate``, a maximum in milliseconds for ``request-duration``
+  and a maximum for every other metric (Flagger fails a check when
+  ``value > threshold`` for those). ``thresholdRange`` wins when both are set.
+- The ``autoscalerRef`` apiVersion is normalised to ``autoscaling/v2``: Flagger
+  reads every HPA through v2 whatever the reference says (the tutorial's
+  ``v2beta1`` is no longer served), and so do we.
+
+Stricter than Flagger, because each of these is a Canary that cannot do what its
+author meant: explicit weights outside 1..100, ``maxWeight`` below ``stepWeight``,
+non-increasing ``stepWeights``, a metric with no bounds, an unknown metric name
+without ``templateRef`` or ``query``, duplicate webhook names, a ``provider``
+other than istio, a target other than a Deployment, and object names that are
+not RFC 1123 (they become file paths in the config repo).
+
+Unknown fields are ignored, as the Kubernetes API server prunes them from a
+structural CRD.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gitflagger.errors import FieldProblem, ValidationError
+from gitflagger.model.canary import (
+    DEFAULT_PROGRESS_DEADLINE_SECONDS,
+    V1ALPHA3,
+    V1BETA1,
+    Canary,
+    CanarySpec,
+    ObjectMetadata,
+    ObjectRef,
+    ServiceSpec,
+)
+from gitflagger.model.documents import load_yaml_text
+from gitflagger.model.fields import Problems, describe, join
+from gitflagger.model.parse_analysis import parse_analysis
+
+API_VERSIONS = (V1BETA1, V1ALPHA3)
+
+
+def parse_canary(doc: object, *, default_namespace: str = "default") -> Canary:
+    """Validate a decoded Canary (v1beta1 or v1alpha3) and return it with Flagger's defaults.
+
+    ``default_namespace`` stands in for a missing ``metadata.namespace``, as
+    kubectl's current namespace does. Every problem found is reported at once.
+
+    Raises:
+        ValidationError: listing each invalid field by its path in the document,
+            e.g. ``spec.analysis.stepWeight: must be between 1 and 100, got 0``.
+    """
+    if not isinstance(doc, Mapping):
+        raise ValidationError(
+            [FieldProblem("(document)", f"must be a Canary mapping, got {describe(doc)}")], subject="Canary"
+        )
+    p = Problems()
+    api_version = p.string(doc, "apiVersion", "", required=True)
+    if api_version is not None and api_version not in API_VERSIONS:
+        p.add("apiVersion", f"unsupported {describe(api_version)}, expected {V1BETA1} or {V1ALPHA3}")
+    kind = p.string(doc, "kind", "", required=True)
+    if kind is not None and kind != "Canary":
+        p.add("kind", f"must be Canary, got {describe(kind)}")
+
+    meta = p.mapping(doc, "metadata", "", required=True) or {}
+    name = p.name(meta, "name", "metadata", required=True)
+    namespace = p.name(meta, "namespace", "metadata") or default_namespace
+    uid = p.string(meta, "uid", "metadata") or ""
+    generation = p.integer(meta, "generation", "metadata", lo=0) or 0
+    labels = p.string_map(meta, "labels", "metadata")
+    annotations = p.string_map(meta, "annotations", "metadata")
+
+    spec_doc = p.mapping(doc, "spec", "", required=True)
+    spec = _spec(p, spec_doc) if spec_doc is not None else None
+
+    subject = f"Canary {namespace}/{name}" if name else "Canary"
+    if p.items or spec is None or name is None or api_version is None:
+        raise ValidationError(p.items, subject=subject)
+    return Canary(
+        api_version=api_version,
+        name=name,
+        namespace=namespace,
+        spec=spec,
+        uid=uid,
+        generation=generation,
+        labels=labels,
+        annotations=annotations,
+        raw=dict(doc),
+    )
+
+
+def _spec(p: Problems, spec: Mapping[str, Any]) -> CanarySpec | None:
+    path = "spec"
+    provider = p.string(spec, "provider", path)
+    if provider not in (None, "", "istio"):
+        p.add(join(path, "provider"), f"unsupported {describe(provider)}: gitflagger supports istio only")
+    target = _target_ref(p, spec, path)
+    autoscaler = _autoscaler_ref(p, spec, path)
+    service = _service(p, spec, path)
+    analysis = parse_analysis(p, spec, path)
+    deadline = p.integer(spec, "progressDeadlineSeconds", path, lo=1)
+    metrics_server = p.string(spec, "metricsServer", path) or None
+    skip = p.boolean(spec, "skipAnalysis", path) or False
+    suspend = p.boolean(spec, "suspend", path) or False
+    revert = p.boolean(spec, "revertOnDeletion", path) or False
+    if target is None or service is None or analysis is None:
+        return None
+    return CanarySpec(
+        target_ref=target,
+        service=service,
+        analysis=analysis,
+        autoscaler_ref=autoscaler,
+        progress_deadline_seconds=deadline if deadline is not None else DEFAULT_PROGRESS_DEADLINE_SECONDS,
+        skip_analysis=skip,
+        suspend=suspend,
+        revert_on_deletion=revert,
+        metrics_server=metrics_server,
+    )
+
+
+def _target_ref(p: Problems, spec: Mapping[str, Any], path: str) -> ObjectRef | None:
+    ref = p.mapping(spec, "targetRef", path, required=True)
+    if ref is None:
+        return None
+    path = join(path, "targetRef")
+    api_version = p.string(ref, "apiVersion", path) or "apps/v1"
+    kind = p.string(ref, "kind", path, required=True)
+    name = p.name(ref, "name", path, required=True)
+    if api_version != "apps/v1":
+        p.add(join(path, "apiVersion"), f"must be apps/v1, got {describe(api_version)}")
+    if kind is not None and kind != "Deployment":
+        p.add(join(path, "kind"), f"unsupported {describe(kind)}: gitflagger rolls out Deployments only")
+    if kind is None or name is None or p.under(path):
+        return None
+    return ObjectRef(api_version=api_version, kind=kind, name=name)
+
+
+def _autoscaler_ref(p: Problems, spec: Mapping[str, Any], path: str) -> ObjectRef | None:
+    ref = p.mapping(spec, "autoscalerRef", path)
+    if ref is None:
+        return None
+    path = join(path, "autoscalerRef")
+    api_version = p.string(ref, "apiVersion", path) or "autoscaling/v2"
+    kind = p.string(ref, "kind", path, required=True)
+    name = p.name(ref, "name", path, required=True)
+    if not api_version.startswith("autoscaling/"):
+        p.add(join(path, "apiVersion"), f"must be autoscaling/v2, got {describe(api_version)}")
+    if kind is not None and kind != "HorizontalPodAutoscaler":
+        p.add(join(path, "kind"), f"unsupported {describe(kind)}: only HorizontalPodAutoscaler is supported")
+    if kind is None or name is None or p.under(path):
+        return None
+    return ObjectRef(api_version="autoscaling/v2", kind=kind, name=name)
+
+
+def _metadata(p: Problems, obj: Mapping[str, Any], key: str, path: str) -> ObjectMetadata | None:
+    block = p.mapping(obj, key, path)
+    if block is None:
+        return None
+    path = join(path, key)
+    return ObjectMetadata(
+        labels=p.string_map(block, "labels", path), annotations=p.string_map(block, "annotations", path)
+    )
+
+
+def _service(p: Problems, spec: Mapping[str, Any], path: str) -> ServiceSpec | None:
+    svc = p.mapping(spec, "service", path, required=True)
+    if svc is None:
+        return None
+    path = join(path, "service")
+    port = p.integer(svc, "port", path, lo=1, hi=65535, required=True)
+    target_port: int | str | None = None
+    raw_target = svc.get("targetPort")
+    if isinstance(raw_target, str) and raw_target:
+        target_port = raw_target
+    elif raw_target is not None:
+        target_port = p.integer(svc, "targetPort", path, lo=1, hi=65535)
+    timeout = p.duration(svc, "timeout", path)
+    match = tuple(m for _, m in p.mappings_of(svc, "match", path))
+    result = ServiceSpec(
+        port=port or 0,
+        name=p.name(svc, "name", path) or None,
+        port_name=p.string(svc, "portName", path) or "http",
+        target_port=target_port,
+        port_discovery=p.boolean(svc, "portDiscovery", path) or False,
+        gateways=p.strings(svc, "gateways", path),
+        hosts=p.strings(svc, "hosts", path),
+        traffic_policy=p.json_block(svc, "trafficPolicy", path),
+        match=match,
+        retries=p.json_block(svc, "retries", path),
+        headers=p.json_block(svc, "headers", path),
+        cors_policy=p.json_block(svc, "corsPolicy", path),
+        timeout=timeout.text if timeout else None,
+        rewrite=p.json_block(svc, "rewrite", path),
+        apex=_metadata(p, svc, "apex", path),
+        primary=_metadata(p, svc, "primary", path),
+        canary=_metadata(p, svc, "canary", path),
+    )
+    return None if port is None else result
+
+
+def parse_canary_yaml(text: str, *, source: str = "<string>", default_namespace: str = "default") -> Canary:
+    """Parse YAML text holding exactly one Canary document (a file, a ``kubectl get -o yaml``)."""
+    docs = load_yaml_text(text, source=source)
+    if len(docs) != 1:
+        raise ValidationError(
+            [FieldProblem(source, f"expected exactly one Canary document, found {len(docs)}")], subject="YAML"
+        )
+    return parse_canary(docs[0], default_namespace=default_namespace)
