@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
+from gitflagger.decide.observation import ManualIntent
 from gitflagger.model.canary import WebhookType
 from gitflagger.model.status import State
 
@@ -17,6 +18,13 @@ class Routes:
     canary: int = 0
     mirror: bool = False
     """Mirror the primary's traffic to the canary (``analysis.mirror``)."""
+    match: bool = False
+    """The weights apply only to requests matching ``analysis.match`` (A/B testing).
+
+    Every other request goes to the primary, the way Flagger's Istio router
+    writes a match route (primary/canary weights) followed by a default route
+    to the primary. ``Routes(0, 100, match=True)`` is Flagger's A/B iteration.
+    """
 
     def __post_init__(self) -> None:
         if self.primary + self.canary != 100 or min(self.primary, self.canary) < 0:
@@ -54,3 +62,12 @@ class Decision:
     """One line for the commit subject: ``podinfo.test: advance canary weight 20``."""
     primary_from_target: bool = False
     """Render the primary from the target's current template and config (promotion and init)."""
+    changed: bool = False
+    """The state (beyond ``last_step_time``), the routes or the actions changed.
+
+    A step that only repeats a halt message changes nothing: the engine records
+    no commit for it and ``state.step`` stays where it was.
+    """
+    handled_intent: ManualIntent | None = None
+    """The operator's intent this decision consumed, acted on or ignored (with an event
+    saying why). The engine removes it from the queue; a suspended Canary consumes none."""

@@ -66,6 +66,12 @@ class WorkloadHealth:
     ready: bool = True
     message: str = ""
     deadline_exceeded: bool = False
+    unavailable_since: datetime | None = None
+    """When the Deployment's ``Available`` condition turned False (``MinimumReplicasUnavailable``).
+
+    Flagger measures ``progressDeadlineSeconds`` from that moment. When the adapter
+    cannot tell, the decision core measures from the Canary's last phase change.
+    """
 
 
 class ManualIntent(StrEnum):
