@@ -31,6 +31,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -88,6 +89,11 @@ class _HTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     git: GitServer
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        # Connections cut by stop() end up here; keep the traceback out of the test output.
+        with open(self.git.dir / "http.log", "a") as log:
+            log.write(f"{client_address}: {traceback.format_exc()}\n")
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -122,7 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:

@@ -371,17 +371,18 @@ class KubeRoutes:
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str) -> KubeRoutes:
-        return cls(k8s_config.new_client_from_config(config_file=kubeconfig))
+        return cls(k8s_config.new_client_from_config(config_file=kubeconfig))  # type: ignore[no-untyped-call]
 
     def routes(self) -> Sequence[Route]:
-        vss = self.custom.list_cluster_custom_object(
+        listed: Any = self.custom.list_cluster_custom_object(
             "networking.istio.io", "v1beta1", "virtualservices", _request_timeout=10
-        )["items"]
+        )
+        vss: list[dict[str, Any]] = listed["items"]
         if not vss:
             return []
-        services = {(s.metadata.namespace, s.metadata.name): s
-                    for s in self.core.list_service_for_all_namespaces(_request_timeout=10).items}
-        deployments = self.apps.list_deployment_for_all_namespaces(_request_timeout=10).items
+        service_list: list[Any] = self.core.list_service_for_all_namespaces(_request_timeout=10).items
+        services = {(s.metadata.namespace, s.metadata.name): s for s in service_list}
+        deployments: list[Any] = self.apps.list_deployment_for_all_namespaces(_request_timeout=10).items
         live = {(d.metadata.namespace, d.metadata.name): d for d in deployments
                 if (d.spec.replicas if d.spec.replicas is not None else 1) > 0}
         out = []
