@@ -1,0 +1,236 @@
+"""The Istio router: three ClusterIP Services, two DestinationRules and one VirtualService.
+
+This is Flagger's ``KubernetesDefaultRouter`` (Services) plus ``IstioRouter``
+(VirtualService and DestinationRules), rendered instead of applied:
+
+* Services ``<svc>`` (the apex, which clients call) and ``<svc>-primary`` select
+  the primary pods (``<label>: <value>-primary``); ``<svc>-canary`` selects the
+  target's pods (``<label>: <value>``). Each carries ``<label>: <its own name>``
+  and the labels and annotations of ``service.apex``/``primary``/``canary``.
+* The VirtualService ``<svc>`` answers for ``service.hosts`` plus the apex name,
+  on ``service.gateways`` (``mesh`` when none are given: list gateways
+  yourself and the mesh is included only if you list it, as in Flagger). Its
+  HTTP route carries ``service.match``, ``rewrite``, ``timeout``, ``retries``,
+  ``corsPolicy`` and ``headers`` and splits traffic by the decision's weights.
+* A/B testing (``analysis.match``): a first route for the matching requests,
+  with the weights (canary 100 during the analysis), then a default route to
+  the primary alone. Flagger writes the primary weight into that single
+  destination, which Istio ignores; we write 100, which is what happens.
+* Mirroring: ``mirror`` to the canary Service on the weighted route, with
+  ``mirrorPercentage`` when ``analysis.mirrorWeight`` is set.
+* DestinationRules ``<svc>-primary`` and ``<svc>-canary`` carry
+  ``service.trafficPolicy``.
+
+Flagger also stamps ``kustomize.toolkit.fluxcd.io/reconcile: disabled`` on the
+objects it creates, to stop Flux from reverting them. In gitflagger the config
+repo *is* what Flux applies (``git-only`` mode), so that annotation would
+switch our own delivery off; it is deliberately not rendered.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from gitflagger.decide.decision import Routes
+from gitflagger.model.canary import Canary, ObjectMetadata
+from gitflagger.render.names import canary_service_name, primary_name
+
+ISTIO_API_VERSION = "networking.istio.io/v1beta1"
+MESH_GATEWAY = "mesh"
+SIDECARS = frozenset({"istio-proxy", "envoy"})
+"""Containers whose ports port discovery never exposes."""
+
+
+def services(
+    canary: Canary,
+    *,
+    label: str,
+    label_value: str,
+    containers: Sequence[Mapping[str, Any]] = (),
+    owner_references: Sequence[Mapping[str, Any]] = (),
+) -> list[dict[str, Any]]:
+    """The apex, primary and canary Services, sorted by name.
+
+    ``containers`` are the target's containers, read only when
+    ``service.portDiscovery`` is on.
+    """
+    svc = canary.spec.service
+    apex = canary.service_name
+    ports = _service_ports(canary, containers)
+    plan = [
+        (apex, primary_name(label_value), svc.apex),
+        (primary_name(apex), primary_name(label_value), svc.primary),
+        (canary_service_name(apex), label_value, svc.canary),
+    ]
+    out = []
+    for name, selects, extra in sorted(plan, key=lambda p: p[0]):
+        meta = _metadata(name, canary.namespace, extra, owner_references)
+        meta["labels"] = {**meta.get("labels", {}), label: name}
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": meta,
+                "spec": {"type": "ClusterIP", "selector": {label: selects}, "ports": copy.deepcopy(ports)},
+            }
+        )
+    return out
+
+
+def destination_rules(
+    canary: Canary, *, owner_references: Sequence[Mapping[str, Any]] = ()
+) -> list[dict[str, Any]]:
+    """``<svc>-canary`` and ``<svc>-primary``, each with ``service.trafficPolicy``."""
+    out = []
+    for host in sorted((canary_service_name(canary.service_name), primary_name(canary.service_name))):
+        spec: dict[str, Any] = {"host": host}
+        if canary.spec.service.traffic_policy is not None:
+            spec["trafficPolicy"] = copy.deepcopy(canary.spec.service.traffic_policy)
+        out.append(
+            {
+                "apiVersion": ISTIO_API_VERSION,
+                "kind": "DestinationRule",
+                "metadata": _metadata(host, canary.namespace, None, owner_references),
+                "spec": spec,
+            }
+        )
+    return out
+
+
+def virtual_service(
+    canary: Canary, routes: Routes, *, owner_references: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
+    """The apex VirtualService routing ``routes.primary``/``routes.canary`` percent."""
+    svc = canary.spec.service
+    apex = canary.service_name
+    hosts = list(svc.hosts)
+    if apex not in hosts and "*" not in hosts:
+        hosts.append(apex)
+    gateways = list(svc.gateways) or [MESH_GATEWAY]
+    weighted = [
+        _destination(canary, primary_name(apex), routes.primary),
+        _destination(canary, canary_service_name(apex), routes.canary),
+    ]
+    analysis = canary.spec.analysis
+    if analysis.match:
+        http = [
+            _http_route(canary, _merge_match(analysis.match, svc.match), weighted),
+            _http_route(canary, svc.match, [_destination(canary, primary_name(apex), 100)]),
+        ]
+    else:
+        route = _http_route(canary, svc.match, weighted)
+        if routes.mirror:
+            route["mirror"] = {"host": canary_service_name(apex)}
+            if analysis.mirror_weight > 0:
+                route["mirrorPercentage"] = {"value": analysis.mirror_weight}
+        http = [route]
+    return {
+        "apiVersion": ISTIO_API_VERSION,
+        "kind": "VirtualService",
+        "metadata": _metadata(apex, canary.namespace, svc.apex, owner_references),
+        "spec": {"hosts": hosts, "gateways": gateways, "http": http},
+    }
+
+
+def _http_route(canary: Canary, match: Sequence[Any], destinations: list[dict[str, Any]]) -> dict[str, Any]:
+    """One HTTP route with the service's pass-through Istio blocks; empty blocks are left out."""
+    svc = canary.spec.service
+    route: dict[str, Any] = {}
+    optional = {
+        "match": list(match),
+        "rewrite": svc.rewrite,
+        "timeout": svc.timeout,
+        "retries": svc.retries,
+        "corsPolicy": svc.cors_policy,
+        "headers": svc.headers,
+    }
+    for key, value in optional.items():
+        if value:
+            route[key] = copy.deepcopy(value)
+    route["route"] = destinations
+    return route
+
+
+def _destination(canary: Canary, host: str, weight: int) -> dict[str, Any]:
+    """A weighted destination; with port discovery behind a gateway, the port is pinned.
+
+    Flagger pins ``destination.port`` only when ``portDiscovery`` is on and the
+    first gateway is not ``mesh``: the Service then exposes several ports and
+    an ingress gateway cannot tell which one the route means.
+    """
+    svc = canary.spec.service
+    destination: dict[str, Any] = {"host": host}
+    if svc.port_discovery and svc.gateways and svc.gateways[0] != MESH_GATEWAY:
+        destination["port"] = {"number": svc.port}
+    return {"destination": destination, "weight": weight}
+
+
+def _merge_match(canary_match: Sequence[Any], defaults: Sequence[Any]) -> list[Any]:
+    """Flagger's ``mergeMatchConditions``: each A/B condition combined with each service match.
+
+    The service's match (a URI prefix, say) is kept and the A/B condition's
+    ``headers`` and ``sourceLabels`` replace its own. Without service matches
+    the A/B conditions are used as they are.
+    """
+    if not defaults:
+        return copy.deepcopy(list(canary_match))
+    merged = []
+    for condition in canary_match:
+        for default in defaults:
+            item = copy.deepcopy(dict(default))
+            for key in ("headers", "sourceLabels"):
+                if isinstance(condition, Mapping) and condition.get(key) is not None:
+                    item[key] = copy.deepcopy(condition[key])
+            merged.append(item)
+    return merged
+
+
+def _service_ports(canary: Canary, containers: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The service port, then (with ``portDiscovery``) every other container port, sorted by name."""
+    svc = canary.spec.service
+    target_port = svc.target_port if svc.target_port not in (None, 0, "") else svc.port
+    name = svc.port_name or "http"
+    ports = [{"name": name, "port": svc.port, "protocol": "TCP", "targetPort": target_port}]
+    if svc.port_discovery:
+        ports += sorted(_discovered_ports(canary, containers), key=lambda p: str(p["name"]))
+    return ports
+
+
+def _discovered_ports(canary: Canary, containers: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Flagger's ``getPorts``: container ports except the service's own and the sidecars'."""
+    svc = canary.spec.service
+    found: dict[str, int] = {}
+    for container in containers:
+        cname = str(container.get("name", ""))
+        if cname in SIDECARS:
+            continue
+        for i, port in enumerate(container.get("ports") or ()):
+            number = port.get("containerPort")
+            if svc.target_port in (None, 0, ""):
+                if number == svc.port:
+                    continue
+            elif isinstance(svc.target_port, int):
+                if number == svc.target_port:
+                    continue
+            elif port.get("name") == svc.target_port:
+                continue
+            found[str(port.get("name") or f"tcp-{cname}-{i}")] = int(number)
+    return [{"name": n, "port": p, "protocol": "TCP", "targetPort": p} for n, p in found.items()]
+
+
+def _metadata(
+    name: str,
+    namespace: str,
+    extra: ObjectMetadata | None,
+    owner_references: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": namespace}
+    if extra is not None and extra.labels:
+        meta["labels"] = dict(extra.labels)
+    if extra is not None and extra.annotations:
+        meta["annotations"] = dict(extra.annotations)
+    if owner_references:
+        meta["ownerReferences"] = [dict(o) for o in owner_references]
+    return meta
