@@ -21,6 +21,10 @@ This is Flagger's ``KubernetesDefaultRouter`` (Services) plus ``IstioRouter``
 * DestinationRules ``<svc>-primary`` and ``<svc>-canary`` carry
   ``service.trafficPolicy``.
 
+Not rendered yet: ``analysis.sessionAffinity``. Flagger's sticky route needs a
+cookie value kept in the Canary status (it draws a random one per rollout);
+until the state carries one, the weighted route is rendered without stickiness.
+
 Flagger also stamps ``kustomize.toolkit.fluxcd.io/reconcile: disabled`` on the
 objects it creates, to stop Flux from reverting them. In gitflagger the config
 repo *is* what Flux applies (``git-only`` mode), so that annotation would
