@@ -1,0 +1,126 @@
+"""The API's answers, route by route, without a socket: Flagger's status codes and ours."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gitflagger.loadtester.api import LoadTester, LoadTesterConfig
+from gitflagger.loadtester.commands import CommandPolicy
+
+
+def _body(metadata: dict[str, str] | None = None, **fields: str) -> bytes:
+    payload: dict[str, object] = {"name": "podinfo", "namespace": "test", **fields}
+    if metadata is not None:
+        payload["metadata"] = metadata
+    return json.dumps(payload).encode()
+
+
+@pytest.fixture
+def app() -> LoadTester:
+    return LoadTester(LoadTesterConfig(policy=CommandPolicy.of(["hey", "curl"]), timeout=30))
+
+
+@pytest.fixture
+def bash_app() -> LoadTester:
+    return LoadTester(LoadTesterConfig(enable_bash=True, timeout=30))
+
+
+def _sample(app: LoadTester, name: str, **labels: str) -> float:
+    value = app.metrics.registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (_body(), 400, "metadata not found in payload"),
+        (_body({"type": "cmd"}), 400, "cmd not found in metadata"),
+        (_body({"type": "jmeter", "cmd": "x"}), 400, "unknown task type jmeter"),
+        (_body({"type": "ngrinder", "server": "http://ng"}), 400, "not supported by gitflagger"),
+        (b"{", 400, "decoding the request body failed"),
+        (_body({"cmd": "hey; id"}), 400, "shell operator ';'"),
+        (_body({"cmd": "id"}), 403, "program 'id' is not allowed"),
+        (_body({"type": "bash", "cmd": "id"}), 403, "type bash is disabled"),
+        (_body({"type": "kubectl", "cmd": "get pods"}), 403, "program 'kubectl' is not allowed"),
+        (_body({"type": "helmv3", "cmd": "test podinfo; id"}), 400, "shell operator ';'"),
+    ],
+    ids=["no metadata", "no cmd", "unknown type", "ngrinder", "bad json", "shell syntax",
+         "program not allowed", "bash disabled", "kubectl not allowed", "helm with shell syntax"],
+)
+def test_task_requests_that_run_nothing(app: LoadTester, body: bytes, status: int, message: str) -> None:
+    response = app.handle("/", body)
+    assert (response.status, message in response.body.decode()) == (status, True), response.body
+    assert _sample(app, "gitflagger_loadtester_tasks_started_total", type="cmd") == 0
+    assert app.runner.running() == []
+
+
+def test_refusals_are_counted_by_reason(app: LoadTester) -> None:
+    app.handle("/", _body({"cmd": "id"}))
+    app.handle("/", _body({"type": "bash", "cmd": "id"}))
+    app.handle("/", _body({"cmd": "hey `id`"}))
+    assert _sample(app, "gitflagger_loadtester_tasks_refused_total", reason="not_allowed") == 1
+    assert _sample(app, "gitflagger_loadtester_tasks_refused_total", reason="bash_disabled") == 1
+    assert _sample(app, "gitflagger_loadtester_tasks_refused_total", reason="invalid") == 1
+
+
+def test_bash_output_is_returned_only_when_asked(bash_app: LoadTester) -> None:
+    cmd = "echo one && echo two"
+    quiet = bash_app.handle("/", _body({"type": "bash", "cmd": cmd}))
+    loud = bash_app.handle("/", _body({"type": "bash", "cmd": cmd, "returnCmdOutput": "true"}))
+    assert (quiet.status, quiet.body) == (200, b"")
+    assert (loud.status, loud.body) == (200, b"one\ntwo\n")
+
+
+def test_failing_blocking_task_answers_500_with_its_output(bash_app: LoadTester) -> None:
+    response = bash_app.handle("/", _body({"type": "bash", "cmd": "echo broken; exit 4"}))
+    assert response.status == 500
+    assert response.body.decode() == "command failed: exit status 4\nbroken\n"
+    assert _sample(bash_app, "gitflagger_loadtester_tasks_failed_total", type="bash") == 1
+
+
+def test_blocking_task_is_killed_at_the_timeout() -> None:
+    app = LoadTester(LoadTesterConfig(enable_bash=True, timeout=0.3))
+    response = app.handle("/", _body({"type": "bash", "cmd": "sleep 60"}))
+    assert (response.status, response.body) == (500, b"command failed: timed out after 300ms\n")
+
+
+def test_confirm_gate_follows_flagger(app: LoadTester) -> None:
+    def check() -> tuple[int, bytes]:
+        response = app.handle("/gate/check", _body())
+        return response.status, response.body
+
+    assert check() == (403, b"Forbidden\n")
+    assert app.handle("/gate/open", _body()).status == 202
+    assert check() == (200, b"Approved\n")
+    assert app.handle("/gate/close", _body()).status == 202
+    assert check() == (403, b"Forbidden\n")
+    assert _sample(app, "gitflagger_loadtester_gate_checks_total", gate="confirm", result="closed") == 2
+    assert _sample(app, "gitflagger_loadtester_gate_checks_total", gate="confirm", result="open") == 1
+
+
+def test_rollback_gate_is_its_own_gate(app: LoadTester) -> None:
+    app.handle("/gate/open", _body())
+    assert app.handle("/rollback/check", _body()).status == 403
+    app.handle("/rollback/open", _body())
+    assert app.handle("/rollback/check", _body()).status == 200
+    app.handle("/rollback/close", _body())
+    assert app.handle("/rollback/check", _body()).status == 403
+
+
+def test_fixed_gates_ignore_the_body(app: LoadTester) -> None:
+    assert app.handle("/gate/approve", b"").status == 200
+    assert app.handle("/gate/halt", b"").status == 403
+
+
+def test_unknown_paths_are_404_not_tasks(app: LoadTester) -> None:
+    response = app.handle("/gate/chek", _body({"cmd": "hey http://x/"}))
+    assert (response.status, response.body) == (404, b"no such endpoint /gate/chek\n")
+
+
+def test_namespace_regexp_forbids_other_namespaces() -> None:
+    app = LoadTester(LoadTesterConfig(namespace_regexp="^prod-"))
+    assert app.handle("/gate/open", _body()).status == 403
+    assert app.handle("/", _body({"cmd": "hey http://x/"})).status == 403
+    assert app.handle("/gate/open", _body(namespace="prod-eu")).status == 202
