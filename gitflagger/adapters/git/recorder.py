@@ -1,0 +1,206 @@
+"""The record stage: one commit per step that changed something, written without a working tree.
+
+A step's files replace the Canary's directory in the branch head's tree
+(:mod:`gitflagger.adapters.git.tree`), the commit goes on top of the head, and
+the branch moves by compare-and-swap. Two outcomes skip the commit:
+
+* ``unchanged``: the Canary's directory would come out byte-identical.
+* ``duplicate-step``: the Canary's latest recorded step (see
+  :mod:`gitflagger.adapters.git.latest`) has this step's Step-Id. A reconcile
+  retried after a crash, or run twice, records nothing, even when
+  time-dependent fields of its output differ (Kargo's idempotent commit step;
+  STYLE "Idempotent steps that can say skipped").
+
+Concurrency: the branch only moves with libgit2's compare-and-swap (the old
+target must still be the parent we built on). A writer that loses the race
+rebuilds its tree on the new head and tries again; since each Canary owns its
+directory, nothing needs merging. One :class:`GitRecorder` serialises its own
+callers with a lock (a ``pygit2.Repository`` must not be shared across threads
+unguarded); separate recorders on one repository rely on the CAS alone.
+
+Remotes come later: :meth:`Recorder.flush` is the hook where a remote recorder
+pushes the commits of one reconcile pass; for a local repository it does nothing.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+import pygit2
+
+from gitflagger.adapters.git.latest import latest_step, remember_step
+from gitflagger.adapters.git.layout import RenderedObject, canary_directory, directory_files
+from gitflagger.adapters.git.message import compose_message
+from gitflagger.adapters.git.repository import open_repository
+from gitflagger.adapters.git.trailers import StepTrailers, canary_uid, step_id
+from gitflagger.adapters.git.tree import read_directory, replace_directory, write_directory
+from gitflagger.decide.decision import Decision
+from gitflagger.decide.observation import MetricResult, WebhookResult
+from gitflagger.errors import PermanentError, TemporaryError
+from gitflagger.model.canary import Canary
+
+DEFAULT_BRANCH = "main"
+DEFAULT_PREFIX = "local"
+MAX_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Author and committer of step commits."""
+
+    name: str = "gitflagger"
+    email: str = "gitflagger@localhost"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of one Canary, everything the record stage writes about it."""
+
+    canary: Canary
+    decision: Decision
+    manifests: Sequence[RenderedObject]
+    revision: str
+    """The target's revision this step worked on (``sha256:…``): the ``Revision:`` trailer."""
+    time: datetime
+    """When the step happened (``Observation.now``): the commit's author and committer time."""
+    metrics: Mapping[str, MetricResult] = field(default_factory=dict)
+    """Metric results the step judged; empty when it ran no analysis."""
+    webhooks: Mapping[str, WebhookResult] = field(default_factory=dict)
+    """Gate results the step judged, by webhook name."""
+
+    @property
+    def step_id(self) -> str:
+        return step_id(canary_uid(self.canary), self.revision, self.decision.state.step)
+
+
+class SkipReason(StrEnum):
+    DUPLICATE_STEP = "duplicate-step"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    """The commit a step made, or why it made none."""
+
+    commit_id: str | None
+    skipped_reason: SkipReason | None = None
+
+
+class Recorder(Protocol):
+    """The record stage as the engine sees it; local today, with a remote behind it later."""
+
+    def record(self, step: Step) -> RecordResult: ...
+
+    def flush(self) -> None:
+        """Publish what :meth:`record` wrote (push, for a remote); a no-op for a local repository."""
+
+
+class GitRecorder:
+    """Records steps into a local repository (bare or not) on one branch."""
+
+    def __init__(
+        self,
+        repo: pygit2.Repository | str | Path,
+        *,
+        branch: str = DEFAULT_BRANCH,
+        prefix: str = DEFAULT_PREFIX,
+        identity: Identity = Identity(),
+    ) -> None:
+        self.repo = repo if isinstance(repo, pygit2.Repository) else open_repository(repo, branch=branch)
+        self.ref_name = f"refs/heads/{branch}"
+        if not pygit2.reference_is_valid_name(self.ref_name):
+            raise PermanentError(f"invalid branch name {branch!r}")
+        self.prefix = prefix
+        self.identity = identity
+        self._lock = threading.Lock()
+
+    def record(self, step: Step) -> RecordResult:
+        """Commit ``step`` on the branch unless it is already there or changes nothing."""
+        with self._lock:
+            try:
+                return self._record(step)
+            except pygit2.GitError as err:
+                raise TemporaryError(f"git: cannot record {step.canary.ref}: {err}") from err
+
+    def flush(self) -> None:
+        """Nothing to publish: the branch of a local repository is already updated."""
+
+    def _record(self, step: Step) -> RecordResult:
+        canary = step.canary
+        directory = canary_directory(self.prefix, canary.namespace, canary.name)
+        sid = step.step_id
+        files = directory_files(canary, step.decision.state, step.manifests)
+        subtree = write_directory(self.repo, files)
+        message = _message(step, sid)
+        signature = self._signature(step.time)
+        for attempt in range(MAX_ATTEMPTS):
+            ref = self.repo.references.get(self.ref_name)
+            parent = self.repo[ref.target].peel(pygit2.Commit) if ref is not None else None
+            root = parent.tree if parent is not None else None
+            existing = read_directory(root, directory)
+            if existing is not None and existing.id == subtree:
+                return RecordResult(None, SkipReason.UNCHANGED)
+            latest = latest_step(self.repo, parent, directory, canary.ref)
+            if latest is not None and latest.step_id == sid:
+                return RecordResult(None, SkipReason.DUPLICATE_STEP)
+            new_root = replace_directory(self.repo, root, directory, subtree)
+            parents = [parent.id] if parent is not None else []
+            commit = self.repo.create_commit(None, signature, signature, message, new_root, parents)
+            if self._advance(ref, commit, message):
+                remember_step(self.repo, directory, commit)
+                return RecordResult(str(commit))
+            time.sleep(random.uniform(0, min(0.001 * 2**attempt, 0.05)))  # let the winner finish
+        raise TemporaryError(
+            f"git: {self.ref_name} kept moving; gave up recording {canary.ref} after {MAX_ATTEMPTS} attempts"
+        )
+
+    def _signature(self, when: datetime) -> pygit2.Signature:
+        """Author and committer at ``when`` (a naive time is taken as UTC, never as local time)."""
+        aware = when if when.tzinfo else when.replace(tzinfo=UTC)
+        offset = aware.utcoffset() or timedelta(0)
+        minutes = int(offset.total_seconds() // 60)
+        return pygit2.Signature(self.identity.name, self.identity.email, int(aware.timestamp()), minutes)
+
+    def _advance(self, ref: pygit2.Reference | None, commit: pygit2.Oid, message: str) -> bool:
+        """Move the branch to ``commit`` iff it still points where ``ref`` said; ``False`` on a lost race."""
+        reflog = "gitflagger: " + message.split("\n", 1)[0]
+        try:
+            if ref is None:
+                self.repo.create_reference_direct(self.ref_name, commit, False, message=reflog)
+            else:
+                ref.set_target(commit, reflog)
+        except (pygit2.AlreadyExistsError, pygit2.GitError):
+            # libgit2 reports a moved ref ("old reference value does not match") and a
+            # ref locked by another writer the same way; both mean: rebuild on the new head.
+            return False
+        return True
+
+
+def _message(step: Step, sid: str) -> str:
+    state = step.decision.state
+    trailers = StepTrailers(
+        canary=step.canary.ref,
+        phase=state.phase.value if state.phase else "",
+        canary_weight=state.canary_weight,
+        primary_weight=step.decision.routes.primary,
+        failed_checks=state.failed_checks,
+        iterations=state.iterations,
+        revision=step.revision,
+        step_id=sid,
+    )
+    return compose_message(
+        subject=step.decision.subject,
+        events=tuple(e.message for e in step.decision.events),
+        canary=step.canary,
+        metrics=step.metrics,
+        webhooks=step.webhooks,
+        trailers=trailers,
+    )

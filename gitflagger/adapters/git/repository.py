@@ -1,0 +1,44 @@
+"""Open the config repo at a path, creating it when it does not exist yet.
+
+This is the one place that decides what a path means, so the recorder and
+``gitflagger history`` agree, and so a typo in ``--repo`` is one clear error
+rather than a repository silently created in the wrong place or, worse, the
+enclosing project's repository opened by libgit2's upward search.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pygit2
+from pygit2.enums import RepositoryOpenFlag
+
+from gitflagger.errors import PermanentError
+
+
+def open_repository(path: str | Path, *, create: bool = True, branch: str = "main") -> pygit2.Repository:
+    """Open the repository at ``path`` (bare or not); create a bare one when ``create`` allows.
+
+    A missing path or an empty directory becomes a new *bare* repository whose
+    HEAD names ``branch``: gitflagger writes commits without a working tree, and
+    a non-bare checkout that never gets its files would only look broken. An
+    existing non-bare repository is used as it is (its checkout is left alone).
+
+    Raises :class:`PermanentError` when the path is a file, a non-empty
+    directory that is not a repository, or missing while ``create`` is false.
+    """
+    where = Path(path)
+    try:
+        return pygit2.Repository(str(where), RepositoryOpenFlag.NO_SEARCH)
+    except pygit2.GitError:
+        pass
+    if where.is_file():
+        raise PermanentError(f"{where}: is a file, not a git repository")
+    if where.is_dir() and any(where.iterdir()):
+        raise PermanentError(f"{where}: exists but is not a git repository")
+    if not create:
+        raise PermanentError(f"{where}: no git repository here")
+    try:
+        return pygit2.init_repository(str(where), bare=True, initial_head=branch)
+    except (pygit2.GitError, OSError) as err:
+        raise PermanentError(f"{where}: cannot create a git repository: {err}") from err
