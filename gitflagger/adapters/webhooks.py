@@ -190,6 +190,8 @@ def describe_request_error(err: requests.RequestException, timeout: float) -> st
     if isinstance(err, requests.exceptions.SSLError):
         reason = "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in text else "handshake failed"
         return f"TLS error: {reason}"
+    if isinstance(err, requests.exceptions.InvalidSchema):
+        return "invalid URL (only http:// and https:// are supported)"
     if isinstance(err, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
         return "invalid URL"
     if isinstance(err, requests.ConnectionError):
