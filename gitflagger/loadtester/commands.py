@@ -17,10 +17,14 @@ and then it is refused unless all of these hold:
    allow-listed name resolves to on ``PATH`` (so ``/tmp/evil/hey`` is refused).
 
 The argv that runs starts with the executable found on ``PATH``, so what was checked
-is what executes. The allow-list governs programs, not their arguments: allowing
-``curl`` lets a request make ``curl`` write files (``-o``) wherever the load tester's
-user may write, which is why it should run as an unprivileged user on a read-only
-root file system, as Flagger's own deployment does.
+is what executes.
+
+The allow-list governs programs, not their arguments. Even the default pair can
+touch local files: ``hey -D FILE`` and ``curl -d @FILE``, ``-T FILE`` or ``file://``
+read any file the load tester's user can read and can send it to any URL, and
+``curl -o`` writes files. So run it as an unprivileged user on a read-only root file
+system, as Flagger's own deployment does, without a mounted service account token
+(``automountServiceAccountToken: false``), and reachable only from Flagger.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO
 
@@ -64,8 +64,14 @@ class Processes:
         self._live: set[subprocess.Popen[bytes]] = set()
         self._closed = False
 
-    def run(self, argv: Sequence[str], *, timeout: float) -> ProcessResult:
-        """Run ``argv`` (never through a shell) and wait for it, at most ``timeout`` seconds."""
+    def run(
+        self, argv: Sequence[str], *, timeout: float, started: Callable[[], None] | None = None
+    ) -> ProcessResult:
+        """Run ``argv`` (never through a shell) and wait for it, at most ``timeout`` seconds.
+
+        ``started`` is called once the child exists, so a caller can count starts
+        while a long load test is still running.
+        """
         with self._lock:
             if self._closed:
                 raise ShuttingDown("the load tester is shutting down")
@@ -79,11 +85,14 @@ class Processes:
                 start_new_session=True,
             )
             self._live.add(proc)
+        if started is not None:
+            started()
         expired = threading.Event()
 
         def expire() -> None:
-            expired.set()
-            _signal_group(proc, signal.SIGKILL)
+            if proc.poll() is None:  # not when it exited just as the timer fired
+                expired.set()
+                _signal_group(proc, signal.SIGKILL)
 
         timer = threading.Timer(timeout, expire)
         timer.daemon = True

@@ -70,8 +70,9 @@ class TaskRunner:
     def run(self, task: Task) -> ProcessResult:
         """Run ``task`` now and return how it ended (raises ``ShuttingDown`` during shutdown)."""
         self._log.info("command starting", canary=task.canary, type=task.kind, command=task.command)
-        result = self._processes.run(task.argv, timeout=self.timeout)
-        self._metrics.tasks_started.labels(task.kind).inc()
+        result = self._processes.run(
+            task.argv, timeout=self.timeout, started=self._metrics.tasks_started.labels(task.kind).inc
+        )
         if not result.ok:
             self._metrics.tasks_failed.labels(task.kind).inc()
             self._log.error(

@@ -132,6 +132,8 @@ def test_a_running_command_is_not_started_twice_for_a_canary(start: Callable[...
     assert [canary for canary, _ in server.app.runner.running()] == ["other.test", "podinfo.test"]
     assert metric(server, "gitflagger_loadtester_tasks_skipped_total") == 1
     assert metric(server, "gitflagger_loadtester_tasks_running") == 2
+    started = 'gitflagger_loadtester_tasks_started_total{type="cmd"}'
+    eventually(lambda: metric(server, started) == 2, "both processes to be counted while they run")
 
 
 def _fake_hey(directory: Path, marker: Path) -> Path:
