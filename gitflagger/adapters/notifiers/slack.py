@@ -1,0 +1,132 @@
+"""Slack: an incoming webhook, or ``chat.postMessage`` with a bot token.
+
+Flagger's payload (``pkg/notifier/slack.go``): ``channel``, ``username``,
+``icon_url`` (empty), ``icon_emoji`` ``:rocket:`` and one attachment with
+``color`` (``danger`` for errors, else ``good``), ``author_name``
+``<workload>.<namespace>``, the message as ``text``, ``mrkdwn_in: ["text"]``
+and the fields as ``{"title", "value", "short": false}``.
+Discord and Rocket.Chat accept the same shape (see their modules).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from gitflagger.adapters.notifiers.base import (
+    DEFAULT_DELIVERY,
+    Delivery,
+    Field,
+    NotificationError,
+    StepCommit,
+    deliver,
+    with_commit,
+)
+
+SLACK_API_POST_MESSAGE = "https://slack.com/api/chat.postMessage"
+SLACK_LINK = "<{url}|{text}>"
+
+
+def slack_payload(
+    channel: str,
+    username: str,
+    workload: str,
+    namespace: str,
+    message: str,
+    fields: Sequence[Field],
+    *,
+    color: str,
+) -> dict[str, Any]:
+    """The Slack-compatible message Flagger sends (key order as Go marshals it)."""
+    return {
+        "channel": channel,
+        "username": username,
+        "icon_url": "",
+        "icon_emoji": ":rocket:",
+        "attachments": [
+            {
+                "color": color,
+                "author_name": f"{workload}.{namespace}",
+                "text": message,
+                "mrkdwn_in": ["text"],
+                "fields": [{"title": f.name, "value": f.value, "short": False} for f in fields],
+            }
+        ],
+    }
+
+
+class Slack:
+    """Posts to a Slack incoming webhook (``url``), or to ``chat.postMessage`` when given a ``token``."""
+
+    service = "slack"
+
+    def __init__(
+        self,
+        url: str = "",
+        *,
+        channel: str = "general",
+        username: str = "flagger",
+        proxy: str = "",
+        token: str = "",
+        delivery: Delivery = DEFAULT_DELIVERY,
+    ) -> None:
+        self.url = url or (SLACK_API_POST_MESSAGE if token else "")
+        if not self.url:
+            raise ValueError("slack: a webhook URL or an API token is required")
+        self.channel = channel or "general"
+        self.username = username or "flagger"
+        self.proxy = proxy
+        self._token = token
+        self.delivery = delivery
+
+    def __repr__(self) -> str:  # the URL is the credential: never shown
+        return f"Slack(channel={self.channel!r}, username={self.username!r}, api={bool(self._token)})"
+
+    def payload(
+        self,
+        workload: str,
+        namespace: str,
+        message: str,
+        fields: Sequence[Field],
+        severity: str,
+        commit: StepCommit | None = None,
+    ) -> dict[str, Any]:
+        color = "danger" if severity == "error" else "good"
+        return slack_payload(
+            self.channel,
+            self.username,
+            workload,
+            namespace,
+            message,
+            with_commit(fields, commit, SLACK_LINK),
+            color=color,
+        )
+
+    def post(
+        self,
+        workload: str,
+        namespace: str,
+        message: str,
+        fields: Sequence[Field],
+        severity: str,
+        *,
+        commit: StepCommit | None = None,
+    ) -> None:
+        payload = self.payload(workload, namespace, message, fields, severity, commit)
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else None
+        body = deliver(
+            self.service, self.url, payload, proxy=self.proxy, delivery=self.delivery, headers=headers
+        )
+        if self._token:  # the Web API answers 200 with {"ok": false, "error": ...}
+            try:
+                answer = json.loads(body)
+            except ValueError:
+                answer = {}
+            if not isinstance(answer, dict) or answer.get("ok") is not True:
+                error = (
+                    answer.get("error", "unreadable answer")
+                    if isinstance(answer, dict)
+                    else "unreadable answer"
+                )
+                raise NotificationError(f"slack chat.postMessage refused the message: {error}")
