@@ -102,8 +102,8 @@ def observe(
     """An observation ``at`` seconds after NOW. Webhook answers: True (2xx), False or an error text."""
     results = {}
     for name, answer in (webhooks or {}).items():
-        ok = answer is True
-        results[name] = WebhookResult(name, ok, "" if ok else (answer or "403 Forbidden"))
+        error = answer if isinstance(answer, str) else "403 Forbidden"
+        results[name] = WebhookResult(name, answer is True, "" if answer is True else error)
     return Observation(
         now=NOW + timedelta(seconds=at),
         revision=revision,
