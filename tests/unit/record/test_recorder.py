@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pygit2
@@ -239,16 +239,26 @@ def test_secrets_never_enter_the_repo(repo: pygit2.Repository) -> None:
     assert f"secretChecksums:\n  secret-podinfo-token-primary: {checksum}\n" in snapshot
 
 
-def test_branch_moves_by_compare_and_swap(repo: pygit2.Repository, tmp_path: Path) -> None:
-    """A writer whose parent went stale rebuilds on the new head instead of overwriting it."""
-    one = GitRecorder(repo)
-    other = GitRecorder(pygit2.Repository(repo.path))
-    one.record(step(1))
-    stale = repo.references["refs/heads/main"]  # the ref as `one` last saw it
-    assert other.record(step(1, canary=podinfo("frontend", "prod"))).commit_id is not None
+class RacedRecorder(GitRecorder):
+    """Lets a rival writer commit once, between this recorder's read of the head and its move."""
 
-    assert not one._advance(stale, stale.target, "lost race")  # CAS refuses the stale view
-    result = one.record(step(2, weight=20))
+    def __init__(self, repo: pygit2.Repository, rival: Callable[[], object]) -> None:
+        super().__init__(repo)
+        self.rival: Callable[[], object] | None = rival
+
+    def _advance(self, ref: pygit2.Reference | None, commit: pygit2.Oid, message: str) -> bool:
+        if self.rival is not None:
+            rival, self.rival = self.rival, None
+            rival()
+        return super()._advance(ref, commit, message)
+
+
+def test_a_writer_that_loses_the_race_rebuilds_on_the_new_head(repo: pygit2.Repository) -> None:
+    GitRecorder(repo).record(step(1))
+    other = GitRecorder(pygit2.Repository(repo.path))
+    raced = RacedRecorder(repo, lambda: other.record(step(1, canary=podinfo("frontend", "prod"))))
+
+    result = raced.record(step(2, weight=20))
 
     commits = head_commits(repo)
     assert result.commit_id == str(commits[0].id)
@@ -257,6 +267,8 @@ def test_branch_moves_by_compare_and_swap(repo: pygit2.Repository, tmp_path: Pat
         "frontend.prod: advance canary weight 10",
         "podinfo.test: advance canary weight 10",
     ]
+    assert commits[0].parents[0].id == commits[1].id
+    assert "local/prod/frontend/canary.yaml" in commits[0].tree
 
 
 @pytest.fixture
@@ -293,10 +305,10 @@ def test_concurrent_writers_lose_no_commit(tmp_path: Path) -> None:
     commits = head_commits(pygit2.Repository(str(path)))
     assert len(commits) == 30
     per_canary: dict[str, list[int]] = {}
-    for c in reversed(commits):
-        t = StepTrailers.from_message(c.message)
-        assert t is not None
-        per_canary.setdefault(t.canary, []).append(t.canary_weight)
+    for commit in reversed(commits):
+        trailers = StepTrailers.from_message(commit.message)
+        assert trailers is not None
+        per_canary.setdefault(trailers.canary, []).append(trailers.canary_weight)
     assert per_canary == {f"test/app{i}": [10, 20, 30, 40, 50] for i in range(6)}
 
 
