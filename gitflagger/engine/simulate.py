@@ -1,0 +1,267 @@
+"""``gitflagger simulate``: the real decide, render and record stages, driven by a timeline.
+
+No cluster and no Prometheus: the timeline says what the world looks like at
+each tick (see :mod:`gitflagger.engine.timeline`) and this module plays the
+part of the observe and apply stages around the real core:
+
+1. apply the tick's entry to the target Deployment (a new image is a new revision);
+2. observe: revision hash, tracked configs, readiness, metric values and the
+   answers of the gate webhooks :func:`gates_due` names (default: pass);
+3. :func:`decide`, :func:`render`, and record one commit per changed step;
+4. "apply": remember the rendered primary's template, configs and replicas,
+   which is what the next observe would read back from the cluster.
+
+A tick is one analysis interval: ``now = start + tick × interval``, so the same
+files always give the same commits, ids included.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from gitflagger.adapters.git import Recorder, Step
+from gitflagger.decide import (
+    Decision,
+    MetricResult,
+    Observation,
+    WebhookResult,
+    WorkloadHealth,
+    decide,
+    gates_due,
+    metrics_due,
+)
+from gitflagger.engine.timeline import Timeline, World
+from gitflagger.engine.workload import Workload
+from gitflagger.errors import FieldProblem, ValidationError
+from gitflagger.model.canary import Canary
+from gitflagger.model.hashing import pod_template_hash
+from gitflagger.model.status import Phase, State
+from gitflagger.render import Manifest, WorkloadInputs, render
+from gitflagger.render.configs import tracked_configs
+
+DEFAULT_MAX_TICKS = 100
+_DONE = (Phase.SUCCEEDED, Phase.FAILED)
+
+
+@dataclasses.dataclass(frozen=True)
+class TickResult:
+    """What one tick did: the facts ``--output json`` and the table show."""
+
+    tick: int
+    time: datetime
+    phase: str
+    canary_weight: int
+    primary_weight: int
+    failed_checks: int
+    iterations: int
+    events: tuple[str, ...]
+    subject: str
+    commit: str | None
+    skipped: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tick": self.tick,
+            "time": self.time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "phase": self.phase,
+            "canaryWeight": self.canary_weight,
+            "primaryWeight": self.primary_weight,
+            "failedChecks": self.failed_checks,
+            "iterations": self.iterations,
+            "events": list(self.events),
+            "subject": self.subject,
+            "commit": self.commit,
+            "skipped": self.skipped,
+        }
+
+
+@dataclasses.dataclass
+class _Cluster:
+    """What the simulated cluster holds between ticks: the target and the primary as last applied."""
+
+    target: dict[str, Any]
+    primary_template: Mapping[str, Any] | None = None
+    primary_configs: Mapping[str, Mapping[str, Any]] | None = None
+    primary_replicas: int | None = None
+    state: State = dataclasses.field(default_factory=State)
+    canary_unready_since: datetime | None = None
+    primary_unready_since: datetime | None = None
+
+    def note_readiness(self, world: World, now: datetime) -> None:
+        """Remember when each Deployment became unavailable: the progress deadline counts from then."""
+        if world.canary_ready:
+            self.canary_unready_since = None
+        elif self.canary_unready_since is None:
+            self.canary_unready_since = now
+        if world.primary_ready:
+            self.primary_unready_since = None
+        elif self.primary_unready_since is None:
+            self.primary_unready_since = now
+
+
+def check_timeline(canary: Canary, timeline: Timeline) -> None:
+    """Refuse metric and webhook names the Canary does not have: a typo would read as "no values"."""
+    metrics = {m.name for m in canary.spec.analysis.metrics}
+    hooks = {w.name for w in canary.spec.analysis.webhooks}
+    problems: list[FieldProblem] = []
+    for index, entry in enumerate(timeline.entries):
+        for key, names, known in (("metrics", entry.metrics, metrics), ("webhooks", entry.webhooks, hooks)):
+            for name in names:
+                if name not in known:
+                    choices = ", ".join(sorted(known)) or "none"
+                    problems.append(
+                        FieldProblem(
+                            f"timeline[{index}].{key}.{name}",
+                            f"not in Canary {canary.ref} (it has: {choices})",
+                        )
+                    )
+    if problems:
+        raise ValidationError(problems, subject="timeline")
+
+
+def simulate(
+    workload: Workload, timeline: Timeline, recorder: Recorder, *, max_ticks: int = DEFAULT_MAX_TICKS
+) -> Iterator[TickResult]:
+    """Play ``timeline`` tick by tick, yielding each tick's result as soon as it is recorded.
+
+    Stops after a rollout that started after tick 0 ends (Succeeded or Failed),
+    or after ``max_ticks`` ticks.
+    """
+    canary = workload.canary
+    check_timeline(canary, timeline)
+    interval = timedelta(seconds=canary.spec.analysis.interval.seconds)
+    cluster = _Cluster(target=copy.deepcopy(dict(workload.target)))
+    started = False
+    for world in timeline.worlds(max_ticks):
+        now = timeline.start + world.tick * interval
+        _set_image(cluster.target, world.image)
+        cluster.note_readiness(world, now)
+        observation = _observe(workload, cluster, world, now)
+        decision = decide(canary, cluster.state, observation)
+        manifests = render(canary, _inputs(workload, cluster), decision)
+        analysed = set(metrics_due(canary, cluster.state, observation))
+        step = Step(
+            canary=canary,
+            decision=decision,
+            manifests=manifests,
+            revision=observation.revision,
+            time=now,
+            metrics={k: v for k, v in observation.metrics.items() if k in analysed},
+            webhooks=observation.webhooks,
+        )
+        result = recorder.record(step)
+        recorder.flush()
+        _apply(cluster, decision, manifests, result.commit_id)
+        yield _tick_result(world.tick, now, decision, result.commit_id, result.skipped_reason)
+        phase = decision.state.phase
+        started = started or (world.tick > 0 and phase is not None and phase.in_flight)
+        if started and phase in _DONE:
+            return
+
+
+def _set_image(target: dict[str, Any], image: str | None) -> None:
+    """Put ``image`` on the target's first container, as ``kubectl set image`` would."""
+    if image is None:
+        return
+    containers = target["spec"]["template"]["spec"]["containers"]
+    containers[0]["image"] = image
+
+
+def _observe(workload: Workload, cluster: _Cluster, world: World, now: datetime) -> Observation:
+    canary = workload.canary
+    analysis = canary.spec.analysis
+    template = cluster.target["spec"]["template"]
+    replicas = _replicas(cluster.target, workload.hpa)
+    metrics = {
+        m.name: (
+            MetricResult.of(m.name, value)
+            if (value := world.metrics.get(m.name)) is not None
+            else MetricResult.no_values(m.name)
+        )
+        for m in analysis.metrics
+    }
+    observation = Observation(
+        now=now,
+        revision=pod_template_hash(template),
+        tracked_configs=tracked_configs(template, workload.configmaps, workload.secrets),
+        canary=_health(cluster.canary_unready_since, replicas, analysis.canary_ready_threshold),
+        primary=_health(cluster.primary_unready_since, replicas, analysis.primary_ready_threshold),
+        metrics=metrics,
+        manual=world.manual,
+    )
+    due = gates_due(canary, cluster.state, observation)
+    answers = {
+        hook.name: WebhookResult(hook.name, ok=world.webhooks.get(hook.name, True))
+        for kind in due
+        for hook in analysis.webhooks_of(kind)
+    }
+    return dataclasses.replace(observation, webhooks=answers)
+
+
+def _health(unready_since: datetime | None, replicas: int, threshold: int) -> WorkloadHealth:
+    if unready_since is None:
+        return WorkloadHealth()
+    return WorkloadHealth(
+        ready=False,
+        unavailable_since=unready_since,
+        message=(
+            f"waiting for rollout to finish: 0 of {replicas} (readyThreshold {threshold}%) "
+            "updated replicas are available"
+        ),
+    )
+
+
+def _replicas(target: Mapping[str, Any], hpa: Mapping[str, Any] | None) -> int:
+    if hpa is not None:
+        return int((hpa.get("spec") or {}).get("minReplicas") or 1)
+    return int((target.get("spec") or {}).get("replicas") or 1)
+
+
+def _inputs(workload: Workload, cluster: _Cluster) -> WorkloadInputs:
+    return WorkloadInputs(
+        target=cluster.target,
+        hpa=workload.hpa,
+        configmaps=workload.configmaps,
+        secrets=workload.secrets,
+        primary_template=cluster.primary_template,
+        primary_configs=cluster.primary_configs,
+        primary_replicas=cluster.primary_replicas,
+    )
+
+
+def _apply(cluster: _Cluster, decision: Decision, manifests: Sequence[Manifest], commit: str | None) -> None:
+    """What the apply stage leaves behind: the primary as rendered, and the new state."""
+    for manifest in manifests:
+        if manifest.kind == "Deployment":
+            cluster.primary_template = copy.deepcopy(manifest.obj["spec"]["template"])
+            cluster.primary_replicas = manifest.obj["spec"].get("replicas")
+    cluster.primary_configs = {
+        f"{m.kind.lower()}/{m.name.removesuffix('-primary')}": m.obj
+        for m in manifests
+        if m.kind in ("ConfigMap", "Secret")
+    }
+    state = decision.state
+    cluster.state = state.evolve(last_commit=commit) if commit else state
+
+
+def _tick_result(
+    tick: int, now: datetime, decision: Decision, commit: str | None, skipped: str | None
+) -> TickResult:
+    state = decision.state
+    return TickResult(
+        tick=tick,
+        time=now,
+        phase=state.phase.value if state.phase else "",
+        canary_weight=state.canary_weight,
+        primary_weight=decision.routes.primary,
+        failed_checks=state.failed_checks,
+        iterations=state.iterations,
+        events=tuple(e.message for e in decision.events),
+        subject=decision.subject,
+        commit=commit,
+        skipped=skipped,
+    )
