@@ -1,0 +1,129 @@
+"""``gitflagger simulate``: preview what a Canary would do, as a table or JSON lines, and as git history."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from gitflagger.adapters.git import DEFAULT_BRANCH, DEFAULT_PREFIX, GitRecorder
+from gitflagger.cli.tables import print_table
+from gitflagger.engine.simulate import DEFAULT_MAX_TICKS, TickResult
+from gitflagger.engine.simulate import simulate as run_simulation
+from gitflagger.engine.timeline import load_timeline
+from gitflagger.engine.workload import workload_from_documents
+from gitflagger.model.documents import load_documents
+
+
+@click.command(
+    short_help="Preview a Canary's rollout against a scripted timeline, one commit per step.",
+    epilog="""\b
+Timeline (YAML; each tick is one analysis interval, an entry holds until the next):
+  start: 2026-01-01T00:00:00Z          # optional
+  timeline:
+    - tick: 0                          # ticks 0 and 1 initialize the Canary
+      metrics: {request-success-rate: 99.9, request-duration: 120}
+    - tick: 2
+      image: ghcr.io/stefanprodan/podinfo:6.0.1
+    - tick: 5
+      metrics: {request-success-rate: 95}   # merged over earlier values; null = no values
+      webhooks: {load-test: fail}           # gates default to pass
+      canaryReady: false                    # also primaryReady; manual: promote|abort|retry
+
+\b
+Examples:
+  gitflagger simulate canary.yaml deployment.yaml hpa.yaml --timeline promote.yaml --repo ./config.git
+  gitflagger simulate app/*.yaml --timeline rollback.yaml --repo /tmp/preview --output json
+  git -C ./config.git log --format='%h %s'
+""",
+)
+@click.argument(
+    "files",
+    metavar="FILE...",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@click.option(
+    "--timeline",
+    "timeline_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The scripted world: metric values, images, readiness and webhook answers per tick.",
+)
+@click.option(
+    "--repo",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Config repository to record into; created (bare) when missing.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A table at the end, or one JSON object per tick and line as it happens.",
+)
+@click.option(
+    "--max-ticks",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_TICKS,
+    show_default=True,
+    help="Stop after N ticks even if no rollout ended.",
+)
+@click.option(
+    "--repo-prefix",
+    default=DEFAULT_PREFIX,
+    show_default=True,
+    help="Directory for this cluster inside the repo: <prefix>/<namespace>/<canary>/.",
+)
+@click.option("--branch", default=DEFAULT_BRANCH, show_default=True, help="Branch to commit to.")
+def simulate(
+    files: tuple[Path, ...],
+    timeline_file: Path,
+    repo: Path,
+    output: str,
+    max_ticks: int,
+    repo_prefix: str,
+    branch: str,
+) -> None:
+    """Run FILE... (a Canary, its Deployment, HPA, ConfigMaps, Secrets) through a scripted timeline.
+
+    The real decide, render and record stages run, with no cluster: every step
+    that changes something becomes a commit in --repo. The run stops when a
+    rollout that started after tick 0 has Succeeded or Failed.
+    """
+    workload = workload_from_documents(load_documents(files))
+    timeline = load_timeline(timeline_file)
+    recorder = GitRecorder(repo, branch=branch, prefix=repo_prefix)
+    ticks = run_simulation(workload, timeline, recorder, max_ticks=max_ticks)
+    if output == "json":
+        for tick in ticks:
+            click.echo(json.dumps(tick.to_json()))
+        return
+    rows = list(ticks)
+    commits = sum(1 for r in rows if r.commit)
+    print_table(_table(workload.canary.key, rows), f"{commits} commits in {repo} ({branch})")
+
+
+def _table(key: str, rows: list[TickResult]) -> Table:
+    table = Table(title=f"simulate {key}")
+    for name in ("Tick", "Time", "Phase", "Canary", "Primary", "Failed", "Iter", "Commit", "Events"):
+        numeric = name in ("Tick", "Canary", "Primary", "Failed", "Iter")
+        table.add_column(name, justify="right" if numeric else "left", no_wrap=name != "Events")
+    for r in rows:
+        table.add_row(
+            str(r.tick),
+            r.time.strftime("%H:%M"),
+            r.phase,
+            str(r.canary_weight),
+            str(r.primary_weight),
+            str(r.failed_checks),
+            str(r.iterations),
+            r.commit[:10] if r.commit else "-",
+            "\n".join(r.events),
+        )
+    return table

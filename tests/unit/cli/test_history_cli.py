@@ -1,0 +1,65 @@
+"""``gitflagger history``: the recorded steps of one Canary, read back from git."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from gitflagger.cli.main import cli
+from tests.unit.cli.test_simulate_cli import simulate_json
+
+
+def test_history_json_mirrors_the_simulation(tmp_path: Path) -> None:
+    repo = tmp_path / "promote.git"
+    ticks = simulate_json(repo, "promote")
+
+    result = CliRunner().invoke(cli, ["history", "test/podinfo", "--repo", str(repo), "-o", "json"])
+
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    committed = [t for t in ticks if t["commit"]]
+    assert [r["commit"] for r in rows] == [t["commit"] for t in reversed(committed)]
+    assert [(r["phase"], r["canaryWeight"], r["failedChecks"]) for r in rows[:3]] == [
+        ("Succeeded", 0, 0),
+        ("Finalising", 0, 0),
+        ("Promoting", 50, 0),
+    ]
+    assert rows[0]["time"] == ticks[-1]["time"]
+    assert rows[0]["subject"] == "podinfo.test: promotion completed"
+    assert rows[0]["revision"].startswith("sha256:")
+    assert rows[0]["stepId"].endswith(f"/{rows[0]['revision']}/11")
+
+
+def test_history_table_with_limit(tmp_path: Path) -> None:
+    repo = tmp_path / "rollback.git"
+    simulate_json(repo, "rollback")
+
+    result = CliRunner().invoke(cli, ["history", "test/podinfo", "--repo", str(repo), "--limit", "2"])
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].strip() == "test/podinfo: recorded steps, newest first"
+    header = [cell.strip() for cell in lines[2].strip("┃").split("┃")]
+    assert header == ["Time", "Phase", "Weight", "Failed", "Commit", "Subject"]
+    rows = [[cell.strip() for cell in line.strip("│").split("│")] for line in lines if line.startswith("│")]
+    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
+        ("2026-01-01T00:10:00Z", "Failed", "0", "5"),
+        ("2026-01-01T00:09:00Z", "Progressing", "20", "5"),
+    ]
+    assert [r[5] for r in rows] == [
+        "podinfo.test: rollback, failed checks threshold reached 5",
+        "podinfo.test: halt advancement, success rate 95.50% < 99%",
+    ]
+
+
+def test_history_of_a_canary_with_no_steps(tmp_path: Path) -> None:
+    repo = tmp_path / "promote.git"
+    simulate_json(repo, "promote")
+
+    table = CliRunner().invoke(cli, ["history", "prod/other", "--repo", str(repo)])
+    as_json = CliRunner().invoke(cli, ["history", "prod/other", "--repo", str(repo), "-o", "json"])
+
+    assert table.exit_code == 0 and table.stdout.splitlines()[-1] == "no steps recorded for prod/other"
+    assert as_json.exit_code == 0 and as_json.stdout == ""
