@@ -36,7 +36,9 @@ from dataclasses import dataclass
 from enum import Enum
 
 import pygit2
-from pygit2.enums import RepositoryOpenFlag
+
+from gitflagger.adapters.git import open_repository
+from gitflagger.errors import PermanentError
 
 
 class GateKind(Enum):
@@ -118,9 +120,9 @@ class GitApprovals:
 
     def _tip(self) -> pygit2.Commit:
         try:
-            repo = pygit2.Repository(self.repo_path, RepositoryOpenFlag.NO_SEARCH)
-        except (pygit2.GitError, KeyError, OSError) as err:
-            raise GateRepoError(f"cannot open gate repo {self.repo_path}: {err}") from None
+            repo = open_repository(self.repo_path, create=False)
+        except PermanentError as err:
+            raise GateRepoError(f"cannot open gate repo: {err}") from None
         try:
             if self.branch:
                 ref = repo.references.get(f"refs/heads/{self.branch}")
