@@ -8,6 +8,7 @@ process was started at all.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -305,6 +306,33 @@ def test_health_metrics_and_unknown_paths(start: Callable[..., LoadTesterServer]
     assert "# TYPE gitflagger_loadtester_tasks_started_total counter" in text
     assert 'gitflagger_loadtester_tasks_refused_total{reason="not_allowed"} 1.0' in text
     assert call(server, "/nope", {"name": "a", "namespace": "b"}) == (404, "no such endpoint /nope\n")
+
+
+def test_malformed_http_requests_get_clear_answers(start: Callable[..., LoadTesterServer]) -> None:
+    server = start()
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    connection.putrequest("POST", "/")
+    connection.putheader("Content-Length", str(2 * 1024 * 1024))  # announced, never sent
+    connection.endheaders()
+    answer = connection.getresponse()
+    assert (answer.status, answer.read()) == (413, b"request body larger than 1048576 bytes\n")
+    connection.close()
+    chunked = urllib.request.Request(server.url + "/gate/check", data=iter([b"{}"]),
+                                     headers={"Transfer-Encoding": "chunked"}, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(chunked, timeout=30)
+    assert (err.value.code, err.value.read()) == (411, b"send the body with a Content-Length\n")
+
+
+def test_a_bug_answers_500_not_a_dropped_connection(start: Callable[..., LoadTesterServer],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    server = start()
+
+    def broken(path: str, body: bytes) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(server.app, "handle", broken)
+    assert call(server, "/healthz", method="GET") == (500, "internal error\n")
 
 
 def _stat(pid: int) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +125,21 @@ def test_namespace_regexp_forbids_other_namespaces() -> None:
     assert app.handle("/gate/open", _body()).status == 403
     assert app.handle("/", _body({"cmd": "hey http://x/"})).status == 403
     assert app.handle("/gate/open", _body(namespace="prod-eu")).status == 202
+
+
+def test_a_program_that_cannot_execute_answers_500(tmp_path: Path) -> None:
+    broken = tmp_path / "hey"
+    broken.write_bytes(b"\x00not an executable\x00")
+    broken.chmod(0o755)
+    app = LoadTester(LoadTesterConfig(policy=CommandPolicy.of(["hey"], search_path=str(tmp_path))))
+    response = app.handle("/", _body({"cmd": "hey -n 1 http://x/", "blocking": "true"}))
+    assert response.status == 500
+    assert response.body.decode().startswith("command could not start: [Errno 8] Exec format error")
+    assert _sample(app, "gitflagger_loadtester_tasks_failed_total", type="cmd") == 1
+    assert _sample(app, "gitflagger_loadtester_tasks_started_total", type="cmd") == 0
+
+
+def test_no_task_starts_once_shutdown_began(bash_app: LoadTester) -> None:
+    bash_app.stop(grace=1)
+    response = bash_app.handle("/", _body({"type": "bash", "cmd": "true"}))
+    assert (response.status, response.body) == (503, b"the load tester is shutting down\n")
