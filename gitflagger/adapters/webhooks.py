@@ -94,7 +94,10 @@ def post_json(
     """POST ``payload`` as JSON; ``ok`` when the answer is 2xx. Never raises for network trouble."""
     data = go_json(payload)
     sent_headers = {"Content-Type": "application/json", **(headers or {})}
-    proxies = {"http": proxy, "https": proxy} if proxy else requests.utils.get_environ_proxies(url)
+    try:
+        proxies = {"http": proxy, "https": proxy} if proxy else requests.utils.get_environ_proxies(url)
+    except ValueError:  # urllib refuses the URL outright (e.g. "http://[::1")
+        return HttpOutcome(False, None, 0, "invalid URL")
     attempts = 0
     with requests.Session() as session:
         session.trust_env = False
@@ -138,13 +141,18 @@ def _attempt(
             )
         with resp:
             body = _read_body(resp, time.monotonic() + timeout)
-    except requests.RequestException as err:
+    except (requests.RequestException, ValueError) as err:
+        if not isinstance(err, requests.RequestException):
+            # Raised before anything is sent: a malformed URL or header. Its text may quote the
+            # header value (a token), so it is not repeated.
+            return HttpOutcome(False, None, 1, "invalid request (malformed URL or header value)"), False, None
         final = isinstance(
             err,
             requests.exceptions.SSLError
             | requests.exceptions.InvalidURL
             | requests.exceptions.MissingSchema
             | requests.exceptions.InvalidSchema
+            | requests.exceptions.InvalidHeader
             | requests.exceptions.TooManyRedirects,
         )
         return HttpOutcome(False, None, 1, describe_request_error(err, timeout)), not final, None
@@ -190,6 +198,8 @@ def describe_request_error(err: requests.RequestException, timeout: float) -> st
     if isinstance(err, requests.exceptions.SSLError):
         reason = "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in text else "handshake failed"
         return f"TLS error: {reason}"
+    if isinstance(err, requests.exceptions.InvalidHeader):
+        return "invalid request header value"  # its text quotes the value, which may be a token
     if isinstance(err, requests.exceptions.InvalidSchema):
         return "invalid URL (only http:// and https:// are supported)"
     if isinstance(err, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):

@@ -220,3 +220,11 @@ def test_unreachable_and_hung_services(server: LoopbackServer) -> None:
     with pytest.raises(NotificationError) as err:
         MSTeams(server.url + "/hook", delivery=slow).post("podinfo", "test", MESSAGE, [], "info")
     assert str(err.value) == f"msteams {server.url}: no answer within 0.2s (timeout)"
+
+
+def test_a_malformed_token_is_refused_without_being_quoted(server: LoopbackServer) -> None:
+    slack = Slack(server.url, token="xoxb-secret\nInjected: 1", delivery=FAST)
+    with pytest.raises(NotificationError) as err:
+        slack.post("podinfo", "test", MESSAGE, [], "info")
+    assert str(err.value) == f"slack {server.url}: invalid request header value"
+    assert server.requests == []

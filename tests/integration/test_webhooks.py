@@ -137,8 +137,10 @@ def test_connection_refused_is_retried_then_reported() -> None:
             "POST ftp://127.0.0.1/hook: invalid URL (only http:// and https:// are supported)",
         ),
         ("http://", "POST (invalid URL): invalid URL"),
+        ("http://[::1/hook", "POST (invalid URL): invalid URL"),
+        ("http://127.0.0.1:99999/hook", "POST http://127.0.0.1:99999/hook: invalid URL"),
     ],
-    ids=["no-scheme", "ftp", "no-host"],
+    ids=["no-scheme", "ftp", "no-host", "broken-ipv6", "port-out-of-range"],
 )
 def test_invalid_urls_are_results_not_exceptions(url: str, expected: str) -> None:
     result = call_webhook(webhook("bad", url, retries=3), canary(), "Progressing", "", retry=FAST)

@@ -63,6 +63,7 @@ class PrometheusProvider:
         try:
             parts = urlsplit(address)
             host_ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+            _ = parts.port  # raises ValueError when out of range
         except ValueError:
             host_ok = False
         if not host_ok:
@@ -205,6 +206,8 @@ class PrometheusProvider:
                     resp = self._session.get(self._endpoint, params={"query": query}, **kwargs)
         except requests.RequestException as err:
             raise QueryFailed(self._say(describe_request_error(err, self.timeout))) from None
+        except ValueError:  # refused before sending; the text may quote a header value
+            raise QueryFailed(self._say("invalid request (malformed URL or header value)")) from None
         with resp:
             text = resp.text
             try:

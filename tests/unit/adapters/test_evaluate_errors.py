@@ -144,7 +144,9 @@ def test_repr_never_shows_credentials() -> None:
     assert "hunter2" not in text and "k-987654" not in text
 
 
-@pytest.mark.parametrize("address", ["prom:9090", "", "file:///etc/passwd", "http://"])
+@pytest.mark.parametrize(
+    "address", ["prom:9090", "", "file:///etc/passwd", "http://", "http://[::1", "http://p:99999"]
+)
 def test_prometheus_rejects_bad_addresses(address: str) -> None:
     with pytest.raises(ValidationError, match=r"spec\.provider\.address: must be an http:// or https:// URL"):
         PrometheusProvider(address)
