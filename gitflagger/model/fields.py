@@ -22,13 +22,21 @@ from typing import Any
 from gitflagger.errors import FieldProblem
 from gitflagger.model.durations import Duration, parse_duration
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _RFC1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
 def join(path: str, key: str | int) -> str:
-    """``join("spec.analysis", "metrics")`` → ``spec.analysis.metrics``; an int key is a list index."""
+    """``join("spec.analysis", "metrics")`` → ``spec.analysis.metrics``; an int key is a list index.
+
+    Keys that are not plain field names (label keys such as ``app.kubernetes.io/name``,
+    or anything a user typed) are quoted, ``metadata.labels["app.kubernetes.io/name"]``,
+    so a path is unambiguous and always one printable line.
+    """
     if isinstance(key, int):
         return f"{path}[{key}]"
+    if not _PLAIN_KEY.fullmatch(key):
+        return f"{path}[{json.dumps(key)}]"
     return f"{path}.{key}" if path else key
 
 
@@ -207,7 +215,8 @@ class Problems:
         try:
             parsed = parse_duration(value)
         except ValueError as err:
-            self.add(join(path, key), str(err))
+            # The message quotes the raw text; escape it so the message stays one line.
+            self.add(join(path, key), str(err).replace(f'"{value}"', json.dumps(value, ensure_ascii=False)))
             return None
         if positive and parsed.nanoseconds <= 0:
             self.add(join(path, key), f"must be longer than 0s, got {describe(value)}")

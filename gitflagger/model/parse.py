@@ -79,8 +79,9 @@ def parse_canary(doc: object, *, default_namespace: str = "default") -> Canary:
     if kind is not None and kind != "Canary":
         p.add("kind", f"must be Canary, got {describe(kind)}")
 
-    meta = p.mapping(doc, "metadata", "", required=True) or {}
-    name = p.name(meta, "name", "metadata", required=True)
+    meta = p.mapping(doc, "metadata", "", required=True)
+    name = p.name(meta, "name", "metadata", required=True) if meta is not None else None
+    meta = meta or {}
     namespace = p.name(meta, "namespace", "metadata") or default_namespace
     uid = p.string(meta, "uid", "metadata") or ""
     generation = p.integer(meta, "generation", "metadata", lo=0) or 0
