@@ -39,7 +39,7 @@ from gitflagger.engine.workload import Workload
 from gitflagger.errors import FieldProblem, ValidationError
 from gitflagger.model.canary import Canary
 from gitflagger.model.hashing import pod_template_hash
-from gitflagger.model.status import Phase, State
+from gitflagger.model.status import Phase, State, format_time
 from gitflagger.render import Manifest, WorkloadInputs, render
 from gitflagger.render.configs import tracked_configs
 
@@ -66,7 +66,7 @@ class TickResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "tick": self.tick,
-            "time": self.time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "time": format_time(self.time),
             "phase": self.phase,
             "canaryWeight": self.canary_weight,
             "primaryWeight": self.primary_weight,

@@ -16,9 +16,9 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import SortMode
 
-from gitflagger.adapters.git.repository import open_repository
+from gitflagger.adapters.git.repository import branch_ref, open_repository
 from gitflagger.adapters.git.trailers import StepTrailers
-from gitflagger.errors import PermanentError, TemporaryError
+from gitflagger.errors import TemporaryError
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,10 @@ def read_history(
     An empty list when the branch does not exist yet; a :class:`PermanentError`
     when the path holds no repository (history never creates one).
     """
+    ref_name = branch_ref(branch)
     repo = open_repository(path, create=False)
     try:
-        ref = repo.references.get(f"refs/heads/{branch}")
+        ref = repo.references.get(ref_name)
         if ref is None:
             return []
         out: list[HistoryEntry] = []
@@ -53,8 +54,6 @@ def read_history(
         return out
     except pygit2.GitError as err:
         raise TemporaryError(f"{path}: cannot read the history of {branch}: {err}") from err
-    except ValueError as err:
-        raise PermanentError(f"{path}: invalid branch {branch!r}: {err}") from err
 
 
 def _steps(repo: pygit2.Repository, head: pygit2.Oid) -> Iterator[HistoryEntry]:

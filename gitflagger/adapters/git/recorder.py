@@ -39,12 +39,12 @@ import pygit2
 from gitflagger.adapters.git.latest import latest_step, remember_step
 from gitflagger.adapters.git.layout import RenderedObject, canary_directory, directory_files
 from gitflagger.adapters.git.message import compose_message
-from gitflagger.adapters.git.repository import open_repository
+from gitflagger.adapters.git.repository import branch_ref, open_repository
 from gitflagger.adapters.git.trailers import StepTrailers, canary_uid, step_id
 from gitflagger.adapters.git.tree import read_directory, replace_directory, write_directory
 from gitflagger.decide.decision import Decision
 from gitflagger.decide.observation import MetricResult, WebhookResult
-from gitflagger.errors import PermanentError, TemporaryError
+from gitflagger.errors import TemporaryError
 from gitflagger.model.canary import Canary
 
 DEFAULT_BRANCH = "main"
@@ -114,10 +114,8 @@ class GitRecorder:
         prefix: str = DEFAULT_PREFIX,
         identity: Identity = Identity(),
     ) -> None:
+        self.ref_name = branch_ref(branch)
         self.repo = repo if isinstance(repo, pygit2.Repository) else open_repository(repo, branch=branch)
-        self.ref_name = f"refs/heads/{branch}"
-        if not pygit2.reference_is_valid_name(self.ref_name):
-            raise PermanentError(f"invalid branch name {branch!r}")
         self.prefix = prefix
         self.identity = identity
         self._lock = threading.Lock()

@@ -42,3 +42,11 @@ def open_repository(path: str | Path, *, create: bool = True, branch: str = "mai
         return pygit2.init_repository(str(where), bare=True, initial_head=branch)
     except (pygit2.GitError, OSError) as err:
         raise PermanentError(f"{where}: cannot create a git repository: {err}") from err
+
+
+def branch_ref(branch: str) -> str:
+    """``refs/heads/<branch>``, or :class:`PermanentError` when git would refuse the name."""
+    name = f"refs/heads/{branch}"
+    if not branch or not pygit2.reference_is_valid_name(name):
+        raise PermanentError(f"invalid branch name {branch!r}")
+    return name

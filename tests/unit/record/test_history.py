@@ -66,3 +66,9 @@ def test_history_never_creates_a_repository(tmp_path: Path) -> None:
     with pytest.raises(PermanentError, match="no git repository here"):
         read_history(tmp_path / "missing", "test/podinfo")
     assert not (tmp_path / "missing").exists()
+
+
+def test_history_refuses_an_invalid_branch_name(tmp_path: Path) -> None:
+    _story(tmp_path / "repo")
+    with pytest.raises(PermanentError, match=r"invalid branch name 'bad\.\.name'"):
+        read_history(tmp_path / "repo", "test/podinfo", branch="bad..name")

@@ -342,9 +342,10 @@ def test_a_directory_inside_another_repository_is_not_that_repository(tmp_path: 
         GitRecorder(inner)
 
 
-def test_invalid_branch_name_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(PermanentError, match="invalid branch name"):
+def test_invalid_branch_name_is_refused_before_anything_is_created(tmp_path: Path) -> None:
+    with pytest.raises(PermanentError, match=r"invalid branch name 'bad\.\.name'"):
         GitRecorder(tmp_path / "r", branch="bad..name")
+    assert not (tmp_path / "r").exists()
 
 
 def test_recording_on_another_branch_leaves_main_alone(repo: pygit2.Repository) -> None:
