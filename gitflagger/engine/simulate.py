@@ -36,7 +36,7 @@ from gitflagger.decide import (
 )
 from gitflagger.engine.timeline import Timeline, World
 from gitflagger.engine.workload import Workload
-from gitflagger.errors import FieldProblem, ValidationError
+from gitflagger.errors import FieldProblem, PermanentError, ValidationError
 from gitflagger.model.canary import Canary
 from gitflagger.model.hashing import pod_template_hash
 from gitflagger.model.status import Phase, State, format_time
@@ -167,7 +167,11 @@ def _set_image(target: dict[str, Any], image: str | None) -> None:
     """Put ``image`` on the target's first container, as ``kubectl set image`` would."""
     if image is None:
         return
-    containers = target["spec"]["template"]["spec"]["containers"]
+    pod = ((target.get("spec") or {}).get("template") or {}).get("spec") or {}
+    containers = pod.get("containers") or []
+    if not containers or not isinstance(containers[0], dict):
+        name = (target.get("metadata") or {}).get("name")
+        raise PermanentError(f"timeline sets an image, but Deployment {name} has no containers")
     containers[0]["image"] = image
 
 

@@ -199,3 +199,13 @@ def test_configmaps_and_secrets_of_the_namespace_are_kept() -> None:
     workload = workload_from_documents(docs)
     assert sorted(workload.configmaps) == ["cfg"]
     assert sorted(workload.secrets) == ["s"]
+
+
+def test_an_image_for_a_target_without_containers_is_a_clear_error(tmp_path: Path) -> None:
+    workload = podinfo()
+    target = {**workload.target, "spec": {"template": {"spec": {}}}}
+    broken = Workload(workload.canary, target, workload.hpa)
+    timeline = parse_timeline({"timeline": [{"tick": 0, "image": "app:2"}]})
+    with pytest.raises(PermanentError) as err:
+        list(simulate(broken, timeline, GitRecorder(tmp_path / "repo")))
+    assert str(err.value) == "timeline sets an image, but Deployment podinfo has no containers"
