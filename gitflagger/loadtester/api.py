@@ -144,13 +144,13 @@ class LoadTester:
             return Response.text(400, "metadata not found in payload")
         kind = metadata.get("type", "cmd")
         cmd = metadata.get("cmd")
+        if kind not in {"cmd", "bash", *PROGRAM_TYPES}:
+            self.metrics.tasks_refused.labels("unknown_type").inc()
+            hint = " (not supported by gitflagger's load tester)" if kind in UNSUPPORTED_TYPES else ""
+            return Response.text(400, f"unknown task type {kind}{hint}")
+        if cmd is None:
+            return Response.text(400, "cmd not found in metadata")
         try:
-            if kind not in {"cmd", "bash", *PROGRAM_TYPES}:
-                self.metrics.tasks_refused.labels("unknown_type").inc()
-                hint = " (not supported by gitflagger's load tester)" if kind in UNSUPPORTED_TYPES else ""
-                return Response.text(400, f"unknown task type {kind}{hint}")
-            if cmd is None:
-                return Response.text(400, "cmd not found in metadata")
             task = self._make_task(payload, kind, cmd)
         except CommandInvalid as err:
             return self._refuse(payload, "invalid", 400, str(err), cmd)
