@@ -76,7 +76,7 @@ class State:
     @classmethod
     def from_status(cls, status: Mapping[str, Any] | None) -> State:
         """Read a Canary's ``status`` (Flagger's or gitflagger's); unknown fields are ignored."""
-        if not status:
+        if not status or not isinstance(status, Mapping):
             return cls()
         phase_text = status.get("phase")
         phase = (
@@ -85,7 +85,8 @@ class State:
             else None
         )
         cond = None
-        for c in status.get("conditions") or ():
+        conditions = status.get("conditions")
+        for c in conditions if isinstance(conditions, list) else ():
             if isinstance(c, Mapping) and c.get("type") == "Promoted":
                 cond = Condition(
                     status=str(c.get("status", "Unknown")),
@@ -94,19 +95,21 @@ class State:
                     last_update_time=parse_time(c.get("lastUpdateTime")),
                     last_transition_time=parse_time(c.get("lastTransitionTime")),
                 )
-        tracked = status.get("trackedConfigs") or {}
+        tracked = status.get("trackedConfigs")
+        if not isinstance(tracked, Mapping):
+            tracked = {}
         return cls(
             phase=phase,
-            canary_weight=int(status.get("canaryWeight") or 0),
-            failed_checks=int(status.get("failedChecks") or 0),
-            iterations=int(status.get("iterations") or 0),
+            canary_weight=min(_count(status.get("canaryWeight")), 100),
+            failed_checks=_count(status.get("failedChecks")),
+            iterations=_count(status.get("iterations")),
             last_applied_spec=str(status.get("lastAppliedSpec") or ""),
             last_promoted_spec=str(status.get("lastPromotedSpec") or ""),
             tracked_configs={str(k): str(v) for k, v in tracked.items()},
             last_transition_time=parse_time(status.get("lastTransitionTime")),
             last_step_time=parse_time(status.get("lastStepTime")),
             last_commit=str(status.get("lastCommit") or ""),
-            step=int(status.get("step") or 0),
+            step=_count(status.get("step")),
             mirrored=bool(status.get("mirrored") or False),
             condition=cond,
         )
@@ -146,6 +149,21 @@ class State:
                 cond["lastTransitionTime"] = format_time(c.last_transition_time)
             out["conditions"] = [cond]
         return out
+
+
+def _count(value: Any) -> int:
+    """A non-negative integer status field; anything else (hand-edited garbage) reads as 0.
+
+    Status is gitflagger's own memory, not user input: a field it cannot read is
+    treated as unset rather than stopping the controller for this Canary.
+    """
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return max(value, 0)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return 0
 
 
 def parse_time(value: Any) -> datetime | None:
