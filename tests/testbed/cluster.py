@@ -1,0 +1,391 @@
+"""A real Kubernetes control plane on loopback, for tests and ``make testbed``.
+
+etcd, kube-apiserver, kube-controller-manager and kube-scheduler are the real
+binaries built by ``tests/testbed/build.sh``; kwok fakes two Nodes and the
+kubelet's work on their Pods (bind -> Running/Ready, delete -> gone)::
+
+    with Cluster() as c:
+        api = c.kube_client()          # kubernetes.client.ApiClient, admin
+        ...
+        c.stop_apiserver(); c.start_apiserver()
+
+Every process runs in its own process group, logs to ``<state_dir>/logs`` and
+is stopped by :meth:`Cluster.stop`, at interpreter exit and on SIGTERM/SIGINT
+(see :mod:`tests.testbed.procs`). Each start is a fresh cluster: the etcd data
+under the state dir is wiped, certificates are kept.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import requests
+import urllib3
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+from tests.testbed import crd_install
+from tests.testbed.pki import ClusterPKI
+from tests.testbed.procs import ComponentError, Proc, free_ports, stop_procs
+
+__all__ = ["Cluster", "ClusterPorts", "ComponentError", "bin_dir", "build", "repo_root"]
+
+TESTBED_DIR = Path(__file__).resolve().parent
+KWOK_STAGES_DIR = TESTBED_DIR / "kwok"
+NODE_COUNT = 2
+SERVICE_CIDR = "10.96.0.0/16"
+POD_CIDR = "10.244.0.0/16"
+CONTROLLERS = [f"{c}-controller" for c in (
+    "deployment", "replicaset", "horizontal-pod-autoscaler", "namespace", "garbage-collector",
+    "serviceaccount", "serviceaccount-token", "root-ca-certificate-publisher", "clusterrole-aggregation",
+    "endpoints", "endpointslice", "endpointslice-mirroring", "pod-garbage-collector", "disruption",
+    "service-cidr",
+    # Removes the not-ready taint that admission puts on new Nodes once kwok reports them Ready.
+    # taint-eviction-controller stays off: pods are never evicted from a node that looks stale.
+    "node-lifecycle",
+)]
+
+
+def repo_root() -> Path:
+    return TESTBED_DIR.parent.parent
+
+
+def bin_dir() -> Path:
+    """The directory build.sh puts (or would put) the binaries in."""
+    out = subprocess.run(
+        ["bash", str(TESTBED_DIR / "build.sh"), "--print-dir"], check=True, capture_output=True, text=True
+    )
+    return Path(out.stdout.strip()) / "bin"
+
+
+def build() -> Path:
+    """Run build.sh (a no-op when cached); return the bin dir. Raises with the build's output on failure."""
+    proc = subprocess.run(["bash", str(TESTBED_DIR / "build.sh")], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"tests/testbed/build.sh failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+    return Path(proc.stdout.strip().splitlines()[-1]) / "bin"
+
+
+@dataclass(frozen=True)
+class ClusterPorts:
+    etcd_client: int
+    etcd_peer: int
+    apiserver: int
+    controller_manager: int
+    scheduler: int
+    kwok: int
+
+    def all(self) -> list[int]:
+        return [self.etcd_client, self.etcd_peer, self.apiserver, self.controller_manager, self.scheduler,
+                self.kwok]
+
+
+class Cluster:
+    """Control plane + kwok nodes. Not thread-safe; use from one thread (restarts may come from another)."""
+
+    def __init__(
+        self,
+        state_dir: str | Path | None = None,
+        *,
+        binaries: str | Path | None = None,
+        crd_dirs: Sequence[str | Path] | None = None,
+        start_timeout: float = 180.0,
+    ) -> None:
+        self._own_state_dir = state_dir is None
+        self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="gitflagger-testbed-")).resolve()
+        self.bin_dir = Path(binaries) if binaries is not None else bin_dir()
+        if crd_dirs is None:
+            crd_dirs = [TESTBED_DIR / "crds", repo_root() / "deploy" / "crds"]
+        self.crd_dirs = [Path(d) for d in crd_dirs]
+        self.start_timeout = start_timeout
+        self.logs_dir = self.state_dir / "logs"
+        self.kubeconfig = self.state_dir / "kubeconfig"
+        self.ports: ClusterPorts | None = None
+        self.pki: ClusterPKI | None = None
+        self.crds: list[str] = []
+        self.start_seconds: float | None = None
+        self._procs: dict[str, Proc] = {}
+        self._http: requests.Session | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def api_url(self) -> str:
+        if self.ports is None:
+            raise RuntimeError("cluster not started")
+        return f"https://127.0.0.1:{self.ports.apiserver}"
+
+    @property
+    def running(self) -> bool:
+        return bool(self._procs) and all(p.running() for p in self._procs.values())
+
+    def pids(self) -> dict[str, int]:
+        return {name: p.pid for name, p in self._procs.items() if p.pid is not None and p.running()}
+
+    def start(self) -> Self:
+        began = time.monotonic()
+        missing = [b for b in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+                   if not (self.bin_dir / b).is_file()]
+        if missing:
+            raise RuntimeError(
+                f"testbed binaries missing in {self.bin_dir}: {missing}; run tests/testbed/build.sh"
+            )
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.state_dir / "etcd", ignore_errors=True)
+        self.logs_dir.mkdir(exist_ok=True)
+        self.pki = ClusterPKI.ensure(self.state_dir / "pki")
+        self.ports = ClusterPorts(*free_ports(6))
+        self._write_kubeconfigs()
+        try:
+            self._start_etcd()
+            self._start_apiserver_proc()
+            self._wait("kube-apiserver /readyz", self._apiserver_ready)
+            self._start_controllers()
+            self._create_nodes()
+            self.crds = crd_install.apply_crd_dirs(self._session(), self.api_url, self.crd_dirs)
+            self._wait("default ServiceAccount in namespace default",
+                       lambda: self._get("/api/v1/namespaces/default/serviceaccounts/default") is not None)
+            self._wait(f"{NODE_COUNT} Ready nodes", self._nodes_ready)
+            self._wait("CRDs Established",
+                       lambda: crd_install.all_established(self._session(), self.api_url, self.crds))
+            self._wait("kube-controller-manager and kube-scheduler /healthz", self._controllers_healthy)
+        except BaseException:
+            self.stop()
+            raise
+        self.start_seconds = time.monotonic() - began
+        return self
+
+    def stop(self) -> None:
+        """Stop every process (whole process groups). Idempotent."""
+        # In stages: kube-apiserver takes its full grace period to stop if etcd is already gone.
+        for stage in (("kwok", "kube-scheduler", "kube-controller-manager"), ("kube-apiserver",), ("etcd",)):
+            stop_procs([self._procs.pop(name) for name in stage if name in self._procs])
+        stop_procs(list(self._procs.values()))
+        self._procs.clear()
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        if self._own_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def stop_apiserver(self, grace: float = 3.0) -> None:
+        """Stop kube-apiserver only; etcd, controllers and kwok keep running and reconnect later.
+
+        It stops listening at once on SIGTERM but, with watch clients connected, would take
+        minutes to exit, so it is SIGKILLed after ``grace`` seconds (etcd holds all state).
+        """
+        proc = self._procs.get("kube-apiserver")
+        if proc is None:
+            raise RuntimeError("kube-apiserver is not running")
+        proc.stop(timeout=grace)
+        del self._procs["kube-apiserver"]
+
+    def start_apiserver(self, wait: bool = True) -> None:
+        """Start kube-apiserver again on the same port with the same certificates."""
+        if "kube-apiserver" in self._procs:
+            raise RuntimeError("kube-apiserver is already running")
+        self._start_apiserver_proc()
+        if wait:
+            self._wait("kube-apiserver /readyz after restart", self._apiserver_ready)
+
+    def kube_client(self) -> k8s_client.ApiClient:
+        """A fresh admin ``kubernetes.client.ApiClient`` for this cluster."""
+        api: k8s_client.ApiClient = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(self.kubeconfig)
+        )
+        return api
+
+    def log_path(self, component: str) -> Path:
+        return self.logs_dir / f"{component}.log"
+
+    # ---- processes -------------------------------------------------------------------------------
+    def _spawn(self, name: str, args: Iterable[str]) -> Proc:
+        proc = Proc(name, [str(self.bin_dir / name), *args], self.log_path(name), cwd=self.state_dir)
+        self._procs[name] = proc
+        proc.start()
+        return proc
+
+    def _start_etcd(self) -> None:
+        assert self.ports is not None
+        client = f"http://127.0.0.1:{self.ports.etcd_client}"
+        peer = f"http://127.0.0.1:{self.ports.etcd_peer}"
+        self._spawn("etcd", [
+            "--name=testbed", f"--data-dir={self.state_dir / 'etcd'}",
+            f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=testbed={peer}", "--initial-cluster-state=new",
+            "--listen-metrics-urls=", "--unsafe-no-fsync=true", "--log-level=warn",
+            "--quota-backend-bytes=4294967296",
+        ])
+        self._wait("etcd /health", lambda: _get_ok(f"{client}/health"))
+
+    def _start_apiserver_proc(self) -> None:
+        assert self.ports is not None and self.pki is not None
+        pki = self.pki
+        self._spawn("kube-apiserver", [
+            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+            f"--secure-port={self.ports.apiserver}", f"--cert-dir={self.state_dir / 'apiserver-certs'}",
+            f"--etcd-servers=http://127.0.0.1:{self.ports.etcd_client}",
+            f"--tls-cert-file={pki.apiserver.cert}", f"--tls-private-key-file={pki.apiserver.key}",
+            f"--client-ca-file={pki.ca.cert}",
+            "--authorization-mode=Node,RBAC",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={pki.sa_public_key}",
+            f"--service-account-signing-key-file={pki.sa_private_key}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            # Endpoints may not point at loopback, so the "kubernetes" Service gets none.
+            "--endpoint-reconciler-type=none",
+            "--allow-privileged=true", "--profiling=false", "--v=1",
+        ])
+
+    def _start_controllers(self) -> None:
+        assert self.ports is not None and self.pki is not None
+        ports, pki, sd = self.ports, self.pki, self.state_dir
+        self._spawn("kube-controller-manager", [
+            f"--kubeconfig={sd / 'controller-manager.kubeconfig'}",
+            "--bind-address=127.0.0.1", f"--secure-port={ports.controller_manager}",
+            f"--cert-dir={sd / 'controller-manager-certs'}",
+            "--leader-elect=false", f"--controllers={','.join(CONTROLLERS)}",
+            f"--root-ca-file={pki.ca.cert}",
+            f"--service-account-private-key-file={pki.sa_private_key}",
+            "--use-service-account-credentials=true",
+            f"--service-cluster-ip-range={SERVICE_CIDR}", "--cluster-name=gitflagger-testbed",
+            # Survives kube-apiserver being stopped for a while without nodes turning NotReady.
+            "--node-monitor-period=2s", "--node-monitor-grace-period=2m",
+            "--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10",
+            "--profiling=false", "--v=1",
+        ])
+        self._spawn("kube-scheduler", [
+            f"--kubeconfig={sd / 'scheduler.kubeconfig'}",
+            "--bind-address=127.0.0.1", f"--secure-port={ports.scheduler}",
+            f"--cert-dir={sd / 'scheduler-certs'}",
+            "--leader-elect=false", "--profiling=false", "--v=1",
+        ])
+        stages = sorted(KWOK_STAGES_DIR.glob("*.yaml"))
+        self._spawn("kwok", [
+            f"--kubeconfig={self.kubeconfig}",
+            "--manage-all-nodes=false",
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            *[f"--config={s}" for s in stages],
+            f"--server-address=127.0.0.1:{ports.kwok}",
+            f"--cidr={POD_CIDR}", "--node-ip=10.255.0.1", "--node-lease-duration-seconds=40",
+        ])
+
+    # ---- API helpers -------------------------------------------------------------------------------
+    def _session(self) -> requests.Session:
+        if self._http is None:
+            assert self.pki is not None
+            s = requests.Session()
+            s.trust_env = False  # REQUESTS_CA_BUNDLE etc. would override our CA; no proxies on loopback
+            s.cert = (str(self.pki.admin.cert), str(self.pki.admin.key))
+            s.verify = str(self.pki.ca.cert)
+            self._http = s
+        return self._http
+
+    def _get(self, path: str) -> Any:
+        r = self._session().get(self.api_url + path, timeout=10)
+        if r.status_code == 404:
+            return None
+        r.raise_for_status()
+        return r.json()
+
+    def _apiserver_ready(self) -> bool:
+        try:
+            return self._session().get(self.api_url + "/readyz", timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def _controllers_healthy(self) -> bool:
+        assert self.ports is not None
+        return all(_get_ok(f"https://127.0.0.1:{p}/healthz", verify=False)
+                   for p in (self.ports.controller_manager, self.ports.scheduler))
+
+    def _create_nodes(self) -> None:
+        for i in range(NODE_COUNT):
+            name = f"kwok-node-{i}"
+            resources = {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "100Gi"}
+            node = {
+                "apiVersion": "v1", "kind": "Node",
+                "metadata": {
+                    "name": name,
+                    "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                    "labels": {"type": "kwok", "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                               "kubernetes.io/arch": "amd64", "kubernetes.io/role": "agent",
+                               "node-role.kubernetes.io/agent": ""},
+                },
+                "spec": {},
+                "status": {
+                    "capacity": resources, "allocatable": resources,
+                    "addresses": [{"type": "InternalIP", "address": f"10.255.0.{i + 1}"},
+                                  {"type": "Hostname", "address": name}],
+                },
+            }
+            r = self._session().post(self.api_url + "/api/v1/nodes", json=node, timeout=10)
+            if r.status_code not in (201, 409):
+                raise RuntimeError(f"creating node {name}: HTTP {r.status_code} {r.text}")
+
+    def _nodes_ready(self) -> bool:
+        nodes = (self._get("/api/v1/nodes?labelSelector=type%3Dkwok") or {}).get("items", [])
+        ready = [
+            n for n in nodes
+            if any(c.get("type") == "Ready" and c.get("status") == "True"
+                   for c in n.get("status", {}).get("conditions", []))
+            and not any(t.get("key", "").startswith("node.kubernetes.io/")
+                        for t in n["spec"].get("taints", []))
+        ]
+        return len(ready) >= NODE_COUNT
+
+    def _wait(self, what: str, ready: Callable[[], bool], timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (timeout or self.start_timeout)
+        last_error: Exception | None = None
+        while True:
+            for proc in self._procs.values():
+                proc.check()
+            try:
+                if ready():
+                    return
+            except (requests.RequestException, ValueError) as exc:
+                last_error = exc
+            if time.monotonic() > deadline:
+                details = "\n".join(
+                    f"--- {p.name} ({p.log_path}) ---\n{p.log_tail(8)}" for p in self._procs.values()
+                )
+                raise TimeoutError(
+                    f"testbed: timed out waiting for {what} (last error: {last_error})\n{details}"
+                )
+            time.sleep(0.25)
+
+    # ---- kubeconfigs ----------------------------------------------------------------------------
+    def _write_kubeconfigs(self) -> None:
+        assert self.pki is not None
+        sd, pki, url = self.state_dir, self.pki, self.api_url
+        pki.write_kubeconfig(self.kubeconfig, url, "testbed-admin", pki.admin)
+        pki.write_kubeconfig(sd / "controller-manager.kubeconfig", url, "kube-controller-manager",
+                             pki.controller_manager)
+        pki.write_kubeconfig(sd / "scheduler.kubeconfig", url, "kube-scheduler", pki.scheduler)
+
+
+def _get_ok(url: str, verify: bool | str = True) -> bool:
+    try:
+        with warnings.catch_warnings():  # the controllers' serving certs are self-signed
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+            with requests.Session() as s:
+                s.trust_env = False
+                return s.get(url, timeout=5, verify=verify).status_code == 200
+    except requests.RequestException:
+        return False
