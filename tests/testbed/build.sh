@@ -20,11 +20,61 @@ BIN="$DIR/bin"
 
 if [[ "${1:-}" == "--print-dir" ]]; then echo "$DIR"; exit 0; fi
 
+# k8s v1.36.3, etcd v3.6.16 and kwok v0.8.0 all declare "go 1.26.0" in their go.mod.
+GO_MIN="1.26.0"
+GO_TOOLCHAIN="${GO_TOOLCHAIN:-go1.26.8}"  # fetched from the module proxy if no go >= GO_MIN is on PATH
+
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 export GOCACHE="${GOCACHE:-$CACHE_ROOT/go-build}"
 mkdir -p "$BIN" "$DIR/src"
 
 log() { printf '[testbed-build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+go_is_new_enough() {
+  command -v go >/dev/null 2>&1 || return 1
+  local have; have="$(GOTOOLCHAIN=local go env GOVERSION 2>/dev/null)" || return 1
+  have="${have#go}"; have="${have%%[^0-9.]*}"
+  [[ "$(printf '%s\n%s\n' "$GO_MIN" "$have" | sort -V | head -n1)" == "$GO_MIN" ]]
+}
+
+# The Go toolchain is itself a module (golang.org/toolchain) on the Go module proxy, so a machine
+# without a recent Go gets one from there, verified against the checksum database's h1: hash.
+ensure_go() {
+  go_is_new_enough && return
+  local arch; case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64|arm64) arch=arm64 ;; *) arch="$(uname -m)" ;; esac
+  local version="v0.0.1-$GO_TOOLCHAIN.linux-$arch"
+  local root="$CACHE_ROOT/toolchain/$GO_TOOLCHAIN.linux-$arch"
+  if [[ ! -x "$root/bin/go" ]]; then
+    local proxy="${GOPROXY:-https://proxy.golang.org}"; proxy="${proxy%%,*}"
+    [[ "$proxy" == direct || "$proxy" == off ]] && proxy=https://proxy.golang.org
+    log "no go >= $GO_MIN on PATH: fetching $GO_TOOLCHAIN from $proxy (golang.org/toolchain@$version)"
+    local tmp; tmp="$(mktemp -d "$CACHE_ROOT/toolchain-XXXXXX")"
+    if ! curl -fsSL --retry 3 -o "$tmp/go.zip" "$proxy/golang.org/toolchain/@v/$version.zip" \
+        || ! curl -fsSL --retry 3 -o "$tmp/sum" "$proxy/sumdb/sum.golang.org/lookup/golang.org/toolchain@$version"; then
+      rm -rf "$tmp"; log "FAILED fetching the Go toolchain $GO_TOOLCHAIN"; exit 1
+    fi
+    local want; want="$(awk -v m="golang.org/toolchain" -v v="$version" '$1 == m && $2 == v {print $3}' "$tmp/sum")"
+    local got; got="$(python3 - "$tmp/go.zip" <<'PY'
+import base64, hashlib, sys, zipfile
+# Go's dirhash "h1": sha256 over the sorted "<sha256 hex>  <name>" lines of every file in the zip.
+with zipfile.ZipFile(sys.argv[1]) as z:
+    lines = [f"{hashlib.sha256(z.read(n)).hexdigest()}  {n}\n" for n in sorted(z.namelist())]
+print("h1:" + base64.b64encode(hashlib.sha256("".join(lines).encode()).digest()).decode())
+PY
+)"
+    if [[ -z "$want" || "$want" != "$got" ]]; then
+      rm -rf "$tmp"; log "FAILED: Go toolchain checksum mismatch (sumdb: ${want:-none}, zip: $got)"; exit 1
+    fi
+    (cd "$tmp" && unzip -q go.zip) || { rm -rf "$tmp"; log "FAILED unpacking the Go toolchain"; exit 1; }
+    chmod -R u+w "$tmp"
+    rm -rf "$root"; mkdir -p "$(dirname "$root")"
+    mv "$tmp/golang.org/toolchain@$version" "$root"
+    rm -rf "$tmp"
+  fi
+  export PATH="$root/bin:$PATH"
+  go_is_new_enough || { log "FAILED: $root/bin/go is not go >= $GO_MIN"; exit 1; }
+  log "using $(go env GOVERSION) from $root"
+}
 
 run() {  # run <component> <command...>: fail with the component and command named
   local component="$1"; shift
@@ -124,6 +174,10 @@ build_kwok() {
 }
 
 start=$(date +%s)
+if [[ ! -x "$BIN/etcd" || ! -x "$BIN/kwok" || ! -x "$BIN/kube-apiserver" \
+      || ! -x "$BIN/kube-controller-manager" || ! -x "$BIN/kube-scheduler" ]]; then
+  ensure_go
+fi
 build_etcd
 build_kwok
 build_kube
