@@ -37,10 +37,11 @@ from tests.testbed import crd_install
 from tests.testbed.pki import ClusterPKI
 from tests.testbed.procs import ComponentError, Proc, free_ports, stop_procs
 
-__all__ = ["Cluster", "ClusterPorts", "ComponentError", "bin_dir", "build", "repo_root"]
+__all__ = ["BINARIES", "Cluster", "ClusterPorts", "ComponentError", "bin_dir", "build", "repo_root"]
 
 TESTBED_DIR = Path(__file__).resolve().parent
 KWOK_STAGES_DIR = TESTBED_DIR / "kwok"
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 NODE_COUNT = 2
 SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.244.0.0/16"
@@ -139,8 +140,9 @@ class Cluster:
 
     def start(self) -> Self:
         began = time.monotonic()
-        missing = [b for b in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-                   if not (self.bin_dir / b).is_file()]
+        if self._procs:
+            raise RuntimeError("cluster already started")
+        missing = [b for b in BINARIES if not (self.bin_dir / b).is_file()]
         if missing:
             raise RuntimeError(
                 f"testbed binaries missing in {self.bin_dir}: {missing}; run tests/testbed/build.sh"

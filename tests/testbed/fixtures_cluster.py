@@ -3,10 +3,12 @@
 Fixtures:
 
 ``cluster`` (session)
-    A started :class:`~tests.testbed.cluster.Cluster`. Builds the binaries with
-    build.sh first if needed (a cold build takes a while; a failure fails the
-    fixture with the build's output, nothing is skipped). State and component
-    logs live under pytest's basetemp (``.../cluster0/logs``) and survive the run.
+    A started :class:`~tests.testbed.cluster.Cluster`. The binaries are built
+    with build.sh right after collection when any selected test uses this
+    fixture, so a cold build (minutes) does not count against a test's
+    timeout; a failed build fails the fixture with the build's output,
+    nothing is skipped. State and component logs live under pytest's basetemp
+    (``.../cluster0/logs``) and survive the run.
 ``kube_api`` (session)
     An admin ``kubernetes.client.ApiClient`` for ``cluster``.
 ``namespace`` (function)
@@ -19,19 +21,44 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
-from tests.testbed.cluster import Cluster, build
+from tests.testbed.cluster import BINARIES, Cluster, bin_dir, build
 
 NAMESPACE_LABEL = "gitflagger.testbed/test"
+_built: Path | BaseException | None = None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build the testbed before the first test runs if any selected test needs the cluster."""
+    global _built
+    if session.config.option.collectonly or not any(
+        "cluster" in getattr(item, "fixturenames", ()) for item in session.items
+    ):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    target = bin_dir()
+    cold = not all((target / b).is_file() for b in BINARIES)
+    if cold and reporter is not None:
+        reporter.write_line(f"testbed: building the control plane into {target} (cold: several minutes)")
+    started = time.monotonic()
+    try:
+        _built = build()
+    except Exception as exc:  # re-raised by the cluster fixture, so the tests that need it fail
+        _built = exc
+    if cold and reporter is not None:
+        reporter.write_line(f"testbed: build finished in {time.monotonic() - started:.0f}s")
 
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    binaries = build()
+    if isinstance(_built, BaseException):
+        raise _built
+    binaries = _built if _built is not None else build()
     testbed = Cluster(tmp_path_factory.mktemp("cluster"), binaries=binaries)
     testbed.start()
     try:
