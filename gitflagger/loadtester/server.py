@@ -54,30 +54,53 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, *, send_body: bool = True) -> None:
         app = self.server.app
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            response = Response.text(411, "send the body with a Content-Length")
-        else:
+        body, response = self._read_body()
+        if response is None:
             try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                length = -1
-            if length < 0:
-                response = Response.text(400, "invalid Content-Length")
-            elif length > MAX_BODY:
-                response = Response.text(413, f"request body larger than {MAX_BODY} bytes")
-            else:
-                body = self.rfile.read(length)
-                try:
-                    response = app.handle(urlsplit(self.path).path, body)
-                except Exception as err:  # a bug must answer 500, not drop the connection
-                    app.log.error("request failed", path=self.path, error=repr(err))
-                    response = Response.text(500, "internal error")
+                response = app.handle(urlsplit(self.path).path, body)
+            except Exception as err:  # a bug must answer 500, not drop the connection
+                app.log.error("request failed", path=self.path, error=repr(err))
+                response = Response.text(500, "internal error")
+        else:
+            self.close_connection = True
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
         if send_body:
             self.wfile.write(response.body)
+
+    def _read_body(self) -> tuple[bytes, Response | None]:
+        """The request body, or the error to answer instead. Bodies are capped at MAX_BODY."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            return b"", Response.text(400, "invalid Content-Length")
+        if length > MAX_BODY:
+            return b"", Response.text(413, f"request body larger than {MAX_BODY} bytes")
+        return self.rfile.read(length), None
+
+    def _read_chunked(self) -> tuple[bytes, Response | None]:
+        """Decode ``Transfer-Encoding: chunked`` (clients such as curl send it for streamed bodies)."""
+        body = bytearray()
+        while True:
+            line = self.rfile.readline(1024).split(b";", 1)[0].strip()
+            try:
+                size = int(line, 16)
+            except ValueError:
+                return b"", Response.text(400, "invalid chunked body")
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers, ignored
+                return bytes(body), None
+            if len(body) + size > MAX_BODY:
+                return b"", Response.text(413, f"request body larger than {MAX_BODY} bytes")
+            body += self.rfile.read(size)
+            self.rfile.readline(1024)
 
     def log_message(self, format: str, *args: object) -> None:
         """Access and error lines as JSON at debug level, instead of plain text on stderr."""

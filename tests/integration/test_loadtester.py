@@ -317,11 +317,23 @@ def test_malformed_http_requests_get_clear_answers(start: Callable[..., LoadTest
     answer = connection.getresponse()
     assert (answer.status, answer.read()) == (413, b"request body larger than 1048576 bytes\n")
     connection.close()
-    chunked = urllib.request.Request(server.url + "/gate/check", data=iter([b"{}"]),
+    bad = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    bad.putrequest("POST", "/gate/check")
+    bad.putheader("Transfer-Encoding", "chunked")
+    bad.endheaders(b"zz\r\n{}\r\n0\r\n\r\n")
+    answer = bad.getresponse()
+    assert (answer.status, answer.read()) == (400, b"invalid chunked body\n")
+    bad.close()
+
+
+def test_chunked_bodies_are_decoded(start: Callable[..., LoadTesterServer]) -> None:
+    server = start()
+    payload = json.dumps({"name": "podinfo", "namespace": "test"}).encode()
+    chunked = urllib.request.Request(server.url + "/gate/open", data=iter([payload[:10], payload[10:]]),
                                      headers={"Transfer-Encoding": "chunked"}, method="POST")
-    with pytest.raises(urllib.error.HTTPError) as err:
-        urllib.request.urlopen(chunked, timeout=30)
-    assert (err.value.code, err.value.read()) == (411, b"send the body with a Content-Length\n")
+    with urllib.request.urlopen(chunked, timeout=30) as answer:
+        assert answer.status == 202
+    assert call(server, "/gate/check", {"name": "podinfo", "namespace": "test"})[0] == 200
 
 
 def test_a_bug_answers_500_not_a_dropped_connection(start: Callable[..., LoadTesterServer],
