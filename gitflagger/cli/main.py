@@ -20,6 +20,7 @@ from gitflagger import __version__
 from gitflagger.cli.history import history
 from gitflagger.cli.simulate import simulate
 from gitflagger.errors import GitflaggerError
+from gitflagger.loadtester.cli import loadtester_command
 
 USAGE_ERROR = 2
 FAILURE = 1
@@ -103,6 +104,7 @@ def cli() -> None:
 
 cli.add_command(simulate)
 cli.add_command(history)
+cli.add_command(loadtester_command, name="loadtester")
 
 
 def main() -> None:
