@@ -105,7 +105,7 @@ def simulate(
             click.echo(json.dumps(tick.to_json()))
         return
     rows = list(ticks)
-    commits = sum(1 for r in rows if r.commit)
+    commits = sum(len(r.commits) for r in rows)
     print_table(_table(workload.canary.key, rows), f"{commits} commits in {repo} ({branch})")
 
 

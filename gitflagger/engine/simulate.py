@@ -37,7 +37,7 @@ from gitflagger.decide import (
 from gitflagger.engine.timeline import Timeline, World
 from gitflagger.engine.workload import Workload
 from gitflagger.errors import FieldProblem, PermanentError, ValidationError
-from gitflagger.model.canary import Canary
+from gitflagger.model.canary import Canary, WebhookType
 from gitflagger.model.hashing import pod_template_hash
 from gitflagger.model.status import Phase, State, format_time
 from gitflagger.render import Manifest, WorkloadInputs, render
@@ -62,6 +62,8 @@ class TickResult:
     subject: str
     commit: str | None
     skipped: str | None
+    commits: tuple[str, ...] = ()
+    """Every commit of the tick: two on tick 0, where initialization starts and finishes."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +77,7 @@ class TickResult:
             "events": list(self.events),
             "subject": self.subject,
             "commit": self.commit,
+            "commits": list(self.commits),
             "skipped": self.skipped,
         }
 
@@ -140,27 +143,52 @@ def simulate(
         now = timeline.start + world.tick * interval
         _set_image(cluster.target, world.image)
         cluster.note_readiness(world, now)
-        observation = _observe(workload, cluster, world, now)
-        decision = decide(canary, cluster.state, observation)
-        manifests = render(canary, _inputs(workload, cluster), decision)
-        analysed = set(metrics_due(canary, cluster.state, observation))
-        step = Step(
-            canary=canary,
-            decision=decision,
-            manifests=manifests,
-            revision=observation.revision,
-            time=now,
-            metrics={k: v for k, v in observation.metrics.items() if k in analysed},
-            webhooks=observation.webhooks,
-        )
-        result = recorder.record(step)
-        recorder.flush()
-        _apply(cluster, decision, manifests, result.commit_id)
-        yield _tick_result(world.tick, now, decision, result.commit_id, result.skipped_reason)
+        decision, result = _step(workload, cluster, world, now, recorder)
+        if decision.state.phase is Phase.INITIALIZING and world.primary_ready:
+            # Tick 0 is "the Canary is created": once the primary is up, initialization
+            # finishes within the same tick, so tick 1 can already bring a new revision.
+            first = result
+            decision, result = _step(workload, cluster, world, now, recorder)
+            result = _merge(first, result)
+        yield result
         phase = decision.state.phase
         started = started or (world.tick > 0 and phase is not None and phase.in_flight)
         if started and phase in _DONE:
             return
+
+
+def _step(
+    workload: Workload, cluster: _Cluster, world: World, now: datetime, recorder: Recorder
+) -> tuple[Decision, TickResult]:
+    """One pass of observe → decide → render → record → apply."""
+    canary = workload.canary
+    observation = _observe(workload, cluster, world, now)
+    decision = decide(canary, cluster.state, observation)
+    manifests = render(canary, _inputs(workload, cluster), decision)
+    analysed = set(metrics_due(canary, cluster.state, observation))
+    step = Step(
+        canary=canary,
+        decision=decision,
+        manifests=manifests,
+        revision=observation.revision,
+        time=now,
+        metrics={k: v for k, v in observation.metrics.items() if k in analysed},
+        webhooks=observation.webhooks,
+    )
+    result = recorder.record(step)
+    recorder.flush()
+    _apply(cluster, decision, manifests, result.commit_id)
+    return decision, _tick_result(world.tick, now, decision, result.commit_id, result.skipped_reason)
+
+
+def _merge(first: TickResult, then: TickResult) -> TickResult:
+    """Two passes within one tick, reported as one: every event, the last commit."""
+    return dataclasses.replace(
+        then,
+        events=first.events + then.events,
+        commit=then.commit or first.commit,
+        commits=first.commits + then.commits,
+    )
 
 
 def _set_image(target: dict[str, Any], image: str | None) -> None:
@@ -199,7 +227,10 @@ def _observe(workload: Workload, cluster: _Cluster, world: World, now: datetime)
     )
     due = gates_due(canary, cluster.state, observation)
     answers = {
-        hook.name: WebhookResult(hook.name, ok=world.webhooks.get(hook.name, True))
+        # A rollback hook's 2xx means "roll back now": unless the timeline says so, it stays quiet.
+        hook.name: WebhookResult(
+            hook.name, ok=world.webhooks.get(hook.name, hook.type is not WebhookType.ROLLBACK)
+        )
         for kind in due
         for hook in analysis.webhooks_of(kind)
     }
@@ -268,4 +299,5 @@ def _tick_result(
         subject=decision.subject,
         commit=commit,
         skipped=skipped,
+        commits=(commit,) if commit else (),
     )

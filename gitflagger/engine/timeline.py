@@ -1,18 +1,18 @@
 """The scripted timeline ``gitflagger simulate`` plays against a Canary.
 
-A timeline file is a YAML mapping: a ``timeline:`` list of entries and an
-optional ``start:`` time::
+A timeline file is a YAML list of entries::
 
-    start: 2026-01-01T00:00:00Z      # optional; tick 0 happens here
-    timeline:
-      - tick: 0
-        metrics: {request-success-rate: 99.9, request-duration: 120}
-      - tick: 1
-        image: ghcr.io/stefanprodan/podinfo:6.0.1
-      - tick: 4
-        metrics: {request-success-rate: 95}
-        webhooks: {load-test: fail}
-        canaryReady: false
+    - tick: 0                 # the Canary is created: initialization happens here
+      metrics: {request-success-rate: 99.9, request-duration: 120}
+    - tick: 1
+      image: ghcr.io/stefanprodan/podinfo:6.0.1
+    - tick: 4
+      metrics: {request-success-rate: 95}
+      webhooks: {load-test: fail}
+      canaryReady: false
+
+or a mapping with that list under ``timeline:`` and a ``start:`` time for tick 0
+(default 2026-01-01T00:00:00Z).
 
 Each tick is one analysis interval. An entry holds from its tick until the next
 entry; ``metrics`` and ``webhooks`` merge over earlier values (a metric set to
@@ -36,7 +36,7 @@ from typing import Any
 
 from gitflagger.decide.observation import ManualIntent
 from gitflagger.errors import FieldProblem, ValidationError
-from gitflagger.model.documents import load_documents
+from gitflagger.model.documents import parse_yaml, read_text
 from gitflagger.model.status import parse_time
 
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -102,7 +102,7 @@ class Timeline:
 
 def load_timeline(path: str | PathLike[str]) -> Timeline:
     """Read and validate a timeline file (one YAML document)."""
-    docs = load_documents([path])
+    docs = [doc for doc in parse_yaml(read_text(path), source=str(path)) if doc is not None]
     if len(docs) != 1:
         problem = FieldProblem(str(path), f"expected one YAML document, found {len(docs)}")
         raise ValidationError([problem], subject="timeline")
@@ -110,9 +110,15 @@ def load_timeline(path: str | PathLike[str]) -> Timeline:
 
 
 def parse_timeline(doc: Any) -> Timeline:
-    """Validate a loaded timeline document; raise :class:`ValidationError` naming every bad field."""
+    """Validate a loaded timeline document; raise :class:`ValidationError` naming every bad field.
+
+    The document is either the list of entries itself or a mapping with that list
+    under ``timeline:`` and an optional ``start:`` time.
+    """
+    if isinstance(doc, list):
+        doc = {"timeline": doc}
     if not isinstance(doc, Mapping):
-        problem = FieldProblem("(document)", "must be a mapping with a timeline list")
+        problem = FieldProblem("(document)", "must be a list of entries, or a mapping with a timeline list")
         raise ValidationError([problem], subject="timeline")
     problems: list[FieldProblem] = []
     start = DEFAULT_START

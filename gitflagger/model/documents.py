@@ -34,17 +34,21 @@ def load_documents(paths: Iterable[str | PathLike[str]]) -> list[dict[str, Any]]
     """
     out: list[dict[str, Any]] = []
     for path in paths:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-            raise PermanentError(f"cannot read {path}: {reason}") from err
-        out.extend(load_yaml_text(text, source=str(path)))
+        out.extend(load_yaml_text(read_text(path), source=str(path)))
     return out
 
 
-def load_yaml_text(text: str, *, source: str = "<string>") -> list[dict[str, Any]]:
-    """:func:`load_documents` for text already in memory; ``source`` names it in errors."""
+def read_text(path: str | PathLike[str]) -> str:
+    """A UTF-8 file's text; an unreadable file is one clear :class:`PermanentError`."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise PermanentError(f"cannot read {path}: {reason}") from err
+
+
+def parse_yaml(text: str, *, source: str = "<string>") -> list[Any]:
+    """Every YAML document of ``text`` (``None`` for an empty one), whatever its shape."""
     yaml = YAML(typ="safe", pure=True)
     try:
         docs = list(yaml.load_all(text))
@@ -55,8 +59,13 @@ def load_yaml_text(text: str, *, source: str = "<string>") -> list[dict[str, Any
         raise ValidationError([FieldProblem(where, _one_line(message))], subject="YAML") from err
     except YAMLError as err:
         raise ValidationError([FieldProblem(source, _one_line(str(err)))], subject="YAML") from err
+    return docs
+
+
+def load_yaml_text(text: str, *, source: str = "<string>") -> list[dict[str, Any]]:
+    """:func:`load_documents` for text already in memory; ``source`` names it in errors."""
     out: list[dict[str, Any]] = []
-    for index, doc in enumerate(docs):
+    for index, doc in enumerate(parse_yaml(text, source=source)):
         if doc is None:
             continue
         if not isinstance(doc, Mapping):

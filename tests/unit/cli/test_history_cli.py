@@ -19,8 +19,8 @@ def test_history_json_mirrors_the_simulation(tmp_path: Path) -> None:
 
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    committed = [t for t in ticks if t["commit"]]
-    assert [r["commit"] for r in rows] == [t["commit"] for t in reversed(committed)]
+    committed = [commit for t in ticks for commit in t["commits"]]
+    assert [r["commit"] for r in rows] == committed[::-1]
     assert [(r["phase"], r["canaryWeight"], r["failedChecks"]) for r in rows[:3]] == [
         ("Succeeded", 0, 0),
         ("Finalising", 0, 0),
@@ -45,8 +45,8 @@ def test_history_table_with_limit(tmp_path: Path) -> None:
     assert header == ["Time", "Phase", "Weight", "Failed", "Commit", "Subject"]
     rows = [[cell.strip() for cell in line.strip("│").split("│")] for line in lines if line.startswith("│")]
     assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
-        ("2026-01-01T00:10:00Z", "Failed", "0", "5"),
-        ("2026-01-01T00:09:00Z", "Progressing", "20", "5"),
+        ("2026-01-01T00:09:00Z", "Failed", "0", "5"),
+        ("2026-01-01T00:08:00Z", "Progressing", "20", "5"),
     ]
     assert [r[5] for r in rows] == [
         "podinfo.test: rollback, failed checks threshold reached 5",

@@ -46,6 +46,7 @@ def test_promotion_story(tmp_path: Path) -> None:
         "events",
         "subject",
         "commit",
+        "commits",
         "skipped",
     }
     progressing = [t["canaryWeight"] for t in ticks if t["phase"] == "Progressing" and t["canaryWeight"]]
@@ -133,7 +134,7 @@ def test_repo_prefix_and_max_ticks(tmp_path: Path) -> None:
 
     assert result.exit_code == 0, result.output
     phases = [json.loads(line)["phase"] for line in result.stdout.splitlines()]
-    assert phases == ["Initializing", "Initialized"]
+    assert phases == ["Initialized", "Progressing"]
     tree = pygit2.Repository(str(repo)).revparse_single("refs/heads/main").peel(pygit2.Commit).tree
     assert "clusters/eu/test/podinfo/canary.yaml" in tree
 

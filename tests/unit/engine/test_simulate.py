@@ -31,11 +31,11 @@ def run(tmp_path: Path, timeline: dict[str, Any], **kwargs: Any) -> list[TickRes
 
 
 def release(*later: dict[str, Any]) -> dict[str, Any]:
-    """Initialize at ticks 0-1, ship 6.0.1 at tick 2, then the given entries."""
+    """Initialize at tick 0, ship 6.0.1 at tick 1, then the given entries."""
     return {
         "timeline": [
             {"tick": 0, "metrics": HEALTHY},
-            {"tick": 2, "image": "ghcr.io/stefanprodan/podinfo:6.0.1"},
+            {"tick": 1, "image": "ghcr.io/stefanprodan/podinfo:6.0.1"},
             *later,
         ]
     }
@@ -46,7 +46,6 @@ def test_the_promote_fixture_promotes(tmp_path: Path) -> None:
     ticks = list(simulate(podinfo(), load_timeline(TIMELINES / "promote.yaml"), recorder))
 
     assert [(t.phase, t.canary_weight, t.primary_weight) for t in ticks] == [
-        ("Initializing", 0, 100),
         ("Initialized", 0, 100),
         ("Progressing", 0, 100),
         ("Progressing", 10, 90),
@@ -66,7 +65,8 @@ def test_the_rollback_fixture_fails(tmp_path: Path) -> None:
     recorder = GitRecorder(tmp_path / "repo")
     ticks = list(simulate(podinfo(), load_timeline(TIMELINES / "rollback.yaml"), recorder))
 
-    assert [(t.phase, t.canary_weight, t.failed_checks) for t in ticks[2:]] == [
+    assert ticks[0].events == ("Initialization done! podinfo.test",)
+    assert [(t.phase, t.canary_weight, t.failed_checks) for t in ticks[1:]] == [
         ("Progressing", 0, 0),
         ("Progressing", 10, 0),
         ("Progressing", 20, 0),
@@ -77,7 +77,7 @@ def test_the_rollback_fixture_fails(tmp_path: Path) -> None:
         ("Progressing", 20, 5),
         ("Failed", 0, 5),
     ]
-    assert ticks[5].events == ("Halt podinfo.test advancement success rate 95.50% < 99%",)
+    assert ticks[4].events == ("Halt podinfo.test advancement success rate 95.50% < 99%",)
     assert ticks[-1].events == (
         "Rolling back podinfo.test failed checks threshold reached 5",
         "Canary failed! Scaling down podinfo.test",
@@ -93,7 +93,6 @@ def test_the_same_files_give_the_same_commits(tmp_path: Path) -> None:
 def test_steps_that_change_nothing_make_no_commit(tmp_path: Path) -> None:
     ticks = run(tmp_path, {"timeline": [{"tick": 0, "metrics": HEALTHY}]}, max_ticks=5)
     assert [(t.phase, t.commit is not None, t.skipped) for t in ticks] == [
-        ("Initializing", True, None),
         ("Initialized", True, None),
         ("Initialized", False, "duplicate-step"),
         ("Initialized", False, "duplicate-step"),
@@ -114,15 +113,15 @@ def test_a_metric_left_out_reads_as_no_values(tmp_path: Path) -> None:
 
 def test_a_failing_webhook_halts_advancement(tmp_path: Path) -> None:
     ticks = run(tmp_path, release({"tick": 4, "webhooks": {"load-test": "fail"}}), max_ticks=6)
-    assert [(t.canary_weight, t.failed_checks) for t in ticks[3:6]] == [(10, 0), (10, 1), (10, 2)]
+    assert [(t.canary_weight, t.failed_checks) for t in ticks[3:6]] == [(20, 0), (20, 1), (20, 2)]
 
 
 def test_an_unready_canary_halts_then_misses_its_progress_deadline(tmp_path: Path) -> None:
     ticks = run(tmp_path, release({"tick": 4, "canaryReady": False}), max_ticks=20)
     assert [(t.phase, t.canary_weight) for t in ticks[3:]] == [
-        ("Progressing", 10),
-        ("Progressing", 10),
-        ("Progressing", 10),
+        ("Progressing", 20),
+        ("Progressing", 20),
+        ("Progressing", 20),
         ("Failed", 0),
     ]
     assert ticks[4].events == (

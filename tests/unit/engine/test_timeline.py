@@ -135,9 +135,9 @@ def _error(doc: Any) -> str:
             id="bad-start",
         ),
         pytest.param(
-            [{"tick": 0}],
-            "invalid timeline: (document): must be a mapping with a timeline list",
-            id="bare-list",
+            "tick: 0",
+            "invalid timeline: (document): must be a list of entries, or a mapping with a timeline list",
+            id="not-a-list",
         ),
         pytest.param(
             {"timeline": [{"tick": 0, "metrcs": {}, "image": 5}, {"tick": 0}]},
@@ -150,3 +150,11 @@ def _error(doc: Any) -> str:
 )
 def test_validation_errors_are_exact(doc: Any, message: str) -> None:
     assert _error(doc) == message
+
+
+def test_a_bare_list_is_a_timeline(tmp_path: Path) -> None:
+    path = tmp_path / "timeline.yaml"
+    path.write_text("- tick: 0\n  metrics: {request-success-rate: 99}\n- tick: 1\n  image: podinfo:2\n")
+    timeline = load_timeline(path)
+    assert [e.tick for e in timeline.entries] == [0, 1]
+    assert timeline.start == DEFAULT_START
