@@ -97,7 +97,9 @@ def test_steps_that_change_nothing_make_no_commit(tmp_path: Path) -> None:
         ("Initialized", False, "duplicate-step"),
         ("Initialized", False, "duplicate-step"),
         ("Initialized", False, "duplicate-step"),
+        ("Initialized", False, "duplicate-step"),
     ]
+    assert len(ticks[0].commits) == 2
     repo = pygit2.Repository(str(tmp_path / "repo"))
     assert len(list(repo.walk(repo.references["refs/heads/main"].target))) == 2
 
