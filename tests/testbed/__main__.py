@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from tests.testbed import components
 from tests.testbed.cluster import TESTBED_DIR, Cluster, repo_root
 
 UP_TIMEOUT = 300.0
@@ -86,7 +87,12 @@ class ClusterComponent:
 
 
 #: Started in this order by ``up``, stopped in reverse by ``down``.
-COMPONENTS: list[Callable[[], Component]] = [ClusterComponent]
+COMPONENTS: list[Callable[[], Component]] = [
+    ClusterComponent,
+    components.MeshSimComponent,
+    components.PrometheusComponent,
+    components.GitServerComponent,
+]
 
 
 def run_dir() -> Path:

@@ -1,0 +1,89 @@
+"""The testbed's services for ``python -m tests.testbed up``, after the control plane.
+
+Each follows the :class:`tests.testbed.__main__.Component` protocol. Together they
+give a newcomer (and ``make demo``) everything the pytest fixtures give the tests:
+the mesh simulator reading VirtualServices from the cluster, Prometheus scraping
+it every second, and a git server with one bare repo, ``config``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tests.testbed.gitserver import GitServer
+from tests.testbed.meshsim import PODINFO_FAULTS, KubeRoutes, MeshSim
+from tests.testbed.prometheus import Prometheus
+
+if TYPE_CHECKING:
+    from tests.testbed.__main__ import RunContext
+
+
+class MeshSimComponent:
+    """Istio-standard request metrics for whatever the cluster's VirtualServices route."""
+
+    name = "meshsim"
+
+    def __init__(self) -> None:
+        self.sim: MeshSim | None = None
+
+    def start(self, ctx: RunContext) -> dict[str, str]:
+        if ctx.cluster is None:
+            raise RuntimeError("meshsim needs the cluster component first")
+        routes = KubeRoutes.from_kubeconfig(str(ctx.cluster.kubeconfig))
+        self.sim = MeshSim(routes, faults=PODINFO_FAULTS, rate=200.0).start()
+        return {"target": self.sim.target, "metrics": f"http://{self.sim.target}/metrics"}
+
+    def healthy(self) -> bool:
+        return self.sim is not None
+
+    def stop(self) -> None:
+        if self.sim is not None:
+            self.sim.stop()
+
+
+class PrometheusComponent:
+    """A real Prometheus scraping the mesh simulator every second."""
+
+    name = "prometheus"
+
+    def __init__(self) -> None:
+        self.prom: Prometheus | None = None
+
+    def start(self, ctx: RunContext) -> dict[str, str]:
+        target = ctx.info.get("meshsim", {}).get("target")
+        self.prom = Prometheus([target] if target else []).start()
+        return {"url": self.prom.url}
+
+    def healthy(self) -> bool:
+        return self.prom is not None and self.prom.proc is not None and self.prom.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.prom is not None:
+            self.prom.stop()
+
+
+class GitServerComponent:
+    """Smart HTTP (basic auth) and SSH git server with a bare repo ``config``."""
+
+    name = "gitserver"
+
+    def __init__(self) -> None:
+        self.server: GitServer | None = None
+
+    def start(self, ctx: RunContext) -> dict[str, str]:
+        self.server = GitServer(root=ctx.state_dir(self.name) / "repos").start()
+        urls = self.server.create_repo("config", initial_commit=True)
+        return {
+            "http_url": urls.http,
+            "ssh_url": urls.ssh,
+            "username": self.server.username,
+            "ssh_key": str(self.server.client_key),
+            "known_hosts": str(self.server.known_hosts),
+        }
+
+    def healthy(self) -> bool:
+        return self.server is not None
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
