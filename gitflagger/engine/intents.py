@@ -1,0 +1,44 @@
+"""The controller's view of manual intents: read the pending one, acknowledge it once consumed.
+
+A thin holder of *where* intents live (repository, branch, prefix), so the
+reconcile code asks "anything pending for test/podinfo?" without knowing git.
+The intents themselves are :mod:`gitflagger.adapters.git.intents`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pygit2
+
+from gitflagger.adapters.git import DEFAULT_BRANCH, DEFAULT_PREFIX, Identity
+from gitflagger.adapters.git.intents import PendingIntent, acknowledge_intent, read_intent
+
+
+@dataclass
+class IntentStore:
+    """Pending intents of one config repo branch; safe to share between threads."""
+
+    repo: pygit2.Repository
+    branch: str = DEFAULT_BRANCH
+    prefix: str = DEFAULT_PREFIX
+    identity: Identity = field(default_factory=Identity)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def read(self, canary: str) -> PendingIntent | None:
+        with self._lock:
+            return read_intent(self.repo, canary, branch=self.branch, prefix=self.prefix)
+
+    def acknowledge(self, pending: PendingIntent, outcome: str, *, now: datetime | None = None) -> str | None:
+        with self._lock:
+            return acknowledge_intent(
+                self.repo,
+                pending,
+                outcome,
+                branch=self.branch,
+                prefix=self.prefix,
+                identity=self.identity,
+                now=now,
+            )

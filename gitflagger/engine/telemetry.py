@@ -1,0 +1,140 @@
+"""The controller's Prometheus metrics and JSON logs.
+
+Metric names and labels are Flagger's (``pkg/metrics/recorder.go``), so the
+dashboards and alerts people already run keep working; the ``gitflagger_``
+metrics are our own. Each :class:`Telemetry` owns its registry, so tests (and
+two controllers in one process) never share counters.
+
+Logs are structlog JSON lines, one per event, always with ``canary``,
+``namespace`` and, when a step ran, ``step``. Nothing that could hold a secret
+(URLs with credentials, Secret data, webhook bodies) is ever passed to a log call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from typing import Any, TextIO
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from gitflagger import __version__
+from gitflagger.model.canary import Canary
+from gitflagger.model.status import Phase
+
+STATUS_RUNNING, STATUS_SUCCEEDED, STATUS_FAILED = 0, 1, 2
+"""``flagger_canary_status`` values, as Flagger sets them (everything not running or failed reads 1)."""
+
+
+class Telemetry:
+    """Every metric the controller exports, registered on a registry of its own."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.info = Info("flagger", "Flagger version and mesh provider information", registry=r)
+        self.info.info({"version": __version__, "mesh_provider": "istio"})
+        self.canary_total = Gauge(
+            "flagger_canary_total", "Total number of canary object", ["namespace"], registry=r
+        )
+        self.status = Gauge(
+            "flagger_canary_status",
+            "Last canary analysis result (0 - running, 1 - successful, 2 - failed)",
+            ["name", "namespace"],
+            registry=r,
+        )
+        self.weight = Gauge(
+            "flagger_canary_weight",
+            "The virtual service destination weight current value",
+            ["workload", "namespace"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "flagger_canary_duration_seconds",
+            "Seconds spent performing canary analysis.",
+            ["name", "namespace"],
+            registry=r,
+        )
+        self.metric_analysis = Gauge(
+            "flagger_canary_metric_analysis",
+            "Last canary analysis result per metric",
+            ["name", "namespace", "metric"],
+            registry=r,
+        )
+        self.successes = Counter(
+            "flagger_canary_successes",
+            "Total number of canary successes",
+            ["name", "namespace", "deployment_strategy"],
+            registry=r,
+        )
+        self.failures = Counter(
+            "flagger_canary_failures",
+            "Total number of canary failures",
+            ["name", "namespace", "deployment_strategy"],
+            registry=r,
+        )
+        self.commits = Counter(
+            "gitflagger_commits", "Step commits recorded in the config repo", ["namespace"], registry=r
+        )
+        self.push_retries = Counter(
+            "gitflagger_push_retries", "Pushes retried after a lost race or a transient error", registry=r
+        )
+        self.apply_seconds = Histogram(
+            "gitflagger_apply_seconds", "Seconds spent applying one step's objects", registry=r
+        )
+        self.drift = Counter(
+            "gitflagger_drift",
+            "Live objects found differing from their committed manifest",
+            ["name", "namespace", "kind"],
+            registry=r,
+        )
+
+    def observe_step(self, canary: Canary, phase: Phase | None, primary: int, weight: int) -> None:
+        """Status and weights after a step, as Flagger's recorder sets them."""
+        ns = canary.namespace
+        status = STATUS_SUCCEEDED
+        if phase is Phase.PROGRESSING:
+            status = STATUS_RUNNING
+        elif phase is Phase.FAILED:
+            status = STATUS_FAILED
+        self.status.labels(canary.name, ns).set(status)
+        self.weight.labels(canary.primary_name, ns).set(primary)
+        self.weight.labels(canary.target_name, ns).set(weight)
+
+    def observe_outcome(self, canary: Canary, before: Phase | None, after: Phase | None) -> None:
+        """Count a rollout's end once: on the step that enters Succeeded or Failed."""
+        if before is after:
+            return
+        strategy = canary.spec.analysis.strategy.value
+        if after is Phase.SUCCEEDED:
+            self.successes.labels(canary.name, canary.namespace, strategy).inc()
+        elif after is Phase.FAILED:
+            self.failures.labels(canary.name, canary.namespace, strategy).inc()
+
+    def forget(self, name: str, namespace: str) -> None:
+        """Drop the gauges of a deleted Canary, so a dashboard does not show it forever."""
+        with contextlib.suppress(KeyError):
+            self.status.remove(name, namespace)
+
+
+def configure_logging(stream: TextIO | None = None, *, level: int = logging.INFO) -> None:
+    """JSON lines on ``stream`` (stderr by default): ``{"event": ..., "canary": ..., "level": ...}``."""
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(sort_keys=True),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def logger(**bound: Any) -> Any:
+    """A structlog logger with ``bound`` fields on every line."""
+    return structlog.get_logger("gitflagger").bind(**bound)
