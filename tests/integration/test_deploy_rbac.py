@@ -1,0 +1,250 @@
+"""deploy/rbac.yaml and deploy/deployment.yaml on a real API server, with real RBAC.
+
+The manifests are installed as shipped, relocated like a kustomize overlay
+would (namespace gitflagger-system -> the test's namespace, cluster-scoped names
+suffixed with it), so tests never collide and everything is cleaned up. Then:
+the API server's own SubjectAccessReviews answer the access table of
+tests/unit/deploy/access.py; the controller's ServiceAccount, with a real token,
+does the controller's work and is refused the rest; and the controller's pod is
+admitted under the "restricted" Pod Security Standard.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from gitflagger.model.documents import load_documents
+from tests.testbed.cluster import Cluster
+from tests.unit.deploy.access import FORBIDDEN, LEASE, NEEDED
+from tests.unit.deploy.deploy_files import (
+    CONTROLLER_NAMESPACE,
+    FIXTURES,
+    SERVICE_ACCOUNT,
+    docs,
+    one,
+    populated_state,
+)
+from tests.unit.deploy.kube_http import MERGE, KubeHttp, collection, object_path
+
+pytestmark = pytest.mark.testbed
+
+APP_NAMESPACE = "team-a"  # a namespace with Canaries, for the reviews (it need not exist)
+
+
+@dataclass(frozen=True)
+class Installed:
+    """deploy/ as installed for one test: its namespace, and the objects created."""
+
+    namespace: str
+    objects: list[dict[str, Any]]
+
+    @property
+    def user(self) -> str:
+        return f"system:serviceaccount:{self.namespace}:{SERVICE_ACCOUNT}"
+
+
+def relocate(doc: dict[str, Any], namespace: str) -> dict[str, Any]:
+    """``doc`` as a kustomize overlay with ``namespace:`` and a name suffix would emit it."""
+    out = copy.deepcopy(doc)
+    meta = out["metadata"]
+    if out["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+        meta["name"] = f"{meta['name']}-{namespace}"
+    elif "namespace" in meta:
+        meta["namespace"] = namespace
+    if out["kind"] in ("RoleBinding", "ClusterRoleBinding"):
+        for subject in out["subjects"]:
+            subject["namespace"] = namespace
+        if out["roleRef"]["kind"] == "ClusterRole":
+            out["roleRef"]["name"] = f"{out['roleRef']['name']}-{namespace}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def admin(cluster: Cluster) -> Iterator[KubeHttp]:
+    http = KubeHttp(cluster)
+    try:
+        yield http
+    finally:
+        http.close()
+
+
+@pytest.fixture
+def installed(admin: KubeHttp, namespace: str) -> Iterator[Installed]:
+    # The Namespace's own labels (Pod Security) go onto the test's namespace.
+    shipped_ns = one(docs("deployment.yaml"), "Namespace", CONTROLLER_NAMESPACE)
+    labels = shipped_ns["metadata"]["labels"]
+    admin.ok("PATCH", f"/api/v1/namespaces/{namespace}", {"metadata": {"labels": labels}}, content_type=MERGE)
+    objects = [relocate(d, namespace) for d in docs("rbac.yaml")]
+    try:
+        for obj in objects:
+            r = admin.apply(obj)
+            assert r.status_code in (200, 201), f"{obj['kind']} {obj['metadata']['name']}: {r.text}"
+        yield Installed(namespace, objects)
+    finally:
+        for obj in objects:
+            if obj["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+                admin.call("DELETE", object_path(obj))
+
+
+def review(admin: KubeHttp, installed: Installed, attributes: dict[str, str]) -> bool:
+    body = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": installed.user,
+            "groups": ["system:serviceaccounts", f"system:serviceaccounts:{installed.namespace}",
+                       "system:authenticated"],
+            "resourceAttributes": attributes,
+        },
+    }
+    answer = admin.ok("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", body)
+    return bool(answer["status"].get("allowed"))
+
+
+def test_the_api_server_agrees_with_the_access_table(admin: KubeHttp, installed: Installed) -> None:
+    """Every row of the table that tests/unit/deploy/test_rbac.py checks offline, asked of real RBAC."""
+    wrong = []
+    for access, expected in [*((a, True) for a in NEEDED), *((a, False) for a in FORBIDDEN)]:
+        verb, group, resource, subresource, ns, name = access.at(APP_NAMESPACE, installed.namespace)
+        attributes = {"verb": verb, "group": group, "resource": resource, "subresource": subresource,
+                      "namespace": ns, "name": name}
+        if review(admin, installed, attributes) != expected:
+            wrong.append(f"{access}: expected {'allowed' if expected else 'denied'}")
+    assert wrong == []
+    # and a control: the same account in another namespace is granted nothing
+    elsewhere = Installed("default", installed.objects)
+    assert not review(admin, elsewhere, {"verb": "list", "group": "flagger.app", "resource": "canaries"})
+
+
+@pytest.fixture
+def controller(cluster: Cluster, admin: KubeHttp, installed: Installed) -> Iterator[KubeHttp]:
+    """The API server as the controller sees it: a real token of its ServiceAccount."""
+    ns = installed.namespace
+    token = admin.ok("POST", f"/api/v1/namespaces/{ns}/serviceaccounts/{SERVICE_ACCOUNT}/token",
+                     {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                      "spec": {"expirationSeconds": 600}})["status"]["token"]
+    http = KubeHttp(cluster, token=token)
+    try:
+        who = http.ok("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                      {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+        assert who["status"]["userInfo"]["username"] == installed.user
+        yield http
+    finally:
+        http.close()
+
+
+def test_the_controller_watches_canaries_and_reports_on_them(
+    admin: KubeHttp, installed: Installed, controller: KubeHttp
+) -> None:
+    ns = installed.namespace
+    (canary,) = load_documents([FIXTURES / "podinfo" / "canary-v1beta1.yaml"])
+    canary["metadata"]["namespace"] = ns
+    admin.ok("POST", collection("flagger.app/v1beta1", "Canary", ns), canary)
+
+    listed = controller.ok("GET", collection("flagger.app/v1beta1", "Canary"))  # every namespace
+    assert (ns, "podinfo") in {(c["metadata"]["namespace"], c["metadata"]["name"]) for c in listed["items"]}
+    watch = controller.call("GET", collection("flagger.app/v1beta1", "Canary"), params={
+        "watch": "1", "resourceVersion": listed["metadata"]["resourceVersion"], "timeoutSeconds": "1"})
+    assert watch.status_code == 200, watch.text
+
+    path = f"{collection('flagger.app/v1beta1', 'Canary', ns)}/podinfo"
+    status = populated_state().to_status()
+    controller.ok("PATCH", f"{path}/status", {"status": status}, content_type=MERGE)
+    assert admin.ok("GET", path)["status"] == status
+    for finalizers in (["finalizer.flagger.app"], None):
+        controller.ok("PATCH", path, {"metadata": {"finalizers": finalizers}}, content_type=MERGE)
+    event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "podinfo.1", "namespace": ns},
+             "involvedObject": {"apiVersion": "flagger.app/v1beta1", "kind": "Canary", "name": "podinfo",
+                                "namespace": ns},
+             "type": "Normal", "reason": "Synced", "message": "New revision detected podinfo.test",
+             "source": {"component": "flagger"}}
+    assert controller.call("POST", collection("v1", "Event", ns), event).status_code == 201
+    assert controller.call("DELETE", path).status_code == 403
+
+
+def test_the_controller_reads_secrets_by_name_and_cannot_enumerate_them(
+    admin: KubeHttp, installed: Installed, controller: KubeHttp
+) -> None:
+    ns = installed.namespace
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "podinfo-token", "namespace": ns},
+              "data": {"token": "czNjcjN0"}}
+    admin.ok("POST", collection("v1", "Secret", ns), secret)
+    assert controller.ok("GET", object_path(secret))["data"] == secret["data"]
+    primary_copy = {**secret, "metadata": {"name": "podinfo-token-primary", "namespace": ns}}
+    assert controller.apply(primary_copy, manager="gitflagger").status_code == 201
+    for path, params in ((collection("v1", "Secret", ns), None), (collection("v1", "Secret"), None),
+                         (collection("v1", "Secret", ns), {"watch": "1"})):
+        assert controller.call("GET", path, params=params).status_code == 403, (path, params)
+    assert controller.call("DELETE", object_path(secret)).status_code == 403
+
+
+def test_the_controller_applies_generated_objects_and_scales_the_target(
+    installed: Installed, controller: KubeHttp
+) -> None:
+    ns = installed.namespace
+    labels = {"app": "podinfo-primary"}
+    container = {"name": "podinfod", "image": "ghcr.io/stefanprodan/podinfo:6.0.0"}
+    primary = {"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "podinfo-primary", "namespace": ns},
+               "spec": {"replicas": 0, "selector": {"matchLabels": labels},
+                        "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}}}}
+    routes = [{"destination": {"host": "podinfo-primary"}, "weight": 100},
+              {"destination": {"host": "podinfo-canary"}, "weight": 0}]
+    vs = {"apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",
+          "metadata": {"name": "podinfo", "namespace": ns},
+          "spec": {"hosts": ["podinfo"], "http": [{"route": routes}]}}
+    for obj in (primary, vs):
+        # as the apply stage does it: read live, server-side dry run, apply
+        assert controller.call("GET", object_path(obj)).status_code == 404
+        dry = controller.apply(obj, manager="gitflagger", dry_run=True)
+        assert dry.status_code == 201, dry.text
+        assert controller.apply(obj, manager="gitflagger").status_code == 201
+    assert controller.ok("GET", object_path(vs))["spec"]["http"][0]["route"] == routes
+    scale = controller.call("PATCH", f"{object_path(primary)}/scale", {"spec": {"replicas": 0}},
+                            content_type=MERGE)
+    assert scale.status_code == 200, scale.text
+    assert controller.call("DELETE", object_path(primary)).status_code == 403
+    assert controller.call("PUT", object_path(primary), primary).status_code == 403
+
+
+def test_the_controller_elects_a_leader_in_its_own_namespace_only(
+    installed: Installed, controller: KubeHttp
+) -> None:
+    ns = installed.namespace
+    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+             "metadata": {"name": LEASE, "namespace": ns},
+             "spec": {"holderIdentity": "gitflagger-0", "leaseDurationSeconds": 15}}
+    created = controller.ok("POST", collection("coordination.k8s.io/v1", "Lease", ns), lease)
+    created["spec"]["holderIdentity"] = "gitflagger-1"
+    assert controller.ok("PUT", object_path(created), created)["spec"]["holderIdentity"] == "gitflagger-1"
+    elsewhere = {**lease, "metadata": {"name": LEASE, "namespace": "default"}}
+    refused = controller.call("POST", collection("coordination.k8s.io/v1", "Lease", "default"), elsewhere)
+    assert refused.status_code == 403
+
+
+def test_the_controller_pod_is_admitted_under_the_restricted_pod_security_standard(
+    admin: KubeHttp, installed: Installed
+) -> None:
+    ns = installed.namespace
+    shipped = {d["kind"]: relocate(d, ns) for d in docs("deployment.yaml") if d["kind"] != "Namespace"}
+    for kind in ("Deployment", "Service"):
+        r = admin.apply(shipped[kind], dry_run=True)
+        assert r.status_code == 201, f"{kind}: {r.text}"
+
+    template = shipped["Deployment"]["spec"]["template"]
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "gitflagger-0", "namespace": ns, **template["metadata"]},
+           "spec": template["spec"]}
+    admitted = admin.call("POST", collection("v1", "Pod", ns), pod, params={"dryRun": "All"})
+    assert admitted.status_code == 201, admitted.text
+    # The check is live: the same pod without the container's securityContext is refused.
+    loose = copy.deepcopy(pod)
+    del loose["spec"]["containers"][0]["securityContext"]
+    refused = admin.call("POST", collection("v1", "Pod", ns), loose, params={"dryRun": "All"})
+    assert refused.status_code == 403
+    assert 'violates PodSecurity "restricted:latest"' in refused.json()["message"]
