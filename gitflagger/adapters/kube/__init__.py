@@ -1,5 +1,8 @@
 """The Kubernetes adapter: observe, apply and report against one API server.
 
+* :class:`KubeCluster`: Canaries (list + watch), any object by kind, tracked
+  ConfigMaps and Secrets; server-side apply of what drifted, in dependency
+  order; scale, delete; Canary status, finalizers and Events.
 * :func:`deployment_health` and :func:`route_weights` (pure): live objects
   read the way Flagger reads them.
 * :class:`TokenBucket`: the client-side rate limit every request passes.
@@ -8,6 +11,9 @@ Failures are :mod:`gitflagger.errors` subclasses from :mod:`.errors`; no
 ``ApiException`` or ``urllib3`` error leaves this package.
 """
 
+from gitflagger.adapters.kube.apply import ApplyResult
+from gitflagger.adapters.kube.apply_rules import APPLY_ORDER
+from gitflagger.adapters.kube.cluster import KubeCluster
 from gitflagger.adapters.kube.errors import (
     AlreadyExists,
     ApplyConflict,
@@ -24,20 +30,25 @@ from gitflagger.adapters.kube.errors import (
 )
 from gitflagger.adapters.kube.health import deployment_health, route_weights
 from gitflagger.adapters.kube.ratelimit import TokenBucket
+from gitflagger.adapters.kube.watch import Watch
 
 __all__ = [
+    "APPLY_ORDER",
     "AlreadyExists",
     "ApplyConflict",
+    "ApplyResult",
     "Conflict",
     "Forbidden",
     "Invalid",
     "KubeApiError",
+    "KubeCluster",
     "KubeTemporaryError",
     "NotFound",
     "ServerError",
     "TokenBucket",
     "TooManyRequests",
     "Unavailable",
+    "Watch",
     "WatchExpired",
     "deployment_health",
     "route_weights",

@@ -1,0 +1,336 @@
+"""The Kubernetes edge of the pipeline: observe, apply and report (DESIGN §1, §5, §7).
+
+Objects are plain dicts, as the API serves them, minus ``managedFields``.
+Every request is rate limited, counted in :attr:`KubeCluster.requests_made`
+and its failures arrive as :mod:`gitflagger.adapters.kube.errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import socket
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from gitflagger.adapters.kube.apply import Applier, ApplyResult
+from gitflagger.adapters.kube.errors import Conflict, NotFound
+from gitflagger.adapters.kube.events import EventRecorder
+from gitflagger.adapters.kube.ratelimit import TokenBucket
+from gitflagger.adapters.kube.resources import Resource, ResourceMap
+from gitflagger.adapters.kube.transport import MERGE_PATCH, Transport, strip_managed_fields
+from gitflagger.adapters.kube.watch import Watch
+from gitflagger.errors import PermanentError
+from gitflagger.render import Manifest
+
+__all__ = ["CANARIES", "KubeCluster"]
+
+CANARIES = Resource("flagger.app/v1beta1", "Canary", "canaries", True)
+DEPLOYMENTS = Resource("apps/v1", "Deployment", "deployments", True)
+CONFIG_KINDS = {
+    "configmap": Resource("v1", "ConfigMap", "configmaps", True),
+    "secret": Resource("v1", "Secret", "secrets", True),
+}
+CONFLICT_RETRIES = 5
+PAGE_SIZE = 500
+
+
+def _meta(obj: Mapping[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
+class KubeCluster:
+    """One API server, seen through gitflagger's needs. Thread-safe.
+
+    ``qps``/``burst`` bound the request rate (:class:`TokenBucket`);
+    ``field_manager`` names gitflagger in managedFields and is the owner that
+    server-side apply forces conflicts for.
+    """
+
+    def __init__(
+        self,
+        api_client: Any,
+        *,
+        qps: float = 20.0,
+        burst: int = 30,
+        field_manager: str = "gitflagger",
+        event_instance: str | None = None,
+    ) -> None:
+        self.api_client = api_client
+        self.field_manager = field_manager
+        self.limiter = TokenBucket(qps, burst)
+        self.transport = Transport(api_client, self.limiter)
+        self.resources = ResourceMap(self.transport)
+        self._events = EventRecorder(self.transport, instance=event_instance or socket.gethostname())
+        self._applier = Applier(
+            self.transport,
+            self.resources,
+            field_manager,
+            read=self._get_raw,
+            list_items=lambda resource, namespace: self._list(resource, namespace)[0],
+        )
+
+    @classmethod
+    def connect(cls, kubeconfig: str | None, **kw: Any) -> KubeCluster:
+        """A cluster from a kubeconfig file, or from the pod's service account when ``kubeconfig`` is None."""
+        from kubernetes import client, config
+
+        try:
+            if kubeconfig is None:
+                configuration = client.Configuration()
+                config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+                api = client.ApiClient(configuration)
+            else:
+                api = config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        except Exception as exc:  # the client raises ConfigException, OSError, YAML and key errors alike
+            source = f"kubeconfig {kubeconfig}" if kubeconfig else "in-cluster config"
+            raise PermanentError(f"cannot load {source}: {' '.join(str(exc).split())}") from None
+        return cls(api, **kw)
+
+    def close(self) -> None:
+        self.api_client.close()
+
+    @property
+    def requests_made(self) -> int:
+        """Every HTTP request sent so far (watches and discovery included)."""
+        return self.transport.requests_made
+
+    @property
+    def writes_made(self) -> int:
+        """Requests that could change the cluster (not GET, not dry-run)."""
+        return self.transport.writes_made
+
+    # ---- observe -----------------------------------------------------------------------------------
+    def list_canaries(self, namespace: str | None) -> tuple[list[dict[str, Any]], str]:
+        """All Canaries (``flagger.app/v1beta1``) in ``namespace`` (None: all) and the list's resourceVersion.
+
+        Canaries stored as ``v1alpha3`` come back labelled ``v1beta1`` with
+        their fields unchanged (the CRD has no conversion webhook), so
+        ``spec.canaryAnalysis`` may appear in place of ``spec.analysis``.
+        """
+        return self._list(CANARIES, namespace or "")
+
+    def watch_canaries(
+        self, namespace: str | None, resource_version: str, timeout_seconds: int = 300
+    ) -> Watch:
+        """Canary changes after ``resource_version`` (:class:`Watch`) for about ``timeout_seconds``.
+
+        The request is sent before this returns; the server ends the watch
+        after ``timeout_seconds``, then watch again from ``Watch.resource_version``.
+        """
+        ns = namespace or ""
+        what = CANARIES.describe("watch", ns)
+        query = [
+            ("watch", "1"),
+            ("resourceVersion", resource_version),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", str(timeout_seconds)),
+        ]
+        lines = self.transport.stream(
+            CANARIES.path(ns), what=what, query=query, read_timeout=timeout_seconds + 30
+        )
+        return Watch(
+            lines,
+            resource_version=resource_version,
+            api_version=CANARIES.api_version,
+            kind=CANARIES.kind,
+            what=what,
+        )
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object, or None when it does not exist."""
+        obj = self._get_raw(self.resources.resolve(api_version, kind), namespace, name)
+        return None if obj is None else strip_managed_fields(obj)
+
+    def list_objects(
+        self, api_version: str, kind: str, namespace: str | None, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        return self._list(self.resources.resolve(api_version, kind), namespace or "", label_selector)[0]
+
+    def get_configs(
+        self, namespace: str, names: Iterable[tuple[str, str]]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """``(configmaps, secrets)`` by name for ``("configmap"|"secret", name)`` pairs; missing: omitted.
+
+        One GET per name, never a list: the RBAC then needs no namespace-wide
+        Secret read (issue 5, part 7).
+        """
+        found: dict[str, dict[str, dict[str, Any]]] = {"configmap": {}, "secret": {}}
+        for kind, name in dict.fromkeys(names):
+            if kind not in CONFIG_KINDS:
+                raise ValueError(f"config kind must be 'configmap' or 'secret', got {kind!r}")
+            obj = self._get_raw(CONFIG_KINDS[kind], namespace, name)
+            if obj is not None:
+                found[kind][name] = strip_managed_fields(obj)
+        return found["configmap"], found["secret"]
+
+    # ---- apply -------------------------------------------------------------------------------------
+    def apply(
+        self,
+        manifests: Sequence[Manifest | Mapping[str, Any]],
+        *,
+        dry_run: bool = False,
+        autoscaled: Iterable[str] = (),
+    ) -> list[ApplyResult]:
+        """Server-side apply what differs from live, in dependency order; see :class:`Applier`.
+
+        ``autoscaled`` names Deployments (in any namespace of the batch) whose
+        ``spec.replicas`` an HPA manages. With ``dry_run`` nothing is written:
+        every result shows what a real apply would change. The first failure
+        raises; the objects before it stay applied (a re-run is idempotent).
+        """
+        return self._applier.apply(manifests, dry_run=dry_run, autoscaled=autoscaled)
+
+    def scale(self, namespace: str, name: str, replicas: int) -> None:
+        """Set a Deployment's replicas through its ``scale`` subresource (the target between rollouts)."""
+        self.transport.request(
+            "PATCH",
+            DEPLOYMENTS.path(namespace, name, "scale"),
+            query=[("fieldManager", self.field_manager)],
+            body={"spec": {"replicas": replicas}},
+            content_type=MERGE_PATCH,
+            what=DEPLOYMENTS.describe("scale", namespace, name),
+        )
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        """Delete an object (dependents in the background); one that is already gone is fine."""
+        resource = self.resources.resolve(api_version, kind)
+        with contextlib.suppress(NotFound):
+            self.transport.request(
+                "DELETE",
+                resource.path(namespace, name),
+                query=[("propagationPolicy", "Background")],
+                what=resource.describe("delete", namespace, name),
+            )
+
+    # ---- report ------------------------------------------------------------------------------------
+    def patch_canary_status(self, canary: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge ``status`` into the Canary's status subresource; return the updated Canary.
+
+        The patch carries the Canary's resourceVersion (and uid), so a write
+        racing another is refused; then the Canary is read again and the same
+        status is applied on top, up to :data:`CONFLICT_RETRIES` times. Keys of
+        ``status`` set to None are removed (JSON merge patch). A Canary deleted
+        and re-created under the same name in between is :class:`NotFound`,
+        never patched by mistake.
+        """
+        resource = self._canary_resource(canary)
+
+        def patch(current: Mapping[str, Any]) -> dict[str, Any] | None:
+            return {"status": dict(status)}
+
+        return self._patch_with_retries(resource, canary, patch, subresource="status", verb="patch status")
+
+    def add_finalizer(self, canary: Mapping[str, Any], name: str) -> dict[str, Any]:
+        """Add finalizer ``name`` (no request when present); return the Canary."""
+
+        def patch(current: Mapping[str, Any]) -> dict[str, Any] | None:
+            finalizers = list(_meta(current).get("finalizers") or ())
+            return None if name in finalizers else {"metadata": {"finalizers": [*finalizers, name]}}
+
+        return self._patch_with_retries(self._canary_resource(canary), canary, patch, verb="add finalizer")
+
+    def remove_finalizer(self, canary: Mapping[str, Any], name: str) -> dict[str, Any]:
+        """Remove finalizer ``name``; return the Canary (as given, minus the finalizer, if already gone)."""
+
+        def patch(current: Mapping[str, Any]) -> dict[str, Any] | None:
+            finalizers = list(_meta(current).get("finalizers") or ())
+            if name not in finalizers:
+                return None
+            return {"metadata": {"finalizers": [f for f in finalizers if f != name]}}
+
+        try:
+            return self._patch_with_retries(
+                self._canary_resource(canary), canary, patch, verb="remove finalizer"
+            )
+        except NotFound:
+            gone = strip_managed_fields(copy.deepcopy(dict(canary)))
+            gone["metadata"] = {
+                **_meta(canary),
+                "finalizers": [f for f in _meta(canary).get("finalizers") or () if f != name],
+            }
+            return gone
+
+    def emit_event(
+        self, canary: Mapping[str, Any], message: str, *, warning: bool = False, reason: str = "Synced"
+    ) -> None:
+        """A ``core/v1`` Event on the Canary, as Flagger writes it (see :mod:`.events`)."""
+        self._events.emit(canary, message, warning=warning, reason=reason)
+
+    # ---- internals ---------------------------------------------------------------------------------
+    def _canary_resource(self, canary: Mapping[str, Any]) -> Resource:
+        api_version = str(canary.get("apiVersion") or CANARIES.api_version)
+        return Resource(api_version, CANARIES.kind, CANARIES.plural, True)
+
+    def _get_raw(self, resource: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self.transport.request(
+                "GET", resource.path(namespace, name), what=resource.describe("get", namespace, name)
+            )
+        except NotFound:
+            return None
+
+    def _list(
+        self, resource: Resource, namespace: str, label_selector: str | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
+        items: list[dict[str, Any]] = []
+        query = [("limit", str(PAGE_SIZE))] + ([("labelSelector", label_selector)] if label_selector else [])
+        token, version = "", ""
+        while True:
+            page = self.transport.request(
+                "GET",
+                resource.path(namespace),
+                query=[*query, *([("continue", token)] if token else [])],
+                what=resource.describe("list", namespace),
+            )
+            version = version or str(_meta(page).get("resourceVersion", ""))
+            for item in page.get("items") or ():
+                item.setdefault("apiVersion", resource.api_version)
+                item.setdefault("kind", resource.kind)
+                items.append(strip_managed_fields(item))
+            token = str(_meta(page).get("continue") or "")
+            if not token:
+                return items, version
+
+    def _patch_with_retries(
+        self,
+        resource: Resource,
+        obj: Mapping[str, Any],
+        make_patch: Callable[[Mapping[str, Any]], dict[str, Any] | None],
+        *,
+        verb: str,
+        subresource: str = "",
+    ) -> dict[str, Any]:
+        """Merge-patch with a resourceVersion precondition; on a lost race, re-read and patch again."""
+        meta = _meta(obj)
+        namespace, name, uid = str(meta.get("namespace", "")), str(meta.get("name", "")), meta.get("uid")
+        what = resource.describe(verb, namespace, name)
+        current: Mapping[str, Any] = obj
+        for _ in range(CONFLICT_RETRIES):
+            body = make_patch(current)
+            if body is None:
+                return strip_managed_fields(copy.deepcopy(dict(current)))
+            precondition = {"resourceVersion": _meta(current).get("resourceVersion")}
+            if uid:
+                precondition["uid"] = uid
+            body["metadata"] = {**body.get("metadata", {}), **{k: v for k, v in precondition.items() if v}}
+            try:
+                return strip_managed_fields(
+                    self.transport.request(
+                        "PATCH",
+                        resource.path(namespace, name, subresource),
+                        body=body,
+                        query=[("fieldManager", self.field_manager)],
+                        content_type=MERGE_PATCH,
+                        what=what,
+                    )
+                )
+            except Conflict:
+                fresh = self._get_raw(resource, namespace, name)
+                if fresh is None or (uid and _meta(fresh).get("uid") != uid):
+                    raise NotFound(
+                        f"{what}: the object was deleted (or replaced) meanwhile", status=404
+                    ) from None
+                current = fresh
+        raise Conflict(f"{what}: still conflicting after {CONFLICT_RETRIES} attempts", status=409)
