@@ -3,6 +3,7 @@
 * :class:`KubeCluster`: Canaries (list + watch), any object by kind, tracked
   ConfigMaps and Secrets; server-side apply of what drifted, in dependency
   order; scale, delete; Canary status, finalizers and Events.
+* :class:`LeaderElector`: leader election on a ``coordination.k8s.io`` Lease.
 * :func:`deployment_health` and :func:`route_weights` (pure): live objects
   read the way Flagger reads them.
 * :class:`TokenBucket`: the client-side rate limit every request passes.
@@ -29,6 +30,7 @@ from gitflagger.adapters.kube.errors import (
     WatchExpired,
 )
 from gitflagger.adapters.kube.health import deployment_health, route_weights
+from gitflagger.adapters.kube.lease import LeaderElector
 from gitflagger.adapters.kube.ratelimit import TokenBucket
 from gitflagger.adapters.kube.watch import Watch
 
@@ -43,6 +45,7 @@ __all__ = [
     "KubeApiError",
     "KubeCluster",
     "KubeTemporaryError",
+    "LeaderElector",
     "NotFound",
     "ServerError",
     "TokenBucket",
