@@ -6,6 +6,7 @@ helpers, so both check the files that ship, as the API server will see them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,6 +65,17 @@ def version(crd_doc: Mapping[str, Any], name: str) -> dict[str, Any]:
 def schema(crd_doc: Mapping[str, Any], version_name: str = "v1beta1") -> dict[str, Any]:
     root: dict[str, Any] = version(crd_doc, version_name)["schema"]["openAPIV3Schema"]
     return root
+
+
+def dashboard() -> dict[str, Any]:
+    """deploy/grafana/canary-analysis.json."""
+    loaded: dict[str, Any] = json.loads((DEPLOY / "grafana" / "canary-analysis.json").read_text())
+    return loaded
+
+
+def panels() -> list[dict[str, Any]]:
+    """The dashboard's panels that show data (rows left out)."""
+    return [p for p in dashboard()["panels"] if p["type"] != "row"]
 
 
 def one(documents: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
