@@ -1,28 +1,34 @@
-"""Find a Canary's latest recorded step on a branch, cheaply.
+"""Find a Canary's latest recorded step on a branch, cheaply: the per-canary index.
 
-The recorder asks this once per step for its Step-Id check. The answer is kept
-in a ref per Canary directory, ``refs/gitflagger/canaries/<prefix>/<ns>/<name>``,
-pointing at the last commit that recorded a step there. The ref is a cache, not
-the truth: it is trusted only while the Canary's directory at the branch head
-is the very tree that commit wrote (two path lookups). Otherwise (a fresh
-clone has no such refs, someone edited the directory, the branch was reset)
-the first-parent history is walked back to the newest commit that both carries
-the Canary's trailer and changed its directory. The second condition matters
-when several clusters (prefixes) share one repo: their commits can name the
-same ``test/podinfo`` but never touch this prefix's directory.
+The recorder asks this once per step (for its Step-Id check and the new
+commit's ``Previous-Step`` trailer), and ``gitflagger history`` asks it once
+before following the ``Previous-Step`` chain. The answer is kept in a ref per
+Canary directory, ``refs/gitflagger/canaries/<prefix>/<ns>/<name>``, pointing at
+the last commit that recorded a step there.
 
-Refs under ``refs/gitflagger/`` are not branches; pushes of branches do not
-carry them, which is fine for a cache that any clone can rebuild.
+The ref is a cache, not the truth: it is trusted only while the Canary's
+directory at the branch head is the very tree that commit wrote (two path
+lookups). Otherwise (a fresh clone has no such refs, someone edited the
+directory, the branch was reset) the first-parent history is walked back to the
+newest commit that both carries the Canary's trailer and changed its directory.
+The second condition matters when several clusters (prefixes) share one repo:
+their commits can name the same ``test/podinfo`` but never touch this prefix's
+directory.
+
+Who keeps the refs current: the recorder after each commit
+(:func:`remember_step`), and a remote's local cache after each fetch
+(:func:`index_new_commits` walks only the commits the fetch brought). Refs
+under ``refs/gitflagger/`` are not branches; pushes of branches do not carry
+them, which is fine for a cache that any clone rebuilds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import pygit2
-from pygit2.enums import SortMode
 
-from gitflagger.adapters.git.trailers import StepTrailers
+from gitflagger.adapters.git.trailers import StepTrailers, parse_trailers
 from gitflagger.adapters.git.tree import read_directory
 
 REF_ROOT = "refs/gitflagger/canaries"
@@ -34,6 +40,75 @@ def canary_ref_name(directory: Sequence[str]) -> str | None:
     return name if pygit2.reference_is_valid_name(name) else None
 
 
+def first_parent(repo: pygit2.Repository, start: pygit2.Oid | str) -> Iterator[pygit2.Commit]:
+    """``start`` and its first-parent ancestors, newest first, read lazily one commit at a time.
+
+    A revwalk would sort (and so load) the whole history before yielding the
+    first commit; at 100k commits that is the difference between microseconds
+    and a second.
+    """
+    commit: pygit2.Commit = repo[start].peel(pygit2.Commit)
+    while True:
+        yield commit
+        parents = commit.parent_ids
+        if not parents:
+            return
+        commit = repo[parents[0]].peel(pygit2.Commit)
+
+
+def names_canary(commit: pygit2.Commit, canary: str) -> bool:
+    """A quick byte test for ``Canary: <canary>`` before any message is parsed."""
+    return f"\nCanary: {canary}\n".encode() in commit.raw_message
+
+
+def changed_directory(commit: pygit2.Commit, directory: Sequence[str]) -> bool:
+    """``commit`` wrote ``directory``: it exists there and differs from the first parent's."""
+    mine = read_directory(commit.tree, directory)
+    if mine is None:
+        return False
+    parents = commit.parents
+    before = read_directory(parents[0].tree, directory) if parents else None
+    return before is None or before.id != mine.id
+
+
+def latest_step_commit(
+    repo: pygit2.Repository,
+    head: pygit2.Commit | None,
+    directory: Sequence[str],
+    canary: str,
+    *,
+    present_only: bool = True,
+) -> pygit2.Commit | None:
+    """The newest commit at or below ``head`` that recorded a step of ``canary`` in ``directory``.
+
+    With ``present_only`` (the recorder's question) a directory missing at
+    ``head`` means no previous step: the Canary was deleted and starts afresh.
+    Without it (history's question) the walk also finds steps of a directory
+    deleted since.
+    """
+    if head is None:
+        return None
+    here = read_directory(head.tree, directory)
+    if here is None and present_only:
+        return None
+    ref_name = canary_ref_name(directory)
+    ref = repo.references.get(ref_name) if ref_name else None
+    if ref is not None and here is not None:
+        cached = _commit_or_none(repo, ref.target)
+        if cached is not None:
+            wrote = read_directory(cached.tree, directory)
+            if wrote is not None and wrote.id == here.id and _is_step_of(cached, canary):
+                return cached
+    for commit in first_parent(repo, head.id):
+        if (
+            names_canary(commit, canary)
+            and _is_step_of(commit, canary)
+            and changed_directory(commit, directory)
+        ):
+            return commit
+    return None
+
+
 def latest_step(
     repo: pygit2.Repository,
     head: pygit2.Commit | None,
@@ -41,28 +116,8 @@ def latest_step(
     canary: str,
 ) -> StepTrailers | None:
     """The trailers of the newest step recorded for ``canary`` in ``directory`` at ``head``."""
-    here = read_directory(head.tree, directory) if head is not None else None
-    if head is None or here is None:
-        return None
-    ref_name = canary_ref_name(directory)
-    ref = repo.references.get(ref_name) if ref_name else None
-    if ref is not None:
-        cached = ref.peel(pygit2.Commit)
-        wrote = read_directory(cached.tree, directory)
-        trailers = StepTrailers.from_message(cached.message)
-        if wrote is not None and wrote.id == here.id and trailers is not None and trailers.canary == canary:
-            return trailers
-    walker = repo.walk(head.id, SortMode.TOPOLOGICAL)
-    walker.simplify_first_parent()
-    for commit in walker:
-        trailers = StepTrailers.from_message(commit.message)
-        if trailers is None or trailers.canary != canary:
-            continue
-        mine = read_directory(commit.tree, directory)
-        before = read_directory(commit.parents[0].tree, directory) if commit.parents else None
-        if mine is not None and (before is None or before.id != mine.id):
-            return trailers
-    return None
+    commit = latest_step_commit(repo, head, directory, canary)
+    return StepTrailers.from_message(commit.message) if commit is not None else None
 
 
 def remember_step(repo: pygit2.Repository, directory: Sequence[str], commit: pygit2.Oid) -> None:
@@ -70,3 +125,48 @@ def remember_step(repo: pygit2.Repository, directory: Sequence[str], commit: pyg
     ref_name = canary_ref_name(directory)
     if ref_name is not None:
         repo.create_reference_direct(ref_name, commit, True, message="gitflagger: latest step")
+
+
+def index_new_commits(
+    repo: pygit2.Repository,
+    new_head: pygit2.Oid,
+    old_head: pygit2.Oid | None,
+    prefix: Sequence[str],
+) -> int:
+    """Point the cache refs at the newest step per Canary among the commits ``old_head..new_head``.
+
+    Walks the first-parent line from ``new_head`` down to ``old_head`` (the
+    whole history when ``old_head`` is ``None`` or not on that line, as after a
+    fresh clone or a force push), so a fetch costs what it brought. Only
+    directories under ``prefix`` are indexed: other clusters' steps are not
+    this recorder's. Returns the number of refs written.
+    """
+    seen: set[tuple[str, ...]] = set()
+    written = 0
+    for commit in first_parent(repo, new_head):
+        if old_head is not None and commit.id == old_head:
+            break
+        canary = parse_trailers(commit.message).get("Canary", "")
+        namespace, _, name = canary.partition("/")
+        if not namespace or not name or "/" in name:
+            continue
+        directory = (*prefix, namespace, name)
+        if directory in seen or not changed_directory(commit, directory):
+            continue
+        seen.add(directory)
+        remember_step(repo, directory, commit.id)
+        written += 1
+    return written
+
+
+def _is_step_of(commit: pygit2.Commit, canary: str) -> bool:
+    trailers = StepTrailers.from_message(commit.message)
+    return trailers is not None and trailers.canary == canary
+
+
+def _commit_or_none(repo: pygit2.Repository, oid: pygit2.Oid | str) -> pygit2.Commit | None:
+    try:
+        obj = repo[oid]
+    except (KeyError, ValueError):
+        return None
+    return obj if isinstance(obj, pygit2.Commit) else None

@@ -11,13 +11,14 @@ Layout (DESIGN §4)::
 The directory belongs to gitflagger: each step writes all of it, so a file of
 an object that is no longer rendered disappears with the step that stopped
 rendering it. Secrets are never written; their checksums are listed in
-``canary.yaml`` so a Secret change still shows up in the history.
+``canary.yaml`` so a Secret change still shows up in the history, sealed with a
+key (:mod:`gitflagger.adapters.git.checksums`) so they cannot be brute-forced.
 """
 
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from gitflagger.errors import PermanentError
@@ -49,6 +50,11 @@ class RenderedObject(Protocol):
         """The object's canonical YAML (refused for a secret)."""
 
 
+def prefix_parts(prefix: str) -> tuple[str, ...]:
+    """The path components of a prefix (``clusters/eu-1`` → ``("clusters", "eu-1")``), checked."""
+    return canary_directory(prefix, "namespace", "name")[:-2]
+
+
 def canary_directory(prefix: str, namespace: str, name: str) -> tuple[str, ...]:
     """The path components of ``<prefix>/<namespace>/<canary>``; a prefix may have several.
 
@@ -66,8 +72,24 @@ def canary_directory(prefix: str, namespace: str, name: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
-def directory_files(canary: Canary, state: State, manifests: Iterable[RenderedObject]) -> dict[str, bytes]:
-    """Every file of the canary directory for one step: the objects plus ``canary.yaml``."""
+Seal = Callable[[str], str]
+"""Turns a Secret's plain checksum into what git may hold (:meth:`ChecksumKey.seal`)."""
+
+
+def directory_files(
+    canary: Canary,
+    state: State,
+    manifests: Iterable[RenderedObject],
+    *,
+    seal: Seal | None = None,
+) -> dict[str, bytes]:
+    """Every file of the canary directory for one step: the objects plus ``canary.yaml``.
+
+    ``seal`` is applied to every Secret checksum (``secretChecksums`` and the
+    ``secret/…`` entries of ``status.trackedConfigs``); the recorder always
+    passes one. Without it the checksums stay plain, which is only fit for
+    output that is never stored.
+    """
     files: dict[str, bytes] = {}
     checksums: dict[str, str] = {}
     for manifest in manifests:
@@ -75,14 +97,16 @@ def directory_files(canary: Canary, state: State, manifests: Iterable[RenderedOb
         if "/" in name or name in ("", ".", "..", SNAPSHOT) or name in files or name in checksums:
             raise PermanentError(f"{canary.ref}: rendered file name {name!r} is invalid or used twice")
         if manifest.secret:
-            checksums[name.removesuffix(".yaml")] = manifest.checksum
+            checksums[name.removesuffix(".yaml")] = seal(manifest.checksum) if seal else manifest.checksum
         else:
             files[name] = manifest.to_yaml().encode("utf-8")
-    files[SNAPSHOT] = snapshot_yaml(canary, state, checksums).encode("utf-8")
+    files[SNAPSHOT] = snapshot_yaml(canary, state, checksums, seal=seal).encode("utf-8")
     return files
 
 
-def snapshot_yaml(canary: Canary, state: State, secret_checksums: Mapping[str, str]) -> str:
+def snapshot_yaml(
+    canary: Canary, state: State, secret_checksums: Mapping[str, str], *, seal: Seal | None = None
+) -> str:
     """``canary.yaml``: enough to rebuild the Canary's state from git alone.
 
     The Canary as given (apiVersion, name, namespace, labels, annotations and
@@ -106,6 +130,11 @@ def snapshot_yaml(canary: Canary, state: State, secret_checksums: Mapping[str, s
     if secret_checksums:
         head["secretChecksums"] = dict(sorted(secret_checksums.items()))
     status = {k: v for k, v in state.to_status().items() if k not in _SNAPSHOT_DROPPED_STATUS}
+    if seal is not None and isinstance(status.get("trackedConfigs"), Mapping):
+        status["trackedConfigs"] = {
+            k: seal(str(v)) if str(k).startswith("secret/") else v
+            for k, v in status["trackedConfigs"].items()
+        }
     # dump_canonical drops a top-level ``status`` (server noise on managed objects), so the
     # snapshot's status, which is the point of this file, is dumped on its own and nested.
     return dump_canonical(head) + "status:\n" + textwrap.indent(dump_canonical(status), "  ")

@@ -57,6 +57,24 @@ def compose_message(
     return "\n\n".join(paragraphs) + "\n"
 
 
+def read_metrics(message: str) -> dict[str, str]:
+    """The ``Metrics:`` section read back: metric name → what was measured, as written.
+
+    >>> read_metrics("s\\n\\nMetrics:\\n- rate: 99.5 (min 99) pass\\n- p99: no values found (max 5) fail\\n")
+    {'rate': '99.5', 'p99': 'no values found'}
+    """
+    out: dict[str, str] = {}
+    for paragraph in message.split("\n\n"):
+        if not paragraph.startswith("Metrics:\n"):
+            continue
+        for line in paragraph.splitlines()[1:]:
+            name, sep, rest = line.removeprefix("- ").partition(": ")
+            if sep:
+                value = rest.rsplit(" (", 1)[0] if " (" in rest else rest.rsplit(" ", 1)[0]
+                out[name] = value
+    return out
+
+
 def format_number(value: float) -> str:
     """``99.9`` → ``99.9``, ``120.0`` → ``120``: the shortest faithful form, no float noise.
 

@@ -18,8 +18,15 @@ directory, nothing needs merging. One :class:`GitRecorder` serialises its own
 callers with a lock (a ``pygit2.Repository`` must not be shared across threads
 unguarded); separate recorders on one repository rely on the CAS alone.
 
-Remotes come later: :meth:`Recorder.flush` is the hook where a remote recorder
-pushes the commits of one reconcile pass; for a local repository it does nothing.
+:meth:`Recorder.flush` ends a reconcile pass: a remote recorder
+(:mod:`gitflagger.adapters.git.remote_recorder`) pushes the pass's commits
+there; for a local repository it only runs maintenance when due
+(:mod:`gitflagger.adapters.git.maintenance`).
+
+Each commit's ``Previous-Step`` trailer names the Canary's previous step, the
+chain ``gitflagger history`` follows. Secret checksums are sealed with the
+repository's key (:mod:`gitflagger.adapters.git.checksums`) and commits are
+signed when a :class:`~gitflagger.adapters.git.signing.Signer` is given.
 """
 
 from __future__ import annotations
@@ -36,10 +43,13 @@ from typing import Protocol
 
 import pygit2
 
-from gitflagger.adapters.git.latest import latest_step, remember_step
+from gitflagger.adapters.git.checksums import ChecksumKey
+from gitflagger.adapters.git.latest import latest_step_commit, remember_step
 from gitflagger.adapters.git.layout import RenderedObject, canary_directory, directory_files
+from gitflagger.adapters.git.maintenance import DEFAULT_LOOSE_THRESHOLD, maintain_if_needed
 from gitflagger.adapters.git.message import compose_message
 from gitflagger.adapters.git.repository import branch_ref, open_repository
+from gitflagger.adapters.git.signing import Signer, write_commit
 from gitflagger.adapters.git.trailers import StepTrailers, canary_uid, step_id
 from gitflagger.adapters.git.tree import read_directory, replace_directory, write_directory
 from gitflagger.decide.decision import Decision
@@ -84,6 +94,7 @@ class Step:
 class SkipReason(StrEnum):
     DUPLICATE_STEP = "duplicate-step"
     UNCHANGED = "unchanged"
+    DRY_RUN = "dry-run"
 
 
 @dataclass(frozen=True)
@@ -104,7 +115,13 @@ class Recorder(Protocol):
 
 
 class GitRecorder:
-    """Records steps into a local repository (bare or not) on one branch."""
+    """Records steps into a local repository (bare or not) on one branch.
+
+    ``checksum_key`` seals Secret checksums (default: the repository's own
+    key, created on first use); ``signer`` signs each commit;
+    ``maintenance_threshold`` is the estimated number of loose objects above
+    which :meth:`flush` repacks (``0``: never).
+    """
 
     def __init__(
         self,
@@ -113,11 +130,17 @@ class GitRecorder:
         branch: str = DEFAULT_BRANCH,
         prefix: str = DEFAULT_PREFIX,
         identity: Identity = Identity(),
+        signer: Signer | None = None,
+        checksum_key: ChecksumKey | None = None,
+        maintenance_threshold: int = DEFAULT_LOOSE_THRESHOLD,
     ) -> None:
         self.ref_name = branch_ref(branch)
         self.repo = repo if isinstance(repo, pygit2.Repository) else open_repository(repo, branch=branch)
         self.prefix = prefix
         self.identity = identity
+        self.signer = signer
+        self.checksum_key = checksum_key or ChecksumKey.for_git_dir(self.repo.path)
+        self.maintenance_threshold = maintenance_threshold
         self._lock = threading.Lock()
 
     def record(self, step: Step) -> RecordResult:
@@ -129,15 +152,15 @@ class GitRecorder:
                 raise TemporaryError(f"git: cannot record {step.canary.ref}: {err}") from err
 
     def flush(self) -> None:
-        """Nothing to publish: the branch of a local repository is already updated."""
+        """Nothing to publish (the local branch is already updated); repack when due."""
+        maintain_if_needed(self.repo.path, self.maintenance_threshold)
 
     def _record(self, step: Step) -> RecordResult:
         canary = step.canary
         directory = canary_directory(self.prefix, canary.namespace, canary.name)
         sid = step.step_id
-        files = directory_files(canary, step.decision.state, step.manifests)
+        files = directory_files(canary, step.decision.state, step.manifests, seal=self.checksum_key.seal)
         subtree = write_directory(self.repo, files)
-        message = _message(step, sid)
         signature = self._signature(step.time)
         for attempt in range(MAX_ATTEMPTS):
             ref = self.repo.references.get(self.ref_name)
@@ -146,12 +169,22 @@ class GitRecorder:
             existing = read_directory(root, directory)
             if existing is not None and existing.id == subtree:
                 return RecordResult(None, SkipReason.UNCHANGED)
-            latest = latest_step(self.repo, parent, directory, canary.ref)
+            previous = latest_step_commit(self.repo, parent, directory, canary.ref)
+            latest = StepTrailers.from_message(previous.message) if previous is not None else None
             if latest is not None and latest.step_id == sid:
                 return RecordResult(None, SkipReason.DUPLICATE_STEP)
+            message = _message(step, sid, str(previous.id) if previous is not None else None)
             new_root = replace_directory(self.repo, root, directory, subtree)
             parents = [parent.id] if parent is not None else []
-            commit = self.repo.create_commit(None, signature, signature, message, new_root, parents)
+            commit = write_commit(
+                self.repo,
+                author=signature,
+                committer=signature,
+                message=message,
+                tree=new_root,
+                parents=parents,
+                signer=self.signer,
+            )
             if self._advance(ref, commit, message):
                 remember_step(self.repo, directory, commit)
                 return RecordResult(str(commit))
@@ -182,7 +215,7 @@ class GitRecorder:
         return True
 
 
-def _message(step: Step, sid: str) -> str:
+def _message(step: Step, sid: str, previous: str | None) -> str:
     state = step.decision.state
     trailers = StepTrailers(
         canary=step.canary.ref,
@@ -193,6 +226,7 @@ def _message(step: Step, sid: str) -> str:
         iterations=state.iterations,
         revision=step.revision,
         step_id=sid,
+        previous_step=previous,
     )
     return compose_message(
         subject=step.decision.subject,

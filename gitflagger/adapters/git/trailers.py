@@ -10,6 +10,12 @@ Every step commit ends with one paragraph of ``Key: value`` lines (DESIGN §4)::
     Iterations: 0
     Revision: sha256:9f2c…
     Step-Id: 5e1b…/sha256:9f2c…/3
+    Previous-Step: 0d4c…                  the Canary's previous step commit; absent on its first
+
+``Previous-Step`` links a Canary's steps into a chain, newest to oldest, so
+``gitflagger history`` reads only that Canary's commits however long the branch
+is (see :mod:`gitflagger.adapters.git.latest`). A rebase rewrites it along with
+the commit ids it names (:mod:`gitflagger.adapters.git.rebase`).
 
 ``gitflagger history`` and the recorder's idempotency check read them back, so
 the format and the parser live side by side and are tested as a round trip.
@@ -28,6 +34,8 @@ from dataclasses import dataclass
 from gitflagger.model.canary import Canary
 
 _TRAILER = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*):[ \t]*(.*)$")
+_HEX_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+PREVIOUS_STEP = "Previous-Step"
 _UID_NAMESPACE = uuid.UUID("8c5a3f4e-6b0f-4c4a-9a53-6f1e2d9b7c10")
 """Fixed namespace for :func:`canary_uid`: the same Canary always gets the same uid."""
 
@@ -84,9 +92,12 @@ class StepTrailers:
     iterations: int
     revision: str
     step_id: str
+    previous_step: str | None = None
+    """The commit id of the Canary's previous step in its directory; ``None`` for its first step."""
 
     def render(self) -> str:
         """The trailer paragraph, DESIGN §4's keys in DESIGN's order plus the two weights' partner."""
+        chain = [f"{PREVIOUS_STEP}: {self.previous_step}"] if self.previous_step else []
         return "\n".join(
             [
                 f"Canary: {self.canary}",
@@ -97,6 +108,7 @@ class StepTrailers:
                 f"Iterations: {self.iterations}",
                 f"Revision: {self.revision}",
                 f"Step-Id: {self.step_id}",
+                *chain,
             ]
         )
 
@@ -118,6 +130,28 @@ class StepTrailers:
                 iterations=int(found.get("Iterations", "0")),
                 revision=found["Revision"],
                 step_id=found["Step-Id"],
+                previous_step=_commit_id(found.get(PREVIOUS_STEP)),
             )
         except (KeyError, ValueError):
             return None
+
+
+def with_previous_step(message: str, previous: str | None) -> str:
+    """``message`` with its ``Previous-Step`` trailer set to ``previous`` (removed for ``None``).
+
+    The rest of the message is kept byte for byte, so a rebased step reads as the original.
+    """
+    body = message.rstrip("\n")
+    lines = body.split("\n")
+    while lines and lines[-1].startswith(f"{PREVIOUS_STEP}:"):
+        lines.pop()
+    if previous:
+        lines.append(f"{PREVIOUS_STEP}: {previous}")
+    return "\n".join(lines) + "\n"
+
+
+def _commit_id(value: str | None) -> str | None:
+    """A full hex commit id, or ``None``: a chain link that cannot be an id is no link."""
+    if value and _HEX_ID.fullmatch(value):
+        return value
+    return None

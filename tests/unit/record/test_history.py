@@ -56,10 +56,15 @@ def test_history_limit(tmp_path: Path) -> None:
     assert [r.trailers.canary_weight for r in rows] == [0, 20]
 
 
-def test_history_of_an_unknown_canary_or_branch_is_empty(tmp_path: Path) -> None:
+def test_history_of_an_unknown_canary_is_empty(tmp_path: Path) -> None:
     _story(tmp_path / "repo")
     assert read_history(tmp_path / "repo", "test/nothing") == []
-    assert read_history(tmp_path / "repo", "test/podinfo", branch="other") == []
+
+
+def test_history_of_a_missing_branch_is_an_error(tmp_path: Path) -> None:
+    _story(tmp_path / "repo")
+    with pytest.raises(PermanentError, match=r"repo: no branch 'other' \(nothing recorded there yet\?\)$"):
+        read_history(tmp_path / "repo", "test/podinfo", branch="other")
 
 
 def test_history_never_creates_a_repository(tmp_path: Path) -> None:

@@ -11,7 +11,14 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from gitflagger.adapters.git import GitRecorder, Identity, SkipReason, StepTrailers, open_repository
+from gitflagger.adapters.git import (
+    ChecksumKey,
+    GitRecorder,
+    Identity,
+    SkipReason,
+    StepTrailers,
+    open_repository,
+)
 from gitflagger.errors import PermanentError
 from tests.unit.record.steps import (
     SECRET_B64,
@@ -236,7 +243,9 @@ def test_secrets_never_enter_the_repo(repo: pygit2.Repository) -> None:
     assert not any("secret" in p for p in paths)
     snapshot = file_at_head(repo, "local/test/podinfo/canary.yaml")
     checksum = manifests(secret=True)[2].checksum
-    assert f"secretChecksums:\n  secret-podinfo-token-primary: {checksum}\n" in snapshot
+    sealed = ChecksumKey.for_git_dir(repo.path).seal(checksum)
+    assert f"secretChecksums:\n  secret-podinfo-token-primary: {sealed}\n" in snapshot
+    assert sealed.startswith("hmac-sha256:") and checksum not in snapshot
 
 
 class RacedRecorder(GitRecorder):
