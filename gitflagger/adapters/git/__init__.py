@@ -1,11 +1,16 @@
-"""The config repo: record steps as commits, read them back.
+"""The config repo: record steps as commits, push them, read them back.
 
-``GitRecorder(path).record(step)`` is the record stage; ``read_history(path,
-"ns/name")`` reads a Canary's steps back from the trailers. Everything here
-speaks pygit2 and translates its errors into :mod:`gitflagger.errors`.
+``RepoSettings(RemoteConfig(url)).recorder()`` is the record stage for a local
+path, ``file://``, HTTPS or SSH repo (:mod:`~gitflagger.adapters.git.config_repo`);
+``.history("ns/name")`` reads a Canary's steps back from the trailers.
+Everything here speaks pygit2 and translates its errors into
+:mod:`gitflagger.errors`.
 """
 
-from gitflagger.adapters.git.history import HistoryEntry, read_history
+from gitflagger.adapters.git.checksums import ChecksumKey
+from gitflagger.adapters.git.config_repo import RepoSettings
+from gitflagger.adapters.git.dryrun import DryRunRecorder, FileDiff
+from gitflagger.adapters.git.history import HistoryEntry, history_at, read_history
 from gitflagger.adapters.git.recorder import (
     DEFAULT_BRANCH,
     DEFAULT_PREFIX,
@@ -16,21 +21,37 @@ from gitflagger.adapters.git.recorder import (
     SkipReason,
     Step,
 )
+from gitflagger.adapters.git.remote import RemoteConfig, decode_secret_data
+from gitflagger.adapters.git.remote_recorder import RemoteRecorder, RetryPolicy
 from gitflagger.adapters.git.repository import open_repository
+from gitflagger.adapters.git.signing import GpgSigner, Signer, SshSigner, parse_signer
 from gitflagger.adapters.git.trailers import StepTrailers, parse_trailers
 
 __all__ = [
     "DEFAULT_BRANCH",
     "DEFAULT_PREFIX",
+    "ChecksumKey",
+    "DryRunRecorder",
+    "FileDiff",
     "GitRecorder",
+    "GpgSigner",
     "HistoryEntry",
     "Identity",
     "RecordResult",
     "Recorder",
+    "RemoteConfig",
+    "RemoteRecorder",
+    "RepoSettings",
+    "RetryPolicy",
+    "Signer",
     "SkipReason",
+    "SshSigner",
     "Step",
     "StepTrailers",
+    "decode_secret_data",
+    "history_at",
     "open_repository",
+    "parse_signer",
     "parse_trailers",
     "read_history",
 ]

@@ -58,3 +58,47 @@ def replace_directory(
     builder.insert(head, new_child, FileMode.TREE)
     oid: pygit2.Oid = builder.write()
     return oid
+
+
+Entry = tuple[pygit2.Oid, int]
+"""A tree entry: object id and file mode (a blob's or a tree's)."""
+
+
+def entry_at(root: pygit2.Tree | None, path: Sequence[str]) -> Entry | None:
+    """The id and mode of whatever sits at ``path`` under ``root``: a file, a directory, or ``None``."""
+    tree = root
+    for depth, part in enumerate(path):
+        if tree is None or part not in tree:
+            return None
+        obj = tree[part]
+        if depth == len(path) - 1:
+            return obj.id, int(obj.filemode)
+        tree = obj if isinstance(obj, pygit2.Tree) else None
+    return None
+
+
+def replace_entry(
+    repo: pygit2.Repository,
+    root: pygit2.Tree | None,
+    path: Sequence[str],
+    entry: Entry | None,
+) -> pygit2.Oid:
+    """A copy of ``root`` with ``entry`` at ``path`` (``None``: removed, and emptied parents with it)."""
+    head, rest = path[0], path[1:]
+    child = root[head] if root is not None and head in root else None
+    builder = repo.TreeBuilder(root) if root is not None else repo.TreeBuilder()
+    if rest:
+        child_tree = child if isinstance(child, pygit2.Tree) else None
+        new_child = replace_entry(repo, child_tree, rest, entry)
+        if len(repo[new_child].peel(pygit2.Tree)) == 0:
+            if child is not None:
+                builder.remove(head)
+        else:
+            builder.insert(head, new_child, FileMode.TREE)
+    elif entry is None:
+        if child is not None:
+            builder.remove(head)
+    else:
+        builder.insert(head, entry[0], entry[1])
+    oid: pygit2.Oid = builder.write()
+    return oid
