@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 from rich.table import Table
 
-from gitflagger.adapters.git import DEFAULT_BRANCH, DEFAULT_PREFIX, GitRecorder
+from gitflagger.adapters.git import FileDiff, RepoSettings, Step
+from gitflagger.cli.diffs import print_diffs
+from gitflagger.cli.repo_options import REPO_EPILOG, repo_options
 from gitflagger.cli.tables import print_table
 from gitflagger.engine.simulate import DEFAULT_MAX_TICKS, TickResult
 from gitflagger.engine.simulate import simulate as run_simulation
@@ -36,8 +39,11 @@ Timeline (YAML; each tick is one analysis interval, an entry holds until the nex
 Examples:
   gitflagger simulate canary.yaml deployment.yaml hpa.yaml --timeline promote.yaml --repo ./config.git
   gitflagger simulate app/*.yaml --timeline rollback.yaml --repo /tmp/preview --output json
+  gitflagger simulate app/*.yaml --timeline promote.yaml --repo ./config.git --dry-run
   git -C ./config.git log --format='%h %s'
-""",
+
+"""
+    + REPO_EPILOG,
 )
 @click.argument(
     "files",
@@ -54,12 +60,6 @@ Examples:
     help="The scripted world: metric values, images, readiness and webhook answers per tick.",
 )
 @click.option(
-    "--repo",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Config repository to record into; created (bare) when missing.",
-)
-@click.option(
     "--output",
     "-o",
     type=click.Choice(["table", "json"]),
@@ -74,39 +74,55 @@ Examples:
     show_default=True,
     help="Stop after N ticks even if no rollout ended.",
 )
-@click.option(
-    "--repo-prefix",
-    default=DEFAULT_PREFIX,
-    show_default=True,
-    help="Directory for this cluster inside the repo: <prefix>/<namespace>/<canary>/.",
+@repo_options(
+    writes=True,
+    help_repo="Config repo to record into: a path (created bare when missing), file://, https:// or ssh://.",
 )
-@click.option("--branch", default=DEFAULT_BRANCH, show_default=True, help="Branch to commit to.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Record and push nothing: print the diff each step would commit against the repo's head.",
+)
 def simulate(
     files: tuple[Path, ...],
     timeline_file: Path,
-    repo: Path,
+    repo: RepoSettings,
     output: str,
     max_ticks: int,
-    repo_prefix: str,
-    branch: str,
+    dry_run: bool,
 ) -> None:
     """Run FILE... (a Canary, its Deployment, HPA, ConfigMaps, Secrets) through a scripted timeline.
 
     The real decide, render and record stages run, with no cluster: every step
-    that changes something becomes a commit in --repo. The run stops when a
-    rollout that started after tick 0 has Succeeded or Failed.
+    that changes something becomes a commit in --repo (pushed when --repo is
+    a URL). The run stops when a rollout that started after tick 0 has
+    Succeeded or Failed. With --dry-run nothing is written anywhere.
     """
     workload = workload_from_documents(load_documents(files))
     timeline = load_timeline(timeline_file)
-    recorder = GitRecorder(repo, branch=branch, prefix=repo_prefix)
+    pending: list[FileDiff] = []
+
+    def collect(step: Step, diffs: Sequence[FileDiff]) -> None:
+        if output == "json":
+            pending.extend(diffs)
+        else:
+            print_diffs(step.decision.subject, diffs)
+
+    recorder = repo.recorder(dry_run=collect if dry_run else None)
     ticks = run_simulation(workload, timeline, recorder, max_ticks=max_ticks)
+    where = f"{repo.remote.display} ({repo.branch})"
     if output == "json":
         for tick in ticks:
-            click.echo(json.dumps(tick.to_json()))
+            row = tick.to_json()
+            if dry_run:
+                row["diff"] = [{"path": d.path, "status": d.status, "text": d.text} for d in pending]
+                pending.clear()
+            click.echo(json.dumps(row))
         return
     rows = list(ticks)
     commits = sum(len(r.commits) for r in rows)
-    print_table(_table(workload.canary.key, rows), f"{commits} commits in {repo} ({branch})")
+    note = f"dry run: nothing recorded in {where}" if dry_run else f"{commits} commits in {where}"
+    print_table(_table(workload.canary.key, rows), note)
 
 
 def _table(key: str, rows: list[TickResult]) -> Table:

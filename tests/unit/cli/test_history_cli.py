@@ -42,16 +42,31 @@ def test_history_table_with_limit(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert lines[0].strip() == "test/podinfo: recorded steps, newest first"
     header = [cell.strip() for cell in lines[2].strip("┃").split("┃")]
-    assert header == ["Time", "Phase", "Weight", "Failed", "Commit", "Subject"]
-    rows = [[cell.strip() for cell in line.strip("│").split("│")] for line in lines if line.startswith("│")]
+    assert header == ["Time", "Phase", "Weight", "Failed", "Metrics", "Commit", "Subject"]
+    rows = table_rows(lines)
     assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
-        ("2026-01-01T00:09:00Z", "Failed", "0", "5"),
+        ("2026-01-01T00:09:00Z", "Progressing → Failed", "0", "5"),
         ("2026-01-01T00:08:00Z", "Progressing", "20", "5"),
     ]
-    assert [r[5] for r in rows] == [
+    assert [r[4] for r in rows] == ["", "request-duration=120 request-success-rate=95.5"]
+    assert [r[6] for r in rows] == [
         "podinfo.test: rollback, failed checks threshold reached 5",
         "podinfo.test: halt advancement, success rate 95.50% < 99%",
     ]
+
+
+def table_rows(lines: list[str]) -> list[list[str]]:
+    """The table's rows, each cell's wrapped lines joined with a space."""
+    rows: list[list[str]] = []
+    for line in lines:
+        if not line.startswith("│"):
+            continue
+        cells = [cell.strip() for cell in line.strip("│").split("│")]
+        if cells[0]:
+            rows.append(cells)
+        else:
+            rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], cells, strict=True)]
+    return rows
 
 
 def test_history_of_a_canary_with_no_steps(tmp_path: Path) -> None:
