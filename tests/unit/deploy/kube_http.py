@@ -30,7 +30,6 @@ RESOURCES: dict[str, tuple[str, bool]] = {
     "Deployment": ("deployments", True),
     "Service": ("services", True),
     "Pod": ("pods", True),
-    "ConfigMap": ("configmaps", True),
     "Secret": ("secrets", True),
     "Lease": ("leases", True),
     "Event": ("events", True),
