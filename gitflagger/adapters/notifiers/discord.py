@@ -8,19 +8,10 @@ payload is sent with colours ``good``/``danger``.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Sequence
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from gitflagger.adapters.notifiers.base import (
-    DEFAULT_DELIVERY,
-    Delivery,
-    Field,
-    StepCommit,
-    deliver,
-    with_commit,
-)
-from gitflagger.adapters.notifiers.slack import SLACK_LINK, slack_payload
+from gitflagger.adapters.notifiers.base import DEFAULT_DELIVERY, Delivery
+from gitflagger.adapters.notifiers.slack import SlackCompatible
 
 
 def slack_compatible_url(url: str) -> str:
@@ -31,7 +22,7 @@ def slack_compatible_url(url: str) -> str:
     return urlunsplit(parts._replace(path=posixpath.join(parts.path or "/", "slack")))
 
 
-class Discord:
+class Discord(SlackCompatible):
     service = "discord"
 
     def __init__(
@@ -43,44 +34,6 @@ class Discord:
         proxy: str = "",
         delivery: Delivery = DEFAULT_DELIVERY,
     ) -> None:
-        self.url = slack_compatible_url(url)
-        self.channel = channel or "general"
-        self.username = username or "flagger"
-        self.proxy = proxy
-        self.delivery = delivery
-
-    def __repr__(self) -> str:
-        return f"Discord(channel={self.channel!r}, username={self.username!r})"
-
-    def payload(
-        self,
-        workload: str,
-        namespace: str,
-        message: str,
-        fields: Sequence[Field],
-        severity: str,
-        commit: StepCommit | None = None,
-    ) -> dict[str, Any]:
-        color = "danger" if severity == "error" else "good"
-        return slack_payload(
-            self.channel,
-            self.username,
-            workload,
-            namespace,
-            message,
-            with_commit(fields, commit, SLACK_LINK),
-            color=color,
+        super().__init__(
+            slack_compatible_url(url), channel=channel, username=username, proxy=proxy, delivery=delivery
         )
-
-    def post(
-        self,
-        workload: str,
-        namespace: str,
-        message: str,
-        fields: Sequence[Field],
-        severity: str,
-        *,
-        commit: StepCommit | None = None,
-    ) -> None:
-        payload = self.payload(workload, namespace, message, fields, severity, commit)
-        deliver(self.service, self.url, payload, proxy=self.proxy, delivery=self.delivery)

@@ -56,10 +56,71 @@ def slack_payload(
     }
 
 
-class Slack:
-    """Posts to a Slack incoming webhook (``url``), or to ``chat.postMessage`` when given a ``token``."""
+class SlackCompatible:
+    """A service that takes Slack's payload at a webhook URL; Discord and Rocket.Chat derive from it.
+
+    Subclasses change only what differs: the service name, the colours and the
+    link syntax (and Discord its URL).
+    """
 
     service = "slack"
+    normal_color = "good"
+    error_color = "danger"
+    link = SLACK_LINK
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        channel: str = "general",
+        username: str = "flagger",
+        proxy: str = "",
+        delivery: Delivery = DEFAULT_DELIVERY,
+    ) -> None:
+        self.url = url
+        self.channel = channel or "general"
+        self.username = username or "flagger"
+        self.proxy = proxy
+        self.delivery = delivery
+
+    def __repr__(self) -> str:  # the URL is the credential: never shown
+        return f"{type(self).__name__}(channel={self.channel!r}, username={self.username!r})"
+
+    def payload(
+        self,
+        workload: str,
+        namespace: str,
+        message: str,
+        fields: Sequence[Field],
+        severity: str,
+        commit: StepCommit | None = None,
+    ) -> dict[str, Any]:
+        return slack_payload(
+            self.channel,
+            self.username,
+            workload,
+            namespace,
+            message,
+            with_commit(fields, commit, self.link),
+            color=self.error_color if severity == "error" else self.normal_color,
+        )
+
+    def post(
+        self,
+        workload: str,
+        namespace: str,
+        message: str,
+        fields: Sequence[Field],
+        severity: str,
+        *,
+        commit: StepCommit | None = None,
+    ) -> None:
+        payload = self.payload(workload, namespace, message, fields, severity, commit)
+        deliver(self.service, self.url, payload, proxy=self.proxy, delivery=self.delivery)
+
+
+class Slack(SlackCompatible):
+    """Posts to a Slack incoming webhook (``url``), or to ``chat.postMessage`` when given a ``token``."""
 
     def __init__(
         self,
@@ -71,37 +132,14 @@ class Slack:
         token: str = "",
         delivery: Delivery = DEFAULT_DELIVERY,
     ) -> None:
-        self.url = url or (SLACK_API_POST_MESSAGE if token else "")
-        if not self.url:
+        url = url or (SLACK_API_POST_MESSAGE if token else "")
+        if not url:
             raise ValueError("slack: a webhook URL or an API token is required")
-        self.channel = channel or "general"
-        self.username = username or "flagger"
-        self.proxy = proxy
+        super().__init__(url, channel=channel, username=username, proxy=proxy, delivery=delivery)
         self._token = token
-        self.delivery = delivery
 
     def __repr__(self) -> str:  # the URL is the credential: never shown
         return f"Slack(channel={self.channel!r}, username={self.username!r}, api={bool(self._token)})"
-
-    def payload(
-        self,
-        workload: str,
-        namespace: str,
-        message: str,
-        fields: Sequence[Field],
-        severity: str,
-        commit: StepCommit | None = None,
-    ) -> dict[str, Any]:
-        color = "danger" if severity == "error" else "good"
-        return slack_payload(
-            self.channel,
-            self.username,
-            workload,
-            namespace,
-            message,
-            with_commit(fields, commit, SLACK_LINK),
-            color=color,
-        )
 
     def post(
         self,
