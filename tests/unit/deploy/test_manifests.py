@@ -147,11 +147,12 @@ def test_writable_paths_are_volumes_and_credentials_are_read_only_files() -> Non
     home = next(e["value"] for e in _container()["env"] if e["name"] == "HOME")
     assert "emptyDir" in volumes[mounts[home]["name"]], "the clone lives under $HOME"
     assert "emptyDir" in volumes[mounts["/tmp"]["name"]]
-    credentials = mounts["/etc/gitflagger/git"]
-    assert credentials["readOnly"] is True
-    secret = volumes[credentials["name"]]["secret"]
-    assert secret["secretName"] == "gitflagger-git"
-    assert secret["defaultMode"] == 0o440  # the group (fsGroup) reads, nobody writes
+    for path, secret_name in (("/etc/gitflagger/git", "gitflagger-git"),
+                              ("/etc/gitflagger/checksum-key", "gitflagger-checksum-key")):
+        assert mounts[path]["readOnly"] is True
+        secret = volumes[mounts[path]["name"]]["secret"]
+        assert secret["secretName"] == secret_name
+        assert secret["defaultMode"] == 0o440  # the group (fsGroup) reads, nobody writes
     # every path an argument names is one of the mounts
     for arg in _container()["args"]:
         value = arg.partition("=")[2]
