@@ -132,3 +132,41 @@ def with_commit(fields: Sequence[Field], commit: StepCommit | None, link: str) -
         value = link.format(url=commit.url, text=commit.short) if commit.url else commit.short
         out.append(Field("Commit", value))
     return out
+
+
+class WebhookNotifier:
+    """Posts a service's JSON payload to one webhook URL; each service only builds its payload."""
+
+    service = "webhook"
+
+    def __init__(self, url: str, *, proxy: str = "", delivery: Delivery = DEFAULT_DELIVERY) -> None:
+        self.url = url
+        self.proxy = proxy
+        self.delivery = delivery
+
+    def __repr__(self) -> str:  # the URL is the credential: never shown
+        return f"{type(self).__name__}()"
+
+    def payload(
+        self,
+        workload: str,
+        namespace: str,
+        message: str,
+        fields: Sequence[Field],
+        severity: str,
+        commit: StepCommit | None = None,
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def post(
+        self,
+        workload: str,
+        namespace: str,
+        message: str,
+        fields: Sequence[Field],
+        severity: str,
+        *,
+        commit: StepCommit | None = None,
+    ) -> None:
+        payload = self.payload(workload, namespace, message, fields, severity, commit)
+        deliver(self.service, self.url, payload, proxy=self.proxy, delivery=self.delivery)

@@ -13,11 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from gitflagger.adapters.notifiers.base import (
-    DEFAULT_DELIVERY,
-    Delivery,
     Field,
     StepCommit,
-    deliver,
+    WebhookNotifier,
     with_commit,
 )
 
@@ -28,16 +26,8 @@ def _section(text: str) -> dict[str, Any]:
     return {"widgets": [{"textParagraph": {"text": text}}]}
 
 
-class GChat:
+class GChat(WebhookNotifier):
     service = "gchat"
-
-    def __init__(self, url: str, *, proxy: str = "", delivery: Delivery = DEFAULT_DELIVERY) -> None:
-        self.url = url
-        self.proxy = proxy
-        self.delivery = delivery
-
-    def __repr__(self) -> str:
-        return "GChat()"
 
     def payload(
         self,
@@ -53,16 +43,3 @@ class GChat:
             sections.append(_section(f"{f.name}<br><font color=#848484><strong>{f.value}</strong></font>"))
         header = {"title": "Flagger", "subtitle": f"{workload}.{namespace}", "imageUrl": FLAGGER_ICON}
         return {"cards": [{"header": header, "sections": sections}]}
-
-    def post(
-        self,
-        workload: str,
-        namespace: str,
-        message: str,
-        fields: Sequence[Field],
-        severity: str,
-        *,
-        commit: StepCommit | None = None,
-    ) -> None:
-        payload = self.payload(workload, namespace, message, fields, severity, commit)
-        deliver(self.service, self.url, payload, proxy=self.proxy, delivery=self.delivery)

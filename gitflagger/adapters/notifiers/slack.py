@@ -20,6 +20,7 @@ from gitflagger.adapters.notifiers.base import (
     Field,
     NotificationError,
     StepCommit,
+    WebhookNotifier,
     deliver,
     with_commit,
 )
@@ -56,7 +57,7 @@ def slack_payload(
     }
 
 
-class SlackCompatible:
+class SlackCompatible(WebhookNotifier):
     """A service that takes Slack's payload at a webhook URL; Discord and Rocket.Chat derive from it.
 
     Subclasses change only what differs: the service name, the colours and the
@@ -77,11 +78,9 @@ class SlackCompatible:
         proxy: str = "",
         delivery: Delivery = DEFAULT_DELIVERY,
     ) -> None:
-        self.url = url
+        super().__init__(url, proxy=proxy, delivery=delivery)
         self.channel = channel or "general"
         self.username = username or "flagger"
-        self.proxy = proxy
-        self.delivery = delivery
 
     def __repr__(self) -> str:  # the URL is the credential: never shown
         return f"{type(self).__name__}(channel={self.channel!r}, username={self.username!r})"
@@ -104,19 +103,6 @@ class SlackCompatible:
             with_commit(fields, commit, self.link),
             color=self.error_color if severity == "error" else self.normal_color,
         )
-
-    def post(
-        self,
-        workload: str,
-        namespace: str,
-        message: str,
-        fields: Sequence[Field],
-        severity: str,
-        *,
-        commit: StepCommit | None = None,
-    ) -> None:
-        payload = self.payload(workload, namespace, message, fields, severity, commit)
-        deliver(self.service, self.url, payload, proxy=self.proxy, delivery=self.delivery)
 
 
 class Slack(SlackCompatible):

@@ -13,25 +13,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from gitflagger.adapters.notifiers.base import (
-    DEFAULT_DELIVERY,
-    Delivery,
     Field,
     StepCommit,
-    deliver,
+    WebhookNotifier,
     with_commit,
 )
 
 
-class MSTeams:
+class MSTeams(WebhookNotifier):
     service = "msteams"
-
-    def __init__(self, url: str, *, proxy: str = "", delivery: Delivery = DEFAULT_DELIVERY) -> None:
-        self.url = url
-        self.proxy = proxy
-        self.delivery = delivery
-
-    def __repr__(self) -> str:
-        return "MSTeams()"
 
     def payload(
         self,
@@ -52,16 +42,3 @@ class MSTeams:
                 {"activityTitle": message, "activitySubtitle": f"{workload}.{namespace}", "facts": facts}
             ],
         }
-
-    def post(
-        self,
-        workload: str,
-        namespace: str,
-        message: str,
-        fields: Sequence[Field],
-        severity: str,
-        *,
-        commit: StepCommit | None = None,
-    ) -> None:
-        payload = self.payload(workload, namespace, message, fields, severity, commit)
-        deliver(self.service, self.url, payload, proxy=self.proxy, delivery=self.delivery)
