@@ -216,7 +216,8 @@ def _conflict_message(remote: RemoteConfig, conflicts: list[Conflict]) -> str:
     parts = []
     for c in conflicts:
         theirs = f" (last changed by {c.theirs[:12]})" if c.theirs else ""
-        parts.append(f"{c.unit}{theirs}: dropped local step {c.step_id or c.subject!r}")
+        what = c.step_id or repr(c.subject)
+        parts.append(f"{c.unit}{theirs}: dropped local step {what}")
     return (
         f"git: {remote.display}: someone else changed the same Canary directory; "
         + "; ".join(parts)
