@@ -55,7 +55,7 @@ def history(canary: str, repo: RepoSettings, output: str, limit: int | None) -> 
         for row in rows:
             click.echo(json.dumps(_as_json(row)))
         return
-    _print_table(canary, rows)
+    _print_table(canary, rows, repo.prefix)
 
 
 def _as_json(row: HistoryEntry) -> dict[str, object]:
@@ -84,7 +84,7 @@ def _number(value: str) -> float | str:
         return value
 
 
-def _print_table(canary: str, rows: list[HistoryEntry]) -> None:
+def _print_table(canary: str, rows: list[HistoryEntry], prefix: str) -> None:
     table = Table(title=f"{canary}: recorded steps, newest first")
     for column in ("Time", "Phase", "Weight", "Failed", "Metrics", "Commit", "Subject"):
         table.add_column(column, justify="right" if column in ("Weight", "Failed") else "left")
@@ -102,4 +102,5 @@ def _print_table(canary: str, rows: list[HistoryEntry]) -> None:
             row.commit[:10],
             row.subject,
         )
-    print_table(table, *([] if rows else [f"no steps recorded for {canary}"]))
+    where = f"{prefix.strip('/')}/{canary}/" if prefix.strip("/") else f"{canary}/"
+    print_table(table, *([] if rows else [f"no steps recorded for {canary} in {where} (see --repo-prefix)"]))

@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from gitflagger.adapters.git import RemoteConfig, RepoSettings
+from gitflagger.cli.main import cli
 from gitflagger.errors import PermanentError, TemporaryError
 from tests.integration.config_repo_support import (
     credential_files,
@@ -23,6 +25,7 @@ from tests.integration.config_repo_support import (
     weights_on_server,
 )
 from tests.testbed.gitserver import GitServer, RepoUrls
+from tests.unit.cli.test_simulate_cli import PODINFO, TIMELINES
 from tests.unit.record.steps import manifests, podinfo, step
 
 pytestmark = pytest.mark.testbed
@@ -210,3 +213,33 @@ def test_the_server_killed_mid_push_leaves_a_state_the_next_pass_completes(
     assert weights_on_server(git_server, git_repo, "test/podinfo") == [10, 20]
     assert set(step_ids(git_server, git_repo).values()) == {1}
     assert len(server_commits(git_server, git_repo)) == 3
+
+
+def test_the_first_push_creates_the_branch_of_an_empty_remote(git_server: GitServer, tmp_path: Path) -> None:
+    urls = git_server.create_repo(f"empty-{tmp_path.name}", initial_commit=False)
+    settings = RepoSettings(ssh_remote(git_server, urls), cache_root=tmp_path / "reader")
+    with pytest.raises(PermanentError) as err:
+        settings.history("test/podinfo")
+    assert str(err.value) == f"git: {urls.ssh} has no branch 'main' (the repository is empty)"
+
+    writer = recorder(ssh_remote(git_server, urls), tmp_path / "w")
+    first = writer.record(step(1)).commit_id
+    writer.flush()
+
+    assert git_server.head(urls.path.name) == first
+    assert [r.commit for r in settings.history("test/podinfo")] == [first]
+
+
+def test_a_dry_run_against_a_remote_pushes_nothing(
+    git_server: GitServer, git_repo: RepoUrls, tmp_path: Path
+) -> None:
+    before = git_server.head(git_repo.path.name)
+    args = ["simulate", *PODINFO, "--timeline", str(TIMELINES / "promote.yaml"), "--repo", git_repo.ssh]
+    args += ["--ssh-key", str(git_server.client_key), "--known-hosts", str(git_server.known_hosts)]
+
+    result = CliRunner().invoke(cli, [*args, "--repo-cache", str(tmp_path / "cache"), "--dry-run"])
+
+    assert result.exit_code == 0, result.output
+    assert "+++ b/local/test/podinfo/canary.yaml" in result.stdout
+    assert result.stdout.splitlines()[-1] == f"dry run: nothing recorded in {git_repo.ssh} (main)"
+    assert git_server.head(git_repo.path.name) == before

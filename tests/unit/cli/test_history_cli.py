@@ -76,5 +76,32 @@ def test_history_of_a_canary_with_no_steps(tmp_path: Path) -> None:
     table = CliRunner().invoke(cli, ["history", "prod/other", "--repo", str(repo)])
     as_json = CliRunner().invoke(cli, ["history", "prod/other", "--repo", str(repo), "-o", "json"])
 
-    assert table.exit_code == 0 and table.stdout.splitlines()[-1] == "no steps recorded for prod/other"
+    last = table.stdout.splitlines()[-1]
+    assert (
+        table.exit_code == 0
+        and last == "no steps recorded for prod/other in local/prod/other/ (see --repo-prefix)"
+    )
     assert as_json.exit_code == 0 and as_json.stdout == ""
+
+
+def test_a_file_url_is_the_local_repo(tmp_path: Path) -> None:
+    repo = tmp_path / "promote.git"
+    simulate_json(repo, "promote")
+
+    by_url = CliRunner().invoke(cli, ["history", "test/podinfo", "--repo", f"file://{repo}", "-o", "json"])
+    by_path = CliRunner().invoke(cli, ["history", "test/podinfo", "--repo", str(repo), "-o", "json"])
+
+    assert by_url.exit_code == 0, by_url.output
+    assert by_url.stdout == by_path.stdout and by_url.stdout.count("\n") > 5
+
+
+def test_another_prefix_has_its_own_history(tmp_path: Path) -> None:
+    repo = tmp_path / "promote.git"
+    simulate_json(repo, "promote")
+    result = CliRunner().invoke(
+        cli, ["history", "test/podinfo", "--repo", str(repo), "--repo-prefix", "eu-1"]
+    )
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[-1] == (
+        "no steps recorded for test/podinfo in eu-1/test/podinfo/ (see --repo-prefix)"
+    )
