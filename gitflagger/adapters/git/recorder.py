@@ -139,7 +139,7 @@ class GitRecorder:
         self.prefix = prefix
         self.identity = identity
         self.signer = signer
-        self.checksum_key = checksum_key or ChecksumKey.for_git_dir(self.repo.path)
+        self._checksum_key = checksum_key
         self.maintenance_threshold = maintenance_threshold
         self._lock = threading.Lock()
 
@@ -159,7 +159,7 @@ class GitRecorder:
         canary = step.canary
         directory = canary_directory(self.prefix, canary.namespace, canary.name)
         sid = step.step_id
-        files = directory_files(canary, step.decision.state, step.manifests, seal=self.checksum_key.seal)
+        files = directory_files(canary, step.decision.state, step.manifests, seal=self._seal)
         subtree = write_directory(self.repo, files)
         signature = self._signature(step.time)
         for attempt in range(MAX_ATTEMPTS):
@@ -192,6 +192,16 @@ class GitRecorder:
         raise TemporaryError(
             f"git: {self.ref_name} kept moving; gave up recording {canary.ref} after {MAX_ATTEMPTS} attempts"
         )
+
+    @property
+    def checksum_key(self) -> ChecksumKey:
+        """The key sealing Secret checksums; the repository's own is created on first use."""
+        if self._checksum_key is None:
+            self._checksum_key = ChecksumKey.for_git_dir(self.repo.path)
+        return self._checksum_key
+
+    def _seal(self, checksum: str) -> str:
+        return self.checksum_key.seal(checksum)
 
     def _signature(self, when: datetime) -> pygit2.Signature:
         """Author and committer at ``when`` (a naive time is taken as UTC, never as local time)."""

@@ -77,3 +77,11 @@ def test_tracked_secret_checksums_are_sealed_and_configmaps_are_not(tmp_path: Pa
     assert f"configmap/app: sha256:{'1' * 64}" in snapshot
     assert f"secret/db: {key.seal('sha256:' + '2' * 64)}" in snapshot
     assert "2" * 64 not in snapshot
+
+
+def test_a_repository_without_secrets_gets_no_key(tmp_path: Path) -> None:
+    repo = open_repository(tmp_path / "r")
+    GitRecorder(repo).record(step(1))
+    assert not (Path(repo.path) / KEY_FILE).exists()
+    GitRecorder(repo).record(step(2, weight=20, items=manifests(secret=True)))
+    assert (Path(repo.path) / KEY_FILE).exists()
