@@ -123,10 +123,10 @@ def seed_path(files: int) -> Path:
 
 
 @contextmanager
-def seeded_repo(files: int) -> Iterator[Path]:
-    """A fresh, throwaway copy of the seed repo."""
+def seeded_repo(files: int, where: str | None = None) -> Iterator[Path]:
+    """A fresh, throwaway copy of the seed repo (under ``where``, default: the system temp dir)."""
     seed = seed_path(files)
-    with tempfile.TemporaryDirectory(prefix="gitflagger-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="gitflagger-bench-", dir=where) as tmp:
         dest = Path(tmp) / "config.git"
         shutil.copytree(seed, dest)
         yield dest
