@@ -1,0 +1,123 @@
+"""The apply stage: server-side apply what a step rendered, carry out its actions, verify the routes.
+
+Order matters and is Flagger's: the objects first (in render's dependency
+order: configs, Services, the primary, its HPA, DestinationRules, then the
+VirtualService), so a promotion's new primary template is in place before
+anything is scaled; then the actions (scale the canary up or down).
+
+Verification after acting (Argo Rollouts' ``VerifyWeight``): the live
+VirtualService is read back and its weights compared with the decision's. A
+mismatch means something else owns the routes (a person, another controller, a
+mutating webhook); it is reported as drift, not silently trusted.
+
+Drift on other objects: an object whose rendered manifest did not change since
+the last step, yet which the apply had to change, was edited behind our back.
+The apply has already put it back; it is reported the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+
+from gitflagger.adapters.kube.health import route_weights
+from gitflagger.decide import Action, Decision, Routes
+from gitflagger.engine.observe import Live
+from gitflagger.engine.ports import ClusterPort
+from gitflagger.model.canary import Canary
+from gitflagger.render import Manifest
+from gitflagger.render.names import canary_service_name, primary_name
+from gitflagger.render.router import ISTIO_API_VERSION
+
+
+@dataclass(frozen=True)
+class Drift:
+    """One live object found differing from what gitflagger last applied."""
+
+    kind: str
+    name: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What the apply stage did: objects it changed, drift it found, and how long it took."""
+
+    changed: tuple[str, ...] = ()
+    drift: tuple[Drift, ...] = ()
+    seconds: float = 0.0
+
+
+def apply_step(
+    cluster: ClusterPort,
+    canary: Canary,
+    live: Live,
+    decision: Decision,
+    manifests: Sequence[Manifest],
+    applied_before: MutableMapping[str, str],
+    *,
+    apply_objects: bool = True,
+) -> Applied:
+    """Apply ``manifests``, run the decision's scale actions and verify the routes.
+
+    ``applied_before`` maps ``Kind/name`` to the checksum applied at this
+    Canary's previous step; it is updated in place (the controller keeps one
+    per Canary, in memory: after a restart the first step reports no drift).
+    Without ``apply_objects`` (``--apply-mode git-only``) the objects are left
+    to the GitOps tool; the scale actions still run, since the target is the
+    user's Deployment and never part of the config repo.
+    """
+    started = time.monotonic()
+    results = cluster.apply(manifests) if apply_objects else ()
+    drift: list[Drift] = []
+    changed: list[str] = []
+    checksums = {f"{m.kind}/{m.name}": m.checksum for m in manifests}
+    for result in results:
+        key = f"{result.kind}/{result.name}"
+        if not result.changed:
+            continue
+        changed.append(key)
+        if result.live_before is not None and applied_before.get(key) == checksums.get(key):
+            drift.append(Drift(result.kind, result.name, "edited outside gitflagger; re-applied"))
+    applied_before.clear()
+    applied_before.update(checksums)
+    for action in decision.actions:
+        if action is Action.SCALE_CANARY_UP:
+            cluster.scale(canary.namespace, canary.target_name, scale_up_replicas(live))
+        elif action is Action.SCALE_CANARY_DOWN:
+            cluster.scale(canary.namespace, canary.target_name, 0)
+    mismatch = verify_routes(cluster, canary, decision.routes) if apply_objects else None
+    if mismatch is not None:
+        drift.append(Drift("VirtualService", canary.service_name, mismatch))
+    return Applied(tuple(changed), tuple(drift), time.monotonic() - started)
+
+
+def scale_up_replicas(live: Live) -> int:
+    """Flagger's ``ScaleFromZero``: the HPA's ``minReplicas``, else the target's own count, else 1."""
+    if live.hpa is not None:
+        minimum = (live.hpa.get("spec") or {}).get("minReplicas")
+        if isinstance(minimum, int) and minimum > 0:
+            return minimum
+    replicas = (live.target.get("spec") or {}).get("replicas")
+    return replicas if isinstance(replicas, int) and replicas > 0 else 1
+
+
+def verify_routes(cluster: ClusterPort, canary: Canary, routes: Routes) -> str | None:
+    """Read the live VirtualService back; a description of the mismatch, or ``None`` when it agrees."""
+    vs = cluster.get(ISTIO_API_VERSION, "VirtualService", canary.namespace, canary.service_name)
+    return weights_mismatch(vs, canary, routes)
+
+
+def weights_mismatch(vs: Mapping[str, object] | None, canary: Canary, routes: Routes) -> str | None:
+    """Compare a VirtualService's weights with ``routes``; ``None`` when they agree."""
+    if vs is None:
+        return "VirtualService not found after apply"
+    apex = canary.service_name
+    found = route_weights(dict(vs), primary_name(apex), canary_service_name(apex))
+    want = (routes.primary, routes.canary)
+    if found is None:
+        return f"live routes have no {primary_name(apex)}/{canary_service_name(apex)} destinations"
+    if tuple(found) != want:
+        return f"live weights primary={found[0]} canary={found[1]}, committed {want[0]}/{want[1]}"
+    return None

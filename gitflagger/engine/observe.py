@@ -1,0 +1,179 @@
+"""The observe stage: read the cluster, measure, ask the gates, and freeze it all into an Observation.
+
+Three rounds, each only as wide as the step needs:
+
+1. :func:`read_live` reads the objects (target, primary, HPA, the configs
+   both reference, the live VirtualService). That is enough for the revision,
+   the tracked-config checksums and readiness.
+2. :func:`measure` queries metrics only when :func:`metrics_due` says this step
+   judges them: a Canary between rollouts costs Prometheus nothing.
+3. :func:`ask_gates` calls only the webhook types :func:`gates_due` names, in
+   Flagger's order. A webhook is a side effect on someone else's system (a load
+   test starts, a Slack approval is requested), so calling one the step does
+   not need would be wrong, not just slow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from gitflagger.adapters.kube.health import deployment_health
+from gitflagger.adapters.metrics import evaluate_metrics
+from gitflagger.adapters.webhooks import run_gates
+from gitflagger.decide import ManualIntent, Observation, WorkloadHealth, gates_due, metrics_due
+from gitflagger.engine.ports import ClusterPort, Obj
+from gitflagger.errors import TemporaryError, ValidationError
+from gitflagger.model.canary import V1BETA1, Canary
+from gitflagger.model.hashing import pod_template_hash
+from gitflagger.model.status import State
+from gitflagger.model.templates import MetricTemplate, parse_metric_template, secret_data
+from gitflagger.render import WorkloadInputs
+from gitflagger.render.configs import config_refs, tracked_configs
+from gitflagger.render.names import PRIMARY_SUFFIX
+from gitflagger.render.router import ISTIO_API_VERSION
+
+DEPLOYMENT = ("apps/v1", "Deployment")
+HPA = ("autoscaling/v2", "HorizontalPodAutoscaler")
+_CONFIG_KINDS = {"configmap": "ConfigMap", "secret": "Secret"}
+
+
+@dataclass(frozen=True)
+class Live:
+    """The objects one step reads from the cluster, ``managedFields`` already stripped by the adapter."""
+
+    target: Obj
+    primary: Obj | None = None
+    hpa: Obj | None = None
+    configmaps: Mapping[str, Obj] = field(default_factory=dict)
+    secrets: Mapping[str, Obj] = field(default_factory=dict)
+    primary_configs: Mapping[str, Obj] = field(default_factory=dict)
+    """The primary's ``-primary`` config copies, keyed by *source* name (``configmap/podinfo-env``)."""
+    virtual_service: Obj | None = None
+
+    @property
+    def template(self) -> Mapping[str, Any]:
+        return dict((self.target.get("spec") or {}).get("template") or {})
+
+    def inputs(self) -> WorkloadInputs:
+        """What render needs; the primary's template and replicas come from the live primary."""
+        spec = (self.primary or {}).get("spec") or {}
+        replicas = spec.get("replicas")
+        return WorkloadInputs(
+            target=self.target,
+            hpa=self.hpa,
+            configmaps=self.configmaps,
+            secrets=self.secrets,
+            primary_template=spec.get("template") if self.primary is not None else None,
+            primary_configs=self.primary_configs if self.primary is not None else None,
+            primary_replicas=replicas if isinstance(replicas, int) else None,
+        )
+
+
+def read_live(cluster: ClusterPort, canary: Canary) -> Live:
+    """Read the target and everything around it. A missing target is a temporary error:
+    it is usually not applied yet, and Flagger waits for it the same way."""
+    ns = canary.namespace
+    target = cluster.get(*DEPLOYMENT, ns, canary.target_name)
+    if target is None:
+        raise TemporaryError(f"{canary.ref}: target deployment {canary.target_name}.{ns} not found", delay=10)
+    primary = cluster.get(*DEPLOYMENT, ns, canary.primary_name)
+    hpa = None
+    if canary.spec.autoscaler_ref is not None:
+        hpa = cluster.get(*HPA, ns, canary.spec.autoscaler_ref.name)
+    configmaps: dict[str, Obj] = {}
+    secrets: dict[str, Obj] = {}
+    template = (target.get("spec") or {}).get("template") or {}
+    for ref in config_refs(template):
+        found = cluster.get("v1", _CONFIG_KINDS[ref.kind], ns, ref.name)
+        if found is not None:
+            (configmaps if ref.kind == "configmap" else secrets)[ref.name] = found
+    primary_configs: dict[str, Obj] = {}
+    if primary is not None:
+        for ref in config_refs((primary.get("spec") or {}).get("template") or {}):
+            if not ref.name.endswith(PRIMARY_SUFFIX):
+                continue
+            found = cluster.get("v1", _CONFIG_KINDS[ref.kind], ns, ref.name)
+            if found is not None:
+                primary_configs[f"{ref.kind}/{ref.name.removesuffix(PRIMARY_SUFFIX)}"] = found
+    vs = cluster.get(ISTIO_API_VERSION, "VirtualService", ns, canary.service_name)
+    return Live(target, primary, hpa, configmaps, secrets, primary_configs, vs)
+
+
+def first_look(
+    canary: Canary, live: Live, now: datetime, manual: ManualIntent | None = None
+) -> Observation:
+    """The observation before any metric or webhook: revision, configs and readiness."""
+    analysis = canary.spec.analysis
+    template = live.template
+    primary = (
+        deployment_health(live.primary, analysis.primary_ready_threshold)
+        if live.primary is not None
+        else WorkloadHealth(exists=False)
+    )
+    return Observation(
+        now=now,
+        revision=pod_template_hash(template),
+        tracked_configs=tracked_configs(template, live.configmaps, live.secrets),
+        canary=deployment_health(live.target, analysis.canary_ready_threshold),
+        primary=primary,
+        manual=manual,
+    )
+
+
+def measure(
+    cluster: ClusterPort, canary: Canary, state: State, seen: Observation, metrics_server: str
+) -> Observation:
+    """Add metric results when this step judges metrics; otherwise leave the observation as it is."""
+    if not metrics_due(canary, state, seen):
+        return seen
+    templates, secrets = _templates(cluster, canary)
+    server = canary.spec.metrics_server or metrics_server
+    results = evaluate_metrics(canary, templates, secrets, server)
+    return dataclasses.replace(seen, metrics=results)
+
+
+def ask_gates(canary: Canary, state: State, seen: Observation) -> Observation:
+    """Call the gate webhooks this step consults and add their answers."""
+    due = gates_due(canary, state, seen)
+    if not due:
+        return seen
+    phase = state.phase.value if state.phase else ""
+    answers = dict(seen.webhooks)
+    answers.update(run_gates(canary, due, phase, state.last_applied_spec or seen.revision))
+    return dataclasses.replace(seen, webhooks=answers)
+
+
+def _templates(
+    cluster: ClusterPort, canary: Canary
+) -> tuple[dict[tuple[str, str], MetricTemplate], dict[tuple[str, str], Mapping[str, str]]]:
+    """The MetricTemplates the analysis names and their providers' Secrets.
+
+    A template that is missing or invalid is left out: ``evaluate_metrics``
+    then reports that metric as failed (a failed check), and the others are
+    still measured.
+    """
+    templates: dict[tuple[str, str], MetricTemplate] = {}
+    secrets: dict[tuple[str, str], Mapping[str, str]] = {}
+    for metric in canary.spec.analysis.metrics:
+        ref = metric.template_ref
+        if ref is None:
+            continue
+        key = (ref.namespace or canary.namespace, ref.name)
+        obj = cluster.get(V1BETA1, "MetricTemplate", *key)
+        if obj is None:
+            continue
+        try:
+            template = parse_metric_template(obj, default_namespace=key[0])
+        except ValidationError:
+            continue
+        templates[key] = template
+        secret_ref = template.provider.secret_ref
+        if secret_ref is not None and (key[0], secret_ref) not in secrets:
+            secret = cluster.get("v1", "Secret", key[0], secret_ref)
+            if secret is not None:
+                secrets[(key[0], secret_ref)] = secret_data(secret)
+    return templates, secrets

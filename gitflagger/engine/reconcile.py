@@ -1,0 +1,224 @@
+"""One step of one Canary on a live cluster: observe → decide → render → record → apply → report.
+
+:func:`reconcile_one` is the whole pipeline of DESIGN §1 for one Canary object
+as the watch delivered it. It never raises for a problem of that one Canary:
+an invalid spec, a missing target, an API error all come back as a
+:class:`StepOutcome` saying why no step ran, so the controller keeps
+reconciling the others. The order of the side effects is what makes a crash at
+any point safe:
+
+1. **record** first: the commit carries the step's Step-Id. If the process
+   dies before the status is written, the next attempt decides the very same
+   step (same state in, same step number out), the recorder sees that Step-Id
+   at the head and records nothing twice;
+2. **apply** next: server-side apply is idempotent;
+3. **status** last among the essentials: once it is written, the step is done
+   and ``lastStepTime`` paces the next one;
+4. then the best-effort reports (Events, webhooks, alerts) and the
+   acknowledgement of a consumed manual intent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from gitflagger.adapters.git import Recorder
+from gitflagger.adapters.git.intents import PendingIntent
+from gitflagger.decide import Decision, MetricOutcome, current_routes
+from gitflagger.engine.apply import Applied, apply_step, weights_mismatch
+from gitflagger.engine.intents import IntentStore
+from gitflagger.engine.observe import Live, ask_gates, first_look, measure, read_live
+from gitflagger.engine.plan import Plan, plan_step
+from gitflagger.engine.ports import ClusterPort, Obj
+from gitflagger.engine.report import Reporting, announce, write_status
+from gitflagger.engine.telemetry import Telemetry, logger
+from gitflagger.errors import GitflaggerError, ValidationError
+from gitflagger.model.canary import Canary
+from gitflagger.model.parse import parse_canary
+from gitflagger.model.status import State
+
+
+class LeadershipLost(Exception):  # a signal to stop the controller, not a failure of one Canary
+    """This replica is no longer the leader: stop writing at once.
+
+    Deliberately not a :class:`GitflaggerError`: it must escape
+    :func:`reconcile_one` (which turns per-Canary errors into outcomes) and
+    stop the whole controller.
+    """
+
+
+class ApplyMode(StrEnum):
+    SSA = "ssa"
+    """gitflagger applies what it commits (server-side apply)."""
+    GIT_ONLY = "git-only"
+    """Flux or Argo CD applies the repo; gitflagger waits for the live state to catch up."""
+
+
+@dataclass
+class Context:
+    """Everything a reconcile needs besides the Canary: the cluster, the repo and the reports."""
+
+    cluster: ClusterPort
+    recorder: Recorder
+    metrics_server: str
+    telemetry: Telemetry = field(default_factory=Telemetry)
+    reporting: Reporting = field(default_factory=Reporting)
+    intents: IntentStore | None = None
+    apply_mode: ApplyMode = ApplyMode.SSA
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    applied: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per Canary (``ns/name``): ``Kind/name`` → checksum applied at its last step, for drift."""
+    invalid: dict[str, str] = field(default_factory=dict)
+    """Per Canary: the validation message last announced, so a bad spec is one Event, not one per pass."""
+    guard: Callable[[], None] = lambda: None
+    """Called right before each write of a step; raises :class:`LeadershipLost` to stop it."""
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What one reconcile did. ``skipped`` says why no step ran; ``error`` is set when that is a fault."""
+
+    canary: str
+    decision: Decision | None = None
+    commit: str | None = None
+    obj: Obj | None = None
+    """The Canary as the status patch returned it: the controller's next starting point."""
+    skipped: str = ""
+    error: str = ""
+    applied: Applied | None = None
+
+    @property
+    def stepped(self) -> bool:
+        return self.decision is not None
+
+
+def reconcile_one(ctx: Context, canary_obj: Mapping[str, Any]) -> StepOutcome:
+    """Run one step of the Canary ``canary_obj``; see the module doc for the order and its reasons."""
+    ref = _ref(canary_obj)
+    log = logger(canary=ref.partition("/")[2], namespace=ref.partition("/")[0])
+    started = time.monotonic()
+    try:
+        canary = parse_canary(canary_obj)
+    except ValidationError as err:
+        return _invalid(ctx, canary_obj, ref, err, log)
+    ctx.invalid.pop(ref, None)
+    try:
+        outcome = _step(ctx, canary_obj, canary, log)
+    except GitflaggerError as err:
+        log.warning("step failed", error=str(err))
+        return StepOutcome(ref, error=str(err))
+    if outcome.stepped:
+        ctx.telemetry.duration.labels(canary.name, canary.namespace).observe(time.monotonic() - started)
+    return outcome
+
+
+def _step(ctx: Context, canary_obj: Mapping[str, Any], canary: Canary, log: Any) -> StepOutcome:
+    state = State.from_status(canary_obj.get("status"))
+    live = read_live(ctx.cluster, canary)
+    if ctx.apply_mode is ApplyMode.GIT_ONLY and state.phase is not None:
+        lag = _git_only_lag(canary, state, live)
+        if lag:
+            log.info("waiting for the committed state", detail=lag)
+            return StepOutcome(canary.ref, skipped=f"waiting for the committed state to be applied: {lag}")
+    if live.primary is None and state.phase is not None:
+        # The primary was deleted behind our back: initialize again, as Flagger does.
+        log.warning("primary missing, initializing again", primary=canary.primary_name)
+        state = State(step=state.step, last_commit=state.last_commit)
+    pending = ctx.intents.read(canary.ref) if ctx.intents is not None else None
+    now = ctx.clock()
+    seen = first_look(canary, live, now, pending.intent if pending else None)
+    seen = measure(ctx.cluster, canary, state, seen, ctx.metrics_server)
+    seen = ask_gates(canary, state, seen)
+    plan = plan_step(canary, state, seen, live.inputs())
+    decision = plan.decision
+    log = log.bind(step=decision.state.step)
+
+    ctx.guard()
+    commit = _record(ctx, plan, log)
+    ctx.guard()
+    applied = _apply(ctx, canary, live, plan)
+    ctx.guard()
+    obj = write_status(ctx.cluster, canary_obj, decision.state, commit or state.last_commit)
+    if pending is not None and decision.handled_intent is pending.intent:
+        _acknowledge(ctx, pending, decision, log)
+    announce(
+        ctx.cluster, canary_obj, canary, decision, applied.drift, ctx.reporting, ctx.telemetry,
+        commit or state.last_commit,
+    )
+    _observe(ctx, canary, state, plan)
+    log.info("step", subject=decision.subject, commit=commit, phase=str(decision.state.phase or ""))
+    return StepOutcome(canary.ref, decision, commit, obj, applied=applied)
+
+
+def _record(ctx: Context, plan: Plan, log: Any) -> str | None:
+    result = ctx.recorder.record(plan.step)
+    if result.commit_id:
+        ctx.telemetry.commits.labels(plan.step.canary.namespace).inc()
+    elif result.skipped_reason is not None and plan.decision.changed:
+        log.info("record skipped", reason=str(result.skipped_reason))
+    return result.commit_id
+
+
+def _apply(ctx: Context, canary: Canary, live: Live, plan: Plan) -> Applied:
+    applied_before = ctx.applied.setdefault(canary.ref, {})
+    with ctx.telemetry.apply_seconds.time():
+        return apply_step(
+            ctx.cluster,
+            canary,
+            live,
+            plan.decision,
+            plan.manifests,
+            applied_before,
+            apply_objects=ctx.apply_mode is ApplyMode.SSA,
+        )
+
+
+def _git_only_lag(canary: Canary, state: State, live: Live) -> str:
+    """What the GitOps tool has not applied yet of the last step; empty when the cluster caught up."""
+    if live.primary is None:
+        return f"deployment {canary.primary_name} does not exist yet"
+    return weights_mismatch(live.virtual_service, canary, current_routes(canary.spec.analysis, state)) or ""
+
+
+def _acknowledge(ctx: Context, pending: PendingIntent, decision: Decision, log: Any) -> None:
+    assert ctx.intents is not None
+    outcome = "\n".join(e.message for e in decision.events) or decision.subject
+    try:
+        ctx.intents.acknowledge(pending, outcome, now=decision.state.last_step_time)
+    except GitflaggerError as err:  # the intent stays pending; the decision core ignores a stale one
+        log.warning("intent acknowledgement failed", intent=pending.intent.value, error=str(err))
+
+
+def _observe(ctx: Context, canary: Canary, before: State, plan: Plan) -> None:
+    decision = plan.decision
+    t = ctx.telemetry
+    t.observe_step(canary, decision.state.phase, decision.routes.primary, decision.routes.canary)
+    t.observe_outcome(canary, before.phase, decision.state.phase)
+    for name, result in plan.step.metrics.items():
+        if result.outcome is MetricOutcome.VALUE and result.value is not None:
+            t.metric_analysis.labels(canary.name, canary.namespace, name).set(result.value)
+
+
+def _invalid(
+    ctx: Context, canary_obj: Mapping[str, Any], ref: str, err: ValidationError, log: Any
+) -> StepOutcome:
+    """A Canary that does not validate: one Warning event naming the fields, then silence until it changes."""
+    message = str(err)
+    if ctx.invalid.get(ref) != message:
+        ctx.invalid[ref] = message
+        log.warning("invalid canary", error=message)
+        try:
+            ctx.cluster.emit_event(canary_obj, message, warning=True, reason="InvalidSpec")
+        except GitflaggerError as event_err:
+            log.warning("kubernetes event failed", error=str(event_err))
+    return StepOutcome(ref, skipped="invalid", error=message)
+
+
+def _ref(canary_obj: Mapping[str, Any]) -> str:
+    meta = canary_obj.get("metadata") or {}
+    return f"{meta.get('namespace', '')}/{meta.get('name', '')}"

@@ -1,0 +1,158 @@
+"""The report stage: status, Events, webhooks, alerts and metrics, all from the Decision.
+
+Status is the one report that must succeed: it is the controller's memory
+(``lastStepTime`` paces the next step, ``lastAppliedSpec`` says which revision
+is in flight). Everything else here is best effort. An Event, an ``event``
+webhook or a chat alert that fails is logged and the rollout goes on, as in
+Flagger: a Slack outage must not stall a release.
+
+Alerts follow Flagger's choice of what is worth a message: the start of a
+rollout, its end (promoted or failed), and every warning (halts, timeouts),
+each at its severity, to every ``analysis.alerts`` provider that wants it and
+to the global ``--slack-url`` notifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitflagger.adapters.notifiers import (
+    NotificationError,
+    Notifier,
+    StepCommit,
+    canary_fields,
+    notifier_for,
+    should_alert,
+)
+from gitflagger.adapters.webhooks import run_gates, send_events
+from gitflagger.decide import Decision, Event
+from gitflagger.engine.apply import Drift
+from gitflagger.engine.ports import ClusterPort, Obj
+from gitflagger.engine.telemetry import Telemetry, logger
+from gitflagger.errors import GitflaggerError
+from gitflagger.model.canary import V1BETA1, Canary
+from gitflagger.model.status import State
+from gitflagger.model.templates import parse_alert_provider, secret_data
+
+_ERROR_PREFIXES = ("Canary failed!", "Rolling back")
+_NEWS_PREFIXES = ("New revision detected", "Promotion completed!")
+
+
+@dataclass(frozen=True)
+class Reporting:
+    """Where reports go besides the cluster: the global event webhook and chat notifier."""
+
+    event_webhook: str | None = None
+    notifier: Notifier | None = None
+    cluster_name: str = ""
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+def write_status(cluster: ClusterPort, canary_obj: Mapping[str, Any], state: State, commit: str) -> Obj:
+    """Patch the status subresource with the step's state; ``lastCommit`` names the step's commit."""
+    final = state.evolve(last_commit=commit) if commit else state
+    return cluster.patch_canary_status(canary_obj, final.to_status())
+
+
+def announce(
+    cluster: ClusterPort,
+    canary_obj: Mapping[str, Any],
+    canary: Canary,
+    decision: Decision,
+    drift: Sequence[Drift],
+    reporting: Reporting,
+    telemetry: Telemetry,
+    commit: str,
+) -> None:
+    """Events, event webhooks, post-rollout webhooks and alerts for one step; never raises."""
+    log = logger(canary=canary.name, namespace=canary.namespace, step=decision.state.step)
+    events = list(decision.events)
+    for item in drift:
+        text = f"Drift detected on {item.kind} {item.name}.{canary.namespace}: {item.detail}"
+        events.append(Event(text, warning=True))
+        telemetry.drift.labels(canary.name, canary.namespace, item.kind).inc()
+    phase = decision.state.phase.value if decision.state.phase else ""
+    checksum = decision.state.last_applied_spec
+    for event in events:
+        log.info("event", message=event.message, warning=event.warning)
+        try:
+            cluster.emit_event(canary_obj, event.message, warning=event.warning)
+        except GitflaggerError as err:
+            log.warning("kubernetes event failed", error=str(err))
+        sent = send_events(
+            canary,
+            event.message,
+            phase,
+            global_url=reporting.event_webhook,
+            checksum=checksum,
+            warning=event.warning,
+            now=decision.state.last_step_time,
+        )
+        for result in sent:
+            if not result.ok:
+                log.warning("event webhook failed", webhook=result.name, detail=result.message)
+    if decision.webhooks:
+        answers = run_gates(canary, decision.webhooks, phase, checksum, stop_on_failure=False)
+        for name, result in answers.items():
+            log.info("post-rollout webhook", webhook=name, ok=result.ok, detail=result.message)
+    _alerts(cluster, canary, events, reporting, commit, log)
+
+
+def _alerts(
+    cluster: ClusterPort,
+    canary: Canary,
+    events: Sequence[Event],
+    reporting: Reporting,
+    commit: str,
+    log: Any,
+) -> None:
+    worth = [(e, _severity(e)) for e in events if e.warning or e.message.startswith(_NEWS_PREFIXES)]
+    if not worth:
+        return
+    fields = canary_fields(canary, cluster=reporting.cluster_name)
+    step_commit = StepCommit(commit) if commit else None
+    targets: list[tuple[str, str, Notifier]] = []
+    if reporting.notifier is not None:
+        targets.append(("--slack-url", "info", reporting.notifier))
+    for alert in canary.spec.analysis.alerts:
+        notifier = _provider(cluster, canary, alert.provider_ref.namespace, alert.provider_ref.name, log)
+        if notifier is not None:
+            targets.append((alert.name, alert.severity, notifier))
+    for event, severity in worth:
+        for name, wanted, notifier in targets:
+            if not should_alert(wanted, severity):
+                continue
+            try:
+                notifier.post(
+                    canary.target_name, canary.namespace, event.message, fields, severity, commit=step_commit
+                )
+            except NotificationError as err:
+                log.warning("alert failed", alert=name, error=str(err))
+
+
+def _severity(event: Event) -> str:
+    if event.message.startswith(_ERROR_PREFIXES):
+        return "error"
+    return "warn" if event.warning else "info"
+
+
+def _provider(
+    cluster: ClusterPort, canary: Canary, namespace: str | None, name: str, log: Any
+) -> Notifier | None:
+    ns = namespace or canary.namespace
+    try:
+        obj = cluster.get(V1BETA1, "AlertProvider", ns, name)
+        if obj is None:
+            log.warning("alert provider not found", provider=f"{ns}/{name}")
+            return None
+        provider = parse_alert_provider(obj, default_namespace=ns)
+        secret = None
+        if provider.secret_ref is not None:
+            found = cluster.get("v1", "Secret", ns, provider.secret_ref)
+            secret = secret_data(found) if found is not None else None
+        return notifier_for(provider, secret)
+    except GitflaggerError as err:  # ValidationError included: a bad provider must not stop the step
+        log.warning("alert provider unusable", provider=f"{ns}/{name}", error=str(err))
+        return None
