@@ -1,0 +1,273 @@
+"""``gitflagger run``: watch every Canary, step each on its own interval, hand over cleanly in HA.
+
+Two threads share one in-memory store of Canary objects:
+
+* the **watcher** lists Canaries, then watches from the list's
+  resourceVersion; a watch that expires (410) or breaks (API server down) is
+  followed by a fresh list, with backoff, so the store converges whatever happens;
+* the **stepper** (the caller's thread) runs passes: every Canary whose step is
+  due (:mod:`.scheduler`) is reconciled, the pass's commits are pushed in one
+  batch (``recorder.flush()``), then it sleeps until the next due time or until
+  the watcher reports a change.
+
+The store only moves forward: an object older (by resourceVersion) than the
+one held is ignored, so a late watch event can never undo the status a step
+just wrote and make the Canary look due again.
+
+With leader election, only the leader steps. Leadership is checked right
+before every write of a step (commit, apply, status); a replica that lost the
+Lease stops at that point and :meth:`Controller.run` returns non-zero, so the
+process exits and its successor takes over from the Canaries' status.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from gitflagger.engine.finalize import deleting, finalize, sync_finalizer
+from gitflagger.engine.ports import Obj, WatchPort
+from gitflagger.engine.reconcile import Context, LeadershipLost, StepOutcome, reconcile_one
+from gitflagger.engine.scheduler import due_at, interval_of, next_due
+from gitflagger.engine.telemetry import logger
+from gitflagger.errors import GitflaggerError, TemporaryError
+
+RETRY_MIN = 5.0
+RETRY_MAX = 60.0
+FINALIZE_RETRY = 3.0
+WATCH_TIMEOUT = 300
+
+
+class Elector(Protocol):
+    """What the controller needs of :class:`gitflagger.adapters.kube.LeaderElector`."""
+
+    @property
+    def is_leader(self) -> bool: ...
+
+    def wait_until_leader(self, stop: threading.Event) -> bool: ...
+
+    def keep_leading(self, stop: threading.Event) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class Controller:
+    def __init__(
+        self,
+        cluster: WatchPort,
+        ctx: Context,
+        *,
+        namespace: str | None = None,
+        elector: Elector | None = None,
+    ) -> None:
+        self.cluster = cluster
+        self.ctx = ctx
+        self.namespace = namespace
+        self.elector = elector
+        self.synced = threading.Event()
+        """Set once the first list succeeded: ``/readyz``."""
+        self.lost = threading.Event()
+        """Set when leadership was lost: stop writing, exit non-zero."""
+        self._store: dict[str, Obj] = {}
+        self._namespaces: set[str] = set()
+        self._retry: dict[str, tuple[datetime, float]] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._log = logger(component="controller")
+        if elector is not None:
+            ctx.guard = self._guard
+
+    # ---- the store ---------------------------------------------------------------------------------
+    def sync(self) -> str:
+        """List every Canary into the store; return the list's resourceVersion."""
+        items, version = self.cluster.list_canaries(self.namespace)
+        with self._lock:
+            self._store = {_ref(o): o for o in items}
+            self._count()
+        self.synced.set()
+        self._wake.set()
+        return version
+
+    def remember(self, obj: Obj) -> None:
+        """Keep ``obj`` unless the store already holds a newer version of it."""
+        ref = _ref(obj)
+        with self._lock:
+            held = self._store.get(ref)
+            if held is None or not _older(obj, held):
+                self._store[ref] = obj
+                self._count()
+
+    def forget(self, obj: Obj) -> None:
+        ref = _ref(obj)
+        with self._lock:
+            self._store.pop(ref, None)
+            self._retry.pop(ref, None)
+            self._count()
+        meta = obj.get("metadata") or {}
+        self.ctx.telemetry.forget(str(meta.get("name", "")), str(meta.get("namespace", "")))
+
+    def canaries(self) -> list[Obj]:
+        with self._lock:
+            return list(self._store.values())
+
+    # ---- watching ----------------------------------------------------------------------------------
+    def watch(self, stop: threading.Event) -> None:
+        """List, then watch; list again after any failure. Returns when ``stop`` is set."""
+        delay = 1.0
+        version = ""
+        while not stop.is_set():
+            try:
+                if not version:
+                    version = self.sync()
+                stream = self.cluster.watch_canaries(self.namespace, version, timeout_seconds=WATCH_TIMEOUT)
+                for kind, obj in stream:
+                    if stop.is_set():
+                        break
+                    if kind == "DELETED":
+                        self.forget(obj)
+                    else:
+                        self.remember(obj)
+                    self._wake.set()
+                version = str(getattr(stream, "resource_version", version) or version)
+                delay = 1.0
+            except GitflaggerError as err:
+                # WatchExpired, the API server down, RBAC: list again from scratch after a pause.
+                self._log.warning("watch failed, listing again", error=str(err), retry_in=delay)
+                version = ""
+                stop.wait(delay)
+                delay = min(delay * 2, 30.0)
+
+    # ---- stepping ----------------------------------------------------------------------------------
+    def run_pass(self, *, everything: bool = False) -> list[StepOutcome]:
+        """Reconcile every Canary that is due (all of them with ``everything``), then push once."""
+        now = self.ctx.clock()
+        outcomes: list[StepOutcome] = []
+        for obj in sorted(self.canaries(), key=due_at):
+            if self.lost.is_set():
+                break
+            if not everything and self._due(obj) > now:
+                continue
+            outcomes.append(self._one(obj, now))
+        if not self.lost.is_set():
+            self._flush()
+        return outcomes
+
+    def seconds_until_next(self) -> float:
+        """How long the stepper may sleep before some Canary is due (capped, never negative)."""
+        with self._lock:
+            objs = list(self._store.values())
+        nearest = next_due(objs)
+        retries = [at for at, _ in self._retry.values()]
+        candidates = [t for t in [nearest, *retries] if t is not None]
+        if not candidates:
+            return 30.0
+        wait = (min(candidates) - self.ctx.clock()).total_seconds()
+        return max(0.0, min(wait, 30.0))
+
+    def run(self, stop: threading.Event) -> int:
+        """Run until ``stop`` (exit code 0) or until leadership is lost (exit code 1)."""
+        watcher = threading.Thread(target=self.watch, args=(stop,), name="canary-watch", daemon=True)
+        watcher.start()
+        if self.elector is not None:
+            self._log.info("waiting for leadership")
+            if not self.elector.wait_until_leader(stop):
+                return 0
+            self._log.info("leading")
+            threading.Thread(target=self._lead, args=(stop,), name="lease-renew", daemon=True).start()
+        while not stop.is_set() and not self.lost.is_set():
+            if self.synced.is_set():
+                try:
+                    self.run_pass()
+                except LeadershipLost:
+                    self.lost.set()
+                    break
+            self._wake.clear()
+            self._wake.wait(self.seconds_until_next() if self.synced.is_set() else 1.0)
+        if self.lost.is_set():
+            self._log.error("leadership lost, stopping")
+            return 1
+        return 0
+
+    # ---- internals ---------------------------------------------------------------------------------
+    def _one(self, obj: Obj, now: datetime) -> StepOutcome:
+        ref = _ref(obj)
+        try:
+            if deleting(obj):
+                self._guard()
+                done, what = finalize(self.cluster, obj)
+                self._log.info("finalize", canary=ref, done=done, detail=what)
+                if not done:
+                    self._retry[ref] = (now + timedelta(seconds=FINALIZE_RETRY), FINALIZE_RETRY)
+                return StepOutcome(ref, skipped=f"deleting: {what}")
+            self._guard()
+            obj = sync_finalizer(self.cluster, obj)
+        except GitflaggerError as err:
+            self._backoff(ref, now)
+            return StepOutcome(ref, error=str(err))
+        outcome = reconcile_one(self.ctx, obj)
+        if outcome.obj is not None:
+            self.remember(outcome.obj)
+        if outcome.error and not outcome.stepped and outcome.skipped != "invalid":
+            self._backoff(ref, now)
+        else:
+            self._retry.pop(ref, None)
+        if outcome.skipped == "invalid":
+            # No lastStepTime to pace it: look again an interval later (or when it changes).
+            self._retry[ref] = (now + interval_of(obj), RETRY_MIN)
+        elif outcome.skipped and not outcome.error:
+            # Waiting (git-only mode): look again soon rather than a whole interval later.
+            self._retry[ref] = (now + timedelta(seconds=RETRY_MIN), RETRY_MIN)
+        return outcome
+
+    def _due(self, obj: Mapping[str, Any]) -> datetime:
+        due = due_at(obj)
+        retry = self._retry.get(_ref(obj))
+        return max(due, retry[0]) if retry is not None else due
+
+    def _backoff(self, ref: str, now: datetime) -> None:
+        _, last = self._retry.get(ref, (now, RETRY_MIN / 2))
+        delay = min(last * 2, RETRY_MAX)
+        self._retry[ref] = (now + timedelta(seconds=delay), delay)
+
+    def _flush(self) -> None:
+        try:
+            self.ctx.recorder.flush()
+        except TemporaryError as err:
+            self._log.warning("push failed, retrying next pass", error=str(err))
+
+    def _guard(self) -> None:
+        if self.elector is not None and (self.lost.is_set() or not self.elector.is_leader):
+            self.lost.set()
+            self._wake.set()
+            raise LeadershipLost("leadership lost: not writing")
+
+    def _lead(self, stop: threading.Event) -> None:
+        assert self.elector is not None
+        if not self.elector.keep_leading(stop):
+            self.lost.set()
+            self._wake.set()
+
+    def _count(self) -> None:
+        totals: dict[str, int] = dict.fromkeys(self._namespaces, 0)
+        for obj in self._store.values():
+            ns = str((obj.get("metadata") or {}).get("namespace", ""))
+            totals[ns] = totals.get(ns, 0) + 1
+        self._namespaces = set(totals)
+        for ns, count in totals.items():
+            self.ctx.telemetry.canary_total.labels(ns).set(count)
+
+
+def _ref(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+
+
+def _older(obj: Mapping[str, Any], held: Mapping[str, Any]) -> bool:
+    """``obj`` is an older version than ``held`` (resourceVersions compared as numbers when they are)."""
+    new = str((obj.get("metadata") or {}).get("resourceVersion", ""))
+    old = str((held.get("metadata") or {}).get("resourceVersion", ""))
+    if new.isdigit() and old.isdigit():
+        return int(new) < int(old)
+    return False

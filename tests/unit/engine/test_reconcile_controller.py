@@ -1,0 +1,211 @@
+"""The controller's run loop on an in-memory cluster: pacing, restarts, leadership, deletion, bad input."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from gitflagger.adapters.kube import WatchExpired
+from gitflagger.engine.controller import Controller
+from gitflagger.engine.finalize import FINALIZER
+from gitflagger.engine.reconcile import LeadershipLost
+from gitflagger.engine.scheduler import EPOCH, due_at, interval_of
+from gitflagger.errors import TemporaryError
+from tests.unit.adapters.loopback import LoopbackServer
+from tests.unit.engine.podinfo_world import START, World
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    with LoopbackServer() as prometheus, LoopbackServer() as hooks:
+        yield World(tmp_path, prometheus, hooks)
+
+
+def controller(world: World, **kw: object) -> Controller:
+    c = Controller(world.cluster, world.ctx, **kw)  # type: ignore[arg-type]
+    c.sync()
+    return c
+
+
+class FakeElector:
+    def __init__(self) -> None:
+        self.leading = True
+        self.released = False
+
+    @property
+    def is_leader(self) -> bool:
+        return self.leading
+
+    def wait_until_leader(self, stop: threading.Event) -> bool:
+        return True
+
+    def keep_leading(self, stop: threading.Event) -> bool:
+        stop.wait()
+        return True
+
+    def release(self) -> None:
+        self.released = True
+
+
+@pytest.mark.parametrize(
+    ("status", "interval", "due"),
+    [
+        ({}, "1m", EPOCH),
+        ({"lastStepTime": "2026-11-29T10:00:00Z"}, "1m", START + timedelta(minutes=1)),
+        ({"lastStepTime": "2026-11-29T10:00:00Z"}, "2s", START + timedelta(seconds=10)),
+        ({"lastStepTime": "2026-11-29T10:00:00Z"}, "soon", START + timedelta(minutes=1)),
+        ({"lastStepTime": "garbage"}, "1m", EPOCH),
+    ],
+    ids=["never-stepped", "interval-after-last-step", "clamped-to-10s", "unreadable-interval", "bad-time"],
+)
+def test_a_step_is_due_one_interval_after_the_last(
+    status: dict[str, str], interval: str, due: object
+) -> None:
+    obj = {"metadata": {"name": "p"}, "spec": {"analysis": {"interval": interval}}, "status": status}
+    assert due_at(obj) == due
+
+
+def test_a_canary_being_deleted_is_due_at_once() -> None:
+    obj = {
+        "metadata": {"deletionTimestamp": "2026-11-29T10:00:00Z"},
+        "status": {"lastStepTime": "2099-01-01T00:00:00Z"},
+    }
+    assert due_at(obj) == EPOCH
+    assert interval_of({"spec": {"canaryAnalysis": {"interval": "30s"}}}) == timedelta(seconds=30)
+
+
+def test_each_canary_steps_once_per_interval_and_a_restart_never_steps_early(world: World) -> None:
+    c = controller(world)
+    assert [o.canary for o in c.run_pass()] == ["test/podinfo"]
+    assert c.run_pass() == []  # same instant: not due
+
+    world.now += timedelta(seconds=30)
+    assert c.run_pass() == []
+    restarted = controller(world)  # a fresh process reads lastStepTime from status
+    assert restarted.run_pass() == []
+    assert 29 <= restarted.seconds_until_next() <= 30
+
+    world.now += timedelta(seconds=30)
+    assert [o.decision.subject for o in restarted.run_pass() if o.decision] == [
+        "podinfo.test: initialization done"
+    ]
+
+
+def test_a_late_watch_event_cannot_roll_the_store_back(world: World) -> None:
+    c = controller(world)
+    stale = copy.deepcopy(c.canaries()[0])
+    c.run_pass()
+
+    c.remember(stale)
+
+    assert c.canaries()[0]["status"]["phase"] == "Initializing"
+    assert c.run_pass() == []
+
+
+def test_the_watch_lists_again_after_an_expired_watch_and_a_broken_connection(world: World) -> None:
+    c = Controller(world.cluster, world.ctx)  # type: ignore[arg-type]
+    other = copy.deepcopy(world.canary)
+    other["metadata"]["name"] = "other"
+    stop = threading.Event()
+    world.cluster.watch_script = [
+        WatchExpired("410 Gone", status=410),
+        TemporaryError("connection refused"),
+        [("ADDED", other)],
+        [("DELETED", other)],
+    ]
+
+    def stop_when_done() -> None:
+        while world.cluster.watch_script:
+            stop.wait(0.05)
+        stop.set()
+
+    threading.Thread(target=stop_when_done, daemon=True).start()
+    c.watch(stop)
+
+    assert world.cluster.lists == 3
+    assert [o["metadata"]["name"] for o in c.canaries()] == ["podinfo"]
+
+
+def test_an_invalid_canary_does_not_stop_the_others(world: World) -> None:
+    bad = copy.deepcopy(world.canary)
+    bad["metadata"]["name"] = "broken"
+    bad["spec"]["canaryAnalysis"]["maxWeight"] = 5
+    world.cluster.put(bad)
+    c = controller(world)
+
+    outcomes = {o.canary: o for o in c.run_pass()}
+
+    assert outcomes["test/podinfo"].stepped
+    assert outcomes["test/broken"].skipped == "invalid"
+    assert "maxWeight" in outcomes["test/broken"].error
+    assert c.run_pass() == []  # the invalid one waits an interval too, no hot loop
+
+
+def test_an_unreachable_api_server_backs_off_instead_of_spinning(world: World) -> None:
+    c = controller(world)
+    world.cluster.down = True
+    (failed,) = c.run_pass()
+    assert "connection refused" in failed.error
+    assert c.run_pass() == []
+    world.cluster.down = False
+    world.now += timedelta(seconds=10)
+    assert [o.stepped for o in c.run_pass()] == [True]
+
+
+def test_losing_the_lease_stops_writing_before_the_commit(world: World) -> None:
+    elector = FakeElector()
+    c = controller(world, elector=elector)
+    c.run_pass()
+    commits = len(world.subjects())
+    world.now += timedelta(minutes=1)
+    elector.leading = False
+
+    with pytest.raises(LeadershipLost):
+        c.run_pass()
+
+    assert len(world.subjects()) == commits
+    assert world.status["phase"] == "Initializing"
+    assert c.lost.is_set()
+
+
+def test_run_exits_non_zero_when_leadership_is_lost(world: World) -> None:
+    elector = FakeElector()
+    c = Controller(world.cluster, world.ctx, elector=elector)  # type: ignore[arg-type]
+    stop = threading.Event()
+    elector.leading = False
+    assert c.run(stop) == 1
+    stop.set()
+
+
+def test_revert_on_deletion_holds_a_finalizer_and_gives_the_workload_back(world: World) -> None:
+    world.canary["spec"]["revertOnDeletion"] = True
+    c = controller(world)
+    c.run_pass()
+    world.now += timedelta(minutes=1)
+    c.run_pass()
+    assert world.canary["metadata"]["finalizers"] == [FINALIZER]
+    assert world.cluster.scaled[-1] == ("podinfo", 0)
+
+    world.canary["metadata"]["deletionTimestamp"] = "2026-11-29T10:05:00Z"
+    c.sync()
+    first = c.run_pass()
+    assert "scaled podinfo to 1" in first[0].skipped  # the primary's replicas
+    world.now += timedelta(seconds=5)
+    c.sync()
+    c.run_pass()
+
+    assert ("Canary", "test", "podinfo") not in world.cluster.objects
+    assert world.cluster.scaled[-1] == ("podinfo", 1)
+    assert world.cluster.messages()[-1] == "Terminated podinfo.test: workload reverted to podinfo"
+
+
+def test_without_revert_on_deletion_no_finalizer_is_kept(world: World) -> None:
+    world.canary["metadata"]["finalizers"] = [FINALIZER]
+    c = controller(world)
+    c.run_pass()
+    assert world.canary["metadata"]["finalizers"] == []
