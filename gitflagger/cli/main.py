@@ -17,7 +17,10 @@ from typing import Any
 import click
 
 from gitflagger import __version__
+from gitflagger.cli.control import abort, promote, retry
+from gitflagger.cli.get import get
 from gitflagger.cli.history import history
+from gitflagger.cli.run import reconcile, run
 from gitflagger.cli.simulate import simulate
 from gitflagger.errors import GitflaggerError
 from gitflagger.loadtester.cli import loadtester_command
@@ -104,6 +107,12 @@ def cli() -> None:
 
 cli.add_command(simulate)
 cli.add_command(history)
+cli.add_command(run)
+cli.add_command(reconcile)
+cli.add_command(get)
+cli.add_command(promote)
+cli.add_command(abort)
+cli.add_command(retry)
 cli.add_command(loadtester_command, name="loadtester")
 
 

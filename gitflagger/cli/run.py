@@ -1,0 +1,237 @@
+"""``gitflagger run`` (the controller) and ``gitflagger reconcile NS/NAME`` (one step, or its preview)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gitflagger.adapters.git import DEFAULT_BRANCH, DEFAULT_PREFIX, GitRecorder
+from gitflagger.adapters.git.head import canary_files_at_head
+from gitflagger.adapters.kube import KubeCluster, LeaderElector
+from gitflagger.adapters.notifiers import Slack
+from gitflagger.cli.history import canary_ref
+from gitflagger.engine.controller import Controller
+from gitflagger.engine.intents import IntentStore
+from gitflagger.engine.preview import Preview, preview
+from gitflagger.engine.reconcile import ApplyMode, Context, reconcile_one
+from gitflagger.engine.report import Reporting
+from gitflagger.engine.serving import Endpoint
+from gitflagger.engine.telemetry import Telemetry, configure_logging
+from gitflagger.errors import PermanentError
+from gitflagger.model.canary import V1BETA1, Canary
+
+DEFAULT_METRICS_SERVER = "http://prometheus.istio-system:9090"
+LEASE_NAME = "gitflagger-leader"
+
+
+def cluster_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--kubeconfig``, ``--qps`` and ``--burst``: how to reach the API server, and how hard."""
+    for option in reversed(
+        [
+            click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
+                         help="Kubeconfig file; in-cluster config when omitted."),
+            click.option("--qps", type=click.FloatRange(min=0.1), default=20.0, show_default=True,
+                         help="Client-side rate limit: requests per second to the API server."),
+            click.option("--burst", type=click.IntRange(min=1), default=30, show_default=True,
+                         help="Client-side rate limit: burst above --qps."),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--repo``, ``--branch`` and ``--repo-prefix``: where steps are recorded."""
+    for option in reversed(
+        [
+            click.option("--repo", required=True, type=click.Path(file_okay=False, path_type=Path),
+                         help="The config repository (a local path; created bare when missing)."),
+            click.option("--branch", default=DEFAULT_BRANCH, show_default=True, help="Branch to commit to."),
+            click.option("--repo-prefix", default=DEFAULT_PREFIX, show_default=True,
+                         help="This cluster's directory in the repo: <prefix>/<namespace>/<canary>/."),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def analysis_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(
+        [
+            click.option("--metrics-server", default=DEFAULT_METRICS_SERVER, show_default=True,
+                         help="Prometheus URL for the built-in metrics and inline queries."),
+            click.option("--apply-mode", type=click.Choice([m.value for m in ApplyMode]), default="ssa",
+                         show_default=True,
+                         help="ssa: gitflagger applies; git-only: Flux or Argo CD applies the repo."),
+            click.option("--event-webhook", default=None, help="URL that receives every event (Flagger's)."),
+            click.option("--slack-url", default=None, envvar="SLACK_URL",
+                         help="Slack incoming webhook for alerts (or $SLACK_URL)."),
+            click.option("--slack-channel", default="general", show_default=True),
+            click.option("--slack-user", default="gitflagger", show_default=True),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def build_context(kube: KubeCluster, opts: dict[str, Any]) -> Context:
+    """Wire a reconcile :class:`Context` from the command's options."""
+    recorder = GitRecorder(opts["repo"], branch=opts["branch"], prefix=opts["repo_prefix"])
+    notifier = None
+    if opts.get("slack_url"):
+        notifier = Slack(opts["slack_url"], channel=opts["slack_channel"], username=opts["slack_user"])
+    return Context(
+        cluster=kube,
+        recorder=recorder,
+        metrics_server=opts["metrics_server"],
+        telemetry=Telemetry(),
+        reporting=Reporting(event_webhook=opts.get("event_webhook"), notifier=notifier),
+        intents=IntentStore(recorder.repo, branch=opts["branch"], prefix=opts["repo_prefix"]),
+        apply_mode=ApplyMode(opts["apply_mode"]),
+    )
+
+
+def connect(opts: dict[str, Any]) -> KubeCluster:
+    return KubeCluster.connect(opts["kubeconfig"], qps=opts["qps"], burst=opts["burst"])
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  gitflagger run --repo /var/lib/gitflagger/config.git --metrics-server http://prometheus:9090
+  gitflagger run --namespace test --repo ./config.git --once
+  gitflagger run --repo ./config.git --leader-elect --metrics-addr :8080
+  gitflagger run --repo ./config.git --dry-run          # print what every Canary's next step would change
+"""
+)
+@cluster_options
+@click.option("--namespace", "-n", default=None, help="Watch one namespace (all when omitted).")
+@repo_options
+@analysis_options
+@click.option("--dry-run", is_flag=True, help="Preview every Canary's next step as diffs; write nothing.")
+@click.option("--once", is_flag=True, help="One pass over every Canary, then exit.")
+@click.option("--leader-elect", is_flag=True, help="Run only while holding the Lease (for replicas > 1).")
+@click.option("--lease-namespace", default=None, envvar="POD_NAMESPACE",
+              help="Namespace of the leader Lease ($POD_NAMESPACE; else --namespace, else default).")
+@click.option("--metrics-addr", default=":8080", show_default=True,
+              help="Serve /metrics, /healthz and /readyz here ('' to disable).")
+def run(**opts: Any) -> int:
+    """Run the controller: watch Canaries and step each one on its analysis interval.
+
+    Every step is committed to --repo (one commit per step that changed
+    something), applied with server-side apply, and reported on the Canary's
+    status and Events. Exits non-zero when leadership is lost.
+    """
+    configure_logging()
+    kube = connect(opts)
+    ctx = build_context(kube, opts)
+    controller = Controller(kube, ctx, namespace=opts["namespace"], elector=_elector(kube, opts))
+    if opts["dry_run"]:
+        controller.sync()
+        for obj in controller.canaries():
+            _print_preview(_ref_of(obj), preview(ctx, obj, _head(ctx, opts)))
+        return 0
+    if opts["once"]:
+        controller.sync()
+        outcomes = controller.run_pass(everything=True)
+        for outcome in outcomes:
+            subject = outcome.decision.subject if outcome.decision else outcome.skipped or outcome.error
+            commit = f" [{outcome.commit[:10]}]" if outcome.commit else ""
+            click.echo(f"{outcome.canary}: {subject}{commit}")
+        return 1 if any(o.error and o.skipped != "invalid" for o in outcomes) else 0
+    endpoint = None
+    if opts["metrics_addr"]:
+        endpoint = Endpoint(opts["metrics_addr"], ctx.telemetry.registry, ready=controller.synced.is_set,
+                            healthy=lambda: not controller.lost.is_set())
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        return controller.run(stop)
+    finally:
+        if endpoint is not None:
+            endpoint.close()
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  gitflagger reconcile test/podinfo --repo ./config.git
+  gitflagger reconcile test/podinfo --repo ./config.git --dry-run
+"""
+)
+@click.argument("canary", metavar="NS/NAME", callback=canary_ref)
+@cluster_options
+@repo_options
+@analysis_options
+@click.option("--dry-run", is_flag=True,
+              help="Print unified diffs against the repo head and live state; write nothing anywhere.")
+def reconcile(canary: str, **opts: Any) -> int:
+    """Run one step of the Canary NS/NAME now, whatever its schedule says."""
+    configure_logging()
+    namespace, _, name = canary.partition("/")
+    kube = connect(opts)
+    obj = kube.get(V1BETA1, "Canary", namespace, name)
+    if obj is None:
+        raise PermanentError(f"Canary {canary} not found")
+    ctx = build_context(kube, opts)
+    if opts["dry_run"]:
+        _print_preview(canary, preview(ctx, obj, _head(ctx, opts)))
+        return 0
+    outcome = reconcile_one(ctx, obj)
+    ctx.recorder.flush()
+    if outcome.error:
+        raise PermanentError(f"{canary}: {outcome.error}")
+    assert outcome.decision is not None
+    click.echo(outcome.decision.subject)
+    for event in outcome.decision.events:
+        click.echo(f"  {'Warning' if event.warning else 'Normal'}: {event.message}")
+    click.echo(f"commit: {outcome.commit or 'none (nothing changed)'}")
+    return 0
+
+
+def _head(ctx: Context, opts: dict[str, Any]) -> Callable[[Canary], dict[str, bytes]]:
+    recorder = ctx.recorder
+    assert isinstance(recorder, GitRecorder)
+
+    def files(canary: Canary) -> dict[str, bytes]:
+        return canary_files_at_head(
+            recorder.repo, canary.namespace, canary.name, branch=opts["branch"], prefix=opts["repo_prefix"]
+        )
+
+    return files
+
+
+def _print_preview(canary: str, result: Preview) -> None:
+    click.echo(f"# {canary}: {result.subject} (dry run: nothing recorded, applied or reported)")
+    for event in result.events:
+        click.echo(f"#   event: {event}")
+    if result.actions:
+        click.echo(f"#   actions: {', '.join(result.actions)}")
+    if result.gates_assumed:
+        click.echo(f"#   gates assumed to pass (not called): {', '.join(result.gates_assumed)}")
+    changes = result.changes
+    if not changes:
+        click.echo("#   no differences against the repo head or the live objects")
+    for diff in changes:
+        click.echo(diff.text, nl=False)
+
+
+def _elector(kube: KubeCluster, opts: dict[str, Any]) -> LeaderElector | None:
+    if not opts["leader_elect"]:
+        return None
+    namespace = opts["lease_namespace"] or opts["namespace"] or "default"
+    identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+    return LeaderElector(kube, namespace, LEASE_NAME, identity)
+
+
+def _ref_of(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{meta.get('namespace')}/{meta.get('name')}"

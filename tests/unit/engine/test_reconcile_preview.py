@@ -1,0 +1,113 @@
+"""reconcile --dry-run's engine: the next step as diffs, and nothing written anywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from gitflagger.adapters.git.head import canary_files_at_head
+from gitflagger.engine.preview import NOT_CALLED, preview
+from gitflagger.engine.serving import Endpoint, parse_addr
+from gitflagger.engine.telemetry import Telemetry
+from gitflagger.errors import PermanentError
+from gitflagger.model.canary import Canary
+from tests.unit.adapters.loopback import LoopbackServer
+from tests.unit.engine.podinfo_world import World
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    with LoopbackServer() as prometheus, LoopbackServer() as hooks:
+        yield World(tmp_path, prometheus, hooks)
+
+
+def head(world: World):  # type: ignore[no-untyped-def]
+    def files(canary: Canary) -> dict[str, bytes]:
+        return canary_files_at_head(world.recorder.repo, canary.namespace, canary.name)
+
+    return files
+
+
+def test_a_preview_diffs_against_repo_and_live_and_writes_nothing(world: World) -> None:
+    world.initialized()
+    world.set_image("6.0.1")
+    world.steps(1)  # scaled up: the next step starts the analysis and shifts 10%
+    commits, events, canary = len(world.subjects()), len(world.cluster.events), dict(world.canary)
+    hits = len(world.hooks.requests)
+
+    result = preview(world.ctx, world.canary, head(world))
+
+    assert result.subject == "podinfo.test: advance canary weight 10"
+    assert result.gates_assumed == ()
+    changed = {(d.against, d.name) for d in result.changes}
+    assert ("repo", "virtualservice-podinfo.yaml") in changed
+    assert ("repo", "canary.yaml") in changed
+    assert ("live", "VirtualService/podinfo") in changed
+    vs = next(d.text for d in result.changes if d.name == "virtualservice-podinfo.yaml")
+    assert "-          weight: 0\n" in vs and "+          weight: 10\n" in vs
+    assert (len(world.subjects()), len(world.cluster.events), world.canary) == (commits, events, canary)
+    assert len(world.hooks.requests) == hits
+    assert world.cluster.obj("VirtualService", "podinfo")["spec"]["http"][0]["route"][0]["weight"] == 100
+
+
+def test_gates_are_not_called_in_a_preview_but_named(world: World) -> None:
+    world.initialized()
+    world.set_image("6.0.1")
+    world.steps(2)  # weight 10: the next step runs the rollout webhook load-test
+    hits = len(world.hooks.requests)
+
+    result = preview(world.ctx, world.canary, head(world))
+
+    assert result.gates_assumed == ("load-test",)
+    assert len(world.hooks.requests) == hits
+    assert NOT_CALLED == "not called: dry run"
+
+
+def test_a_fresh_canary_preview_shows_every_object_as_new(world: World) -> None:
+    result = preview(world.ctx, world.canary, head(world))
+    assert result.actions == ("initialize", "scale-canary-down")
+    assert {d.name for d in result.changes if d.against == "live"} >= {
+        "Deployment/podinfo-primary",
+        "VirtualService/podinfo",
+    }
+    assert world.cluster.applies == 1  # the dry-run apply only
+    assert ("Deployment", "test", "podinfo-primary") not in world.cluster.objects
+
+
+def test_the_endpoint_serves_metrics_health_and_readiness() -> None:
+
+
+    telemetry = Telemetry()
+    ready = {"ok": False}
+    endpoint = Endpoint("127.0.0.1:0", telemetry.registry, ready=lambda: ready["ok"])
+    try:
+        base = f"http://127.0.0.1:{endpoint.port}"
+        assert requests.get(base + "/healthz", timeout=5).status_code == 200
+        assert requests.get(base + "/readyz", timeout=5).status_code == 503
+        ready["ok"] = True
+        assert requests.get(base + "/readyz", timeout=5).status_code == 200
+        body = requests.get(base + "/metrics", timeout=5).text
+        assert 'flagger_info{mesh_provider="istio"' in body
+        assert requests.get(base + "/nope", timeout=5).status_code == 404
+    finally:
+        endpoint.close()
+
+
+@pytest.mark.parametrize("addr", ["8080", "host:port", ":99999"])
+def test_a_bad_metrics_address_is_a_clear_error(addr: str) -> None:
+    with pytest.raises(PermanentError, match="--metrics-addr"):
+        parse_addr(addr)
+
+
+def test_a_busy_metrics_port_is_a_clear_error() -> None:
+
+
+    first = Endpoint("127.0.0.1:0", Telemetry().registry, ready=lambda: True)
+    try:
+        with pytest.raises(PermanentError, match="--metrics-addr"):
+            Endpoint(f"127.0.0.1:{first.port}", Telemetry().registry, ready=lambda: True)
+    finally:
+        first.close()
