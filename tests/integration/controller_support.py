@@ -1,0 +1,215 @@
+"""The podinfo walkthrough on the testbed: objects, pacing helpers and a controller to drive.
+
+Shared by ``test_walkthrough.py`` and the ``test_controller_*`` modules; no
+tests of its own. Everything is real: the API server, the deployment
+controller and kwok roll the Deployments, the mesh simulator turns the live
+VirtualService weights into Istio metrics, Prometheus scrapes them, and the
+config repo is the git server's own repository.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pygit2
+import pytest
+
+from gitflagger.adapters.git import GitRecorder, read_history
+from gitflagger.adapters.kube import KubeCluster
+from gitflagger.engine.intents import IntentStore
+from gitflagger.engine.reconcile import Context, StepOutcome, reconcile_one
+from gitflagger.engine.telemetry import Telemetry
+from gitflagger.model.canary import V1BETA1
+from gitflagger.model.documents import load_documents
+from tests.testbed.prometheus import Prometheus
+
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parents[2]
+IMAGE = "ghcr.io/stefanprodan/podinfo"
+SUCCESS_RATE = (
+    'sum(rate(istio_requests_total{{reporter="destination",destination_workload_namespace="{ns}",'
+    'destination_workload="podinfo"}}[1m]))'
+)
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 120.0, every: float = 0.5) -> T:
+    """Poll ``probe`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(every)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+
+
+def podinfo(
+    namespace: str, hook_url: str, *, interval: str | None = None, **spec: Any
+) -> list[dict[str, Any]]:
+    """The tutorial's Deployment, HPA and v1alpha3 Canary in ``namespace``; the load test at ``hook_url``."""
+    names = ("deployment.yaml", "hpa.yaml", "canary.yaml")
+    docs = load_documents([ROOT / "fixtures" / "podinfo" / n for n in names])
+    out = []
+    for doc in docs:
+        doc = copy.deepcopy(doc)
+        doc["metadata"]["namespace"] = namespace
+        if doc["kind"] == "Canary":
+            analysis = doc["spec"]["canaryAnalysis"]
+            for hook in analysis["webhooks"]:
+                hook["url"] = hook_url
+            if interval:
+                analysis["interval"] = interval
+            doc["spec"].update(spec)
+        out.append(doc)
+    return out
+
+
+def create(kube: KubeCluster, obj: dict[str, Any]) -> dict[str, Any]:
+    """A plain create, as ``kubectl create`` would do it."""
+    resource = kube.resources.resolve(obj["apiVersion"], obj["kind"])
+    ns = obj["metadata"].get("namespace", "")
+    result: dict[str, Any] = kube.transport.request(
+        "POST", resource.path(ns), body=obj, content_type="application/json", what=f"create {obj['kind']}"
+    )
+    return result
+
+
+def set_image(kube: KubeCluster, namespace: str, tag: str) -> None:
+    """``kubectl set image deployment/podinfo podinfod=…:tag``."""
+    resource = kube.resources.resolve("apps/v1", "Deployment")
+    container = {"name": "podinfod", "image": f"{IMAGE}:{tag}"}
+    patch = {"spec": {"template": {"spec": {"containers": [container]}}}}
+    kube.transport.request(
+        "PATCH", resource.path(namespace) + "/podinfo", body=patch,
+        content_type="application/strategic-merge-patch+json", what="set image",
+    )
+
+
+def canary(kube: KubeCluster, namespace: str, name: str = "podinfo") -> dict[str, Any]:
+    obj = kube.get(V1BETA1, "Canary", namespace, name)
+    assert obj is not None, f"Canary {namespace}/{name} is gone"
+    return obj
+
+
+def phase(kube: KubeCluster, namespace: str) -> str:
+    return str((canary(kube, namespace).get("status") or {}).get("phase", ""))
+
+
+def settled(kube: KubeCluster, namespace: str) -> bool:
+    """Every Deployment of the namespace has been rolled out as its spec says."""
+    for d in kube.list_objects("apps/v1", "Deployment", namespace):
+        status, spec = d.get("status") or {}, d.get("spec") or {}
+        replicas = spec.get("replicas", 1)
+        if status.get("observedGeneration", 0) < d["metadata"]["generation"]:
+            return False
+        if status.get("updatedReplicas", 0) < replicas or status.get("availableReplicas", 0) < replicas:
+            return False
+        if status.get("replicas", 0) > replicas:
+            return False
+    return True
+
+
+def canary_traffic(prometheus: Prometheus, namespace: str) -> float | None:
+    """Requests/s reaching the canary workload over the last minute (None: none at all)."""
+    return prometheus.query_value(SUCCESS_RATE.format(ns=namespace))
+
+
+def canary_requests(prometheus: Prometheus, namespace: str) -> float | None:
+    """Requests the canary workload has served so far, as Prometheus last scraped them."""
+    return prometheus.query_value(
+        f'sum(istio_requests_total{{destination_workload_namespace="{namespace}",'
+        'destination_workload="podinfo"})'
+    )
+
+
+def events(kube: KubeCluster, namespace: str) -> list[tuple[str, str]]:
+    """``(type, message)`` of the Canary's Events, oldest first."""
+    items = kube.list_objects("v1", "Event", namespace)
+    mine = [e for e in items if (e.get("involvedObject") or {}).get("kind") == "Canary"]
+    mine.sort(key=lambda e: (e.get("firstTimestamp") or e.get("eventTime") or "", e["metadata"]["name"]))
+    return [(str(e.get("type")), str(e.get("message"))) for e in mine]
+
+
+@dataclass
+class Driver:
+    """The controller's step function, driven by the test: one reconcile per call, on the real cluster."""
+
+    kube: KubeCluster
+    ctx: Context
+    namespace: str
+    repo: Path
+
+    @classmethod
+    def build(cls, kube: KubeCluster, namespace: str, repo: Path, metrics_server: str) -> Driver:
+        recorder = GitRecorder(repo)
+        intents = IntentStore(recorder.repo)
+        ctx = Context(kube, recorder, metrics_server, telemetry=Telemetry(), intents=intents)
+        return cls(kube, ctx, namespace, repo)
+
+    def step(self) -> StepOutcome:
+        outcome = reconcile_one(self.ctx, canary(self.kube, self.namespace))
+        self.ctx.recorder.flush()
+        assert not outcome.error, outcome.error
+        return outcome
+
+    def subjects(self) -> list[str]:
+        return [h.subject for h in read_history(self.repo, f"{self.namespace}/podinfo")][::-1]
+
+
+def step_ids(repo: Path, ref: str) -> list[str]:
+    return [h.trailers.step_id for h in read_history(repo, ref)][::-1]
+
+
+def git_log(repo: Path) -> list[str]:
+    r = pygit2.Repository(str(repo))
+    head = r.references["refs/heads/main"].peel(pygit2.Commit)
+    return [c.message.split("\n", 1)[0] for c in r.walk(head.id)][::-1]
+
+
+class ControllerProcess:
+    """``gitflagger run`` as a separate process, the way it runs in a Pod."""
+
+    def __init__(self, kubeconfig: Path, repo: Path, metrics_server: str, namespace: str, log: Path,
+                 *extra: str) -> None:
+        self.args = [
+            str(Path(sys.executable).parent / "gitflagger"), "run", "--kubeconfig", str(kubeconfig),
+            "--repo", str(repo), "--metrics-server", metrics_server, "--namespace", namespace,
+            "--metrics-addr", "", *extra,
+        ]
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ControllerProcess:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                self.args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, "GITFLAGGER_DEBUG": "1"},
+            )
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to release anything, like a node dying."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.proc.returncode

@@ -1,0 +1,186 @@
+"""The seed walkthrough end to end: Flagger's Istio tutorial, on the testbed, with gitflagger.
+
+podinfo's Deployment, HPA and the tutorial's v1alpha3 Canary go into a fresh
+namespace of the real control plane. The controller's step function runs on
+the real cluster, measures with the real Prometheus (fed by the mesh
+simulator, which makes 6.0.2 fail 30% of requests and 6.0.3 answer slowly)
+and records into a repository of the testbed's git server. Steps are taken
+as soon as the world is ready for them instead of waiting out the 1m
+interval (the interval's pacing is the run loop's job, tested on its own):
+before a step that judges metrics, the test waits until Prometheus has seen
+canary traffic at the current weight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from gitflagger.adapters.kube import KubeCluster
+from gitflagger.engine.reconcile import StepOutcome
+from tests.integration.controller_support import (
+    Driver,
+    canary,
+    canary_requests,
+    canary_traffic,
+    create,
+    events,
+    git_log,
+    phase,
+    podinfo,
+    set_image,
+    settled,
+    step_ids,
+    wait_for,
+)
+from tests.testbed.cluster import Cluster
+from tests.testbed.gitserver import RepoUrls
+from tests.testbed.meshsim import MeshSim
+from tests.testbed.prometheus import Prometheus
+from tests.unit.adapters.loopback import LoopbackServer
+
+pytestmark = pytest.mark.testbed
+
+GENERATED = [
+    ("apps/v1", "Deployment", "podinfo-primary"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler", "podinfo-primary"),
+    ("v1", "Service", "podinfo"),
+    ("v1", "Service", "podinfo-primary"),
+    ("v1", "Service", "podinfo-canary"),
+    ("networking.istio.io/v1beta1", "VirtualService", "podinfo"),
+    ("networking.istio.io/v1beta1", "DestinationRule", "podinfo-primary"),
+    ("networking.istio.io/v1beta1", "DestinationRule", "podinfo-canary"),
+]
+
+
+@pytest.fixture
+def kube(cluster: Cluster) -> Iterator[KubeCluster]:
+    kc = KubeCluster(cluster.kube_client(), qps=100, burst=100)
+    try:
+        yield kc
+    finally:
+        kc.close()
+
+
+@pytest.fixture
+def load_tester() -> Iterator[LoopbackServer]:
+    """Stands in for flagger-loadtester: the mesh simulator already makes the traffic."""
+    with LoopbackServer() as server:
+        yield server
+
+
+def run_until(driver: Driver, prometheus: Prometheus, want: str, limit: int = 30) -> list[StepOutcome]:
+    """Step until the Canary's phase is ``want``, each step once the world is ready for it."""
+    out: list[StepOutcome] = []
+    baseline = 0.0
+
+    def fresh(since: float) -> bool:
+        return (canary_requests(prometheus, driver.namespace) or 0) >= since + 60
+
+    for _ in range(limit):
+        wait_for("the deployments to roll out", lambda: settled(driver.kube, driver.namespace))
+        status = canary(driver.kube, driver.namespace).get("status") or {}
+        if status.get("phase") == "Progressing" and int(status.get("canaryWeight", 0)) > 0:
+            # Judge the current weight on fresh data: wait until Prometheus has scraped a few
+            # seconds of canary traffic since the last step.
+            wait_for("fresh canary traffic in Prometheus", lambda since=baseline: fresh(since))
+        baseline = canary_requests(prometheus, driver.namespace) or 0
+        out.append(driver.step())
+        if phase(driver.kube, driver.namespace) == want:
+            return out
+    pytest.fail(f"never reached {want}: {[o.decision.subject for o in out if o.decision]}")
+
+
+def quiet(prometheus: Prometheus, ns: str) -> None:
+    """Wait until the canary workload's last traffic has left the 1m metric window."""
+    wait_for("the last release's traffic to leave the 1m window", lambda: not canary_traffic(prometheus, ns),
+             timeout=150, every=2)
+
+
+def test_the_tutorial_promotes_a_good_release_and_rolls_back_two_bad_ones(
+    kube: KubeCluster,
+    namespace: str,
+    prometheus: Prometheus,
+    meshsim: MeshSim,
+    git_repo: RepoUrls,
+    load_tester: LoopbackServer,
+) -> None:
+    for obj in podinfo(namespace, load_tester.url + "/"):
+        create(kube, obj)
+    driver = Driver.build(kube, namespace, git_repo.path, prometheus.url)
+    ns = namespace
+
+    # -- initialization: Flagger's objects, with Flagger's names ---------------------------------
+    run_until(driver, prometheus, "Initialized")
+    for api_version, kind, name in GENERATED:
+        assert kube.get(api_version, kind, ns, name) is not None, f"{kind} {name}"
+    assert kube.get("apps/v1", "Deployment", ns, "podinfo")["spec"]["replicas"] == 0
+    assert events(kube, ns)[-1] == ("Normal", f"Initialization done! podinfo.{ns}")
+
+    # -- 6.0.1: healthy, advances 10 → 50 and promotes ----------------------------------------
+    seen = len(events(kube, ns))
+    set_image(kube, ns, "6.0.1")
+    run_until(driver, prometheus, "Succeeded")
+    primary = kube.get("apps/v1", "Deployment", ns, "podinfo-primary")
+    assert primary["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":6.0.1")
+    story = [m for _, m in events(kube, ns)[seen:]]
+    c = f"podinfo.{ns}"
+    expected = [
+        f"New revision detected! Scaling up {c}",
+        f"Starting canary analysis for {c}",
+        *[f"Advance {c} canary weight {w}" for w in (10, 20, 30, 40, 50)],
+        f"Copying {c} template spec to podinfo-primary.{ns}",
+        "Routing all traffic to primary",
+        f"Promotion completed! Scaling down {c}",
+    ]
+    assert [m for m in story if m in expected] == expected, story
+    assert load_tester.requests, "the load-test webhook was called during the analysis"
+
+    # -- 6.0.2: 30% errors, halts on the success rate and rolls back after 5 failed checks ----
+    # The steps come faster than the metrics' 1m windows: let 6.0.1's canary traffic age out
+    # first, or the new release's errors would be averaged with the last one's successes.
+    quiet(prometheus, ns)
+    seen = len(events(kube, ns))
+    set_image(kube, ns, "6.0.2")
+    run_until(driver, prometheus, "Failed")
+    story = events(kube, ns)[seen:]
+    halts = [m for t, m in story if "advancement success rate" in m and t == "Warning"]
+    assert len(halts) == 5, story
+    assert all(m.startswith(f"Halt {c} advancement success rate ") and m.endswith("% < 99%") for m in halts)
+    assert ("Warning", f"Rolling back {c} failed checks threshold reached 5") in story
+    assert ("Warning", f"Canary failed! Scaling down {c}") in story
+    primary = kube.get("apps/v1", "Deployment", ns, "podinfo-primary")
+    assert primary["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":6.0.1")
+
+    # -- 6.0.3: slow, halts on request duration -----------------------------------------------
+    quiet(prometheus, ns)  # and 6.0.2's errors must not count against 6.0.3
+    seen = len(events(kube, ns))
+    set_image(kube, ns, "6.0.3")
+    run_until(driver, prometheus, "Failed")
+    story = events(kube, ns)[seen:]
+    slow = [m for t, m in story if "advancement request duration" in m]
+    assert len(slow) == 5 and all(m.endswith(" > 500ms") for m in slow), story
+    assert not any("success rate" in m for _, m in story)
+
+    # -- the config repo tells each story ------------------------------------------------------
+    log = git_log(git_repo.path)
+    assert log[0] == "Initial commit"
+    subjects = driver.subjects()
+    assert subjects[:2] == [f"{c}: initializing, creating podinfo-primary", f"{c}: initialization done"]
+    assert [s for s in subjects if "advance canary weight" in s] == [
+        f"{c}: advance canary weight {w}" for w in (10, 20, 30, 40, 50, 10, 10)
+    ]
+    assert f"{c}: promotion completed" in subjects
+    assert sum("halt advancement, success rate" in s for s in subjects) == 5
+    assert sum("halt advancement, request duration" in s for s in subjects) == 5
+    assert subjects.count(f"{c}: rollback, failed checks threshold reached 5") == 2
+    ids = step_ids(git_repo.path, f"{ns}/podinfo")
+    assert len(ids) == len(set(ids)), "every step is committed exactly once"
+    assert canary(kube, ns)["status"]["lastCommit"] == git_log_head(git_repo.path)
+
+
+def git_log_head(repo: Path) -> str:
+    return str(pygit2.Repository(str(repo)).references["refs/heads/main"].target)
