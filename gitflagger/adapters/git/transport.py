@@ -53,7 +53,7 @@ MAX_SSH_CREDENTIAL_CALLS = 3
 """libssh2 may ask once for the user name and once for the key; more means refusal."""
 
 _HOME_LOCK = threading.Lock()
-_NOT_A_REPO = ("404", "does not appear to be a git repository", "repository not found", "not found")
+_NOT_A_REPO = ("404", "does not appear to be a git repository", "repository not found")
 _LOCAL_NON_FAST_FORWARD = ("non-fastforwardable", "contains commits that are not present locally")
 _UNREACHABLE = (
     "failed to connect",
