@@ -7,14 +7,16 @@ acknowledgement are the audit trail.
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
 
 import click
 
-from gitflagger.adapters.git import DEFAULT_BRANCH, DEFAULT_PREFIX, Identity, open_repository
+from gitflagger.adapters.git import GitRecorder, Identity, RemoteRecorder, RepoSettings
 from gitflagger.adapters.git.intents import record_intent
 from gitflagger.cli.history import canary_ref
+from gitflagger.cli.repo_options import REPO_EPILOG, repo_options
 from gitflagger.decide import ManualIntent
+from gitflagger.errors import PermanentError
 
 _HELP = {
     ManualIntent.PROMOTE: "Promote the Canary NS/NAME now, skipping the rest of its analysis.",
@@ -31,24 +33,27 @@ def _command(intent: ManualIntent) -> click.Command:
 Examples:
   gitflagger {intent.value} test/podinfo --repo ./config.git
   gitflagger {intent.value} test/podinfo --repo ./config.git --reason "INC-123: approved by on-call"
-""",
+"""
+        + REPO_EPILOG,
     )
     @click.argument("canary", metavar="NS/NAME", callback=canary_ref)
-    @click.option("--repo", required=True, type=click.Path(file_okay=False, path_type=Path),
-                  help="The config repository the controller records into (a local path).")
-    @click.option("--branch", default=DEFAULT_BRANCH, show_default=True)
-    @click.option("--repo-prefix", default=DEFAULT_PREFIX, show_default=True,
-                  help="The controller's --repo-prefix.")
+    @repo_options(help_repo="The config repo the controller records into (its --repo and --repo-prefix).")
     @click.option("--reason", default="", help="Why: goes into the commit message.")
     @click.option("--author", default="", envvar="GIT_AUTHOR_NAME", help="Who asks ($GIT_AUTHOR_NAME).")
     @click.option("--email", default="", envvar="GIT_AUTHOR_EMAIL", help="Their email ($GIT_AUTHOR_EMAIL).")
-    def command(canary: str, repo: Path, branch: str, repo_prefix: str, reason: str, author: str,
-                email: str) -> None:
+    def command(canary: str, repo: RepoSettings, reason: str, author: str, email: str) -> None:
+        if not repo.remote.is_remote and not repo.remote.local_path.exists():
+            # Never create one: the controller would not be reading it.
+            raise PermanentError(f"{repo.remote.local_path}: no git repository here")
         identity = Identity(author or "gitflagger", email or "gitflagger@localhost")
-        repository = open_repository(repo, create=False, branch=branch)
-        commit = record_intent(repository, canary, intent, branch=branch, prefix=repo_prefix,
+        recorder = dataclasses.replace(repo, identity=identity).recorder()
+        assert isinstance(recorder, GitRecorder | RemoteRecorder)
+        if isinstance(recorder, RemoteRecorder):
+            recorder.sync()  # commit on top of the remote's head, so the push is a fast-forward
+        commit = record_intent(recorder.repo, canary, intent, branch=repo.branch, prefix=repo.prefix,
                                identity=identity, reason=reason)
-        click.echo(f"{intent.value} recorded for {canary}: commit {commit[:10]} on {branch}")
+        recorder.flush()
+        click.echo(f"{intent.value} recorded for {canary}: commit {commit[:10]} on {repo.branch}")
 
     return command
 

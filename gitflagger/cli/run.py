@@ -6,26 +6,26 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
 
-from gitflagger.adapters.git import DEFAULT_BRANCH, DEFAULT_PREFIX, GitRecorder
-from gitflagger.adapters.git.head import canary_files_at_head
+from gitflagger.adapters.git import FileDiff, GitRecorder, RemoteRecorder, RepoSettings, Step
 from gitflagger.adapters.kube import KubeCluster, LeaderElector
 from gitflagger.adapters.notifiers import Slack
+from gitflagger.cli.diffs import print_diffs
 from gitflagger.cli.history import canary_ref
+from gitflagger.cli.repo_options import REPO_EPILOG, repo_options
 from gitflagger.engine.controller import Controller
 from gitflagger.engine.intents import IntentStore
-from gitflagger.engine.preview import Preview, preview
+from gitflagger.engine.preview import preview
 from gitflagger.engine.reconcile import ApplyMode, Context, reconcile_one
 from gitflagger.engine.report import Reporting
 from gitflagger.engine.serving import Endpoint
 from gitflagger.engine.telemetry import Telemetry, configure_logging
 from gitflagger.errors import PermanentError
-from gitflagger.model.canary import V1BETA1, Canary
+from gitflagger.model.canary import V1BETA1
 
 DEFAULT_METRICS_SERVER = "http://prometheus.istio-system:9090"
 LEASE_NAME = "gitflagger-leader"
@@ -41,21 +41,6 @@ def cluster_options(func: Callable[..., Any]) -> Callable[..., Any]:
                          help="Client-side rate limit: requests per second to the API server."),
             click.option("--burst", type=click.IntRange(min=1), default=30, show_default=True,
                          help="Client-side rate limit: burst above --qps."),
-        ]
-    ):
-        func = option(func)
-    return func
-
-
-def repo_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``--repo``, ``--branch`` and ``--repo-prefix``: where steps are recorded."""
-    for option in reversed(
-        [
-            click.option("--repo", required=True, type=click.Path(file_okay=False, path_type=Path),
-                         help="The config repository (a local path; created bare when missing)."),
-            click.option("--branch", default=DEFAULT_BRANCH, show_default=True, help="Branch to commit to."),
-            click.option("--repo-prefix", default=DEFAULT_PREFIX, show_default=True,
-                         help="This cluster's directory in the repo: <prefix>/<namespace>/<canary>/."),
         ]
     ):
         func = option(func)
@@ -81,9 +66,14 @@ def analysis_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def build_context(kube: KubeCluster, opts: dict[str, Any]) -> Context:
-    """Wire a reconcile :class:`Context` from the command's options."""
-    recorder = GitRecorder(opts["repo"], branch=opts["branch"], prefix=opts["repo_prefix"])
+def build_context(kube: KubeCluster, repo: RepoSettings, opts: dict[str, Any]) -> Context:
+    """Wire a reconcile :class:`Context` from the command's options.
+
+    Intents are read from (and acknowledged in) the recorder's own repository:
+    for a remote repo that is the local cache, fetched at the start of every
+    pass and pushed with the pass's steps.
+    """
+    recorder = repo.recorder()
     notifier = None
     if opts.get("slack_url"):
         notifier = Slack(opts["slack_url"], channel=opts["slack_channel"], username=opts["slack_user"])
@@ -93,7 +83,9 @@ def build_context(kube: KubeCluster, opts: dict[str, Any]) -> Context:
         metrics_server=opts["metrics_server"],
         telemetry=Telemetry(),
         reporting=Reporting(event_webhook=opts.get("event_webhook"), notifier=notifier),
-        intents=IntentStore(recorder.repo, branch=opts["branch"], prefix=opts["repo_prefix"]),
+        intents=IntentStore(recorder.repo, branch=repo.branch, prefix=repo.prefix)
+        if isinstance(recorder, GitRecorder | RemoteRecorder)
+        else None,
         apply_mode=ApplyMode(opts["apply_mode"]),
     )
 
@@ -109,11 +101,11 @@ Examples:
   gitflagger run --namespace test --repo ./config.git --once
   gitflagger run --repo ./config.git --leader-elect --metrics-addr :8080
   gitflagger run --repo ./config.git --dry-run          # print what every Canary's next step would change
-"""
+""" + REPO_EPILOG
 )
 @cluster_options
 @click.option("--namespace", "-n", default=None, help="Watch one namespace (all when omitted).")
-@repo_options
+@repo_options(writes=True)
 @analysis_options
 @click.option("--dry-run", is_flag=True, help="Preview every Canary's next step as diffs; write nothing.")
 @click.option("--once", is_flag=True, help="One pass over every Canary, then exit.")
@@ -122,7 +114,7 @@ Examples:
               help="Namespace of the leader Lease ($POD_NAMESPACE; else --namespace, else default).")
 @click.option("--metrics-addr", default=":8080", show_default=True,
               help="Serve /metrics, /healthz and /readyz here ('' to disable).")
-def run(**opts: Any) -> int:
+def run(repo: RepoSettings, **opts: Any) -> int:
     """Run the controller: watch Canaries and step each one on its analysis interval.
 
     Every step is committed to --repo (one commit per step that changed
@@ -131,13 +123,13 @@ def run(**opts: Any) -> int:
     """
     configure_logging()
     kube = connect(opts)
-    ctx = build_context(kube, opts)
-    controller = Controller(kube, ctx, namespace=opts["namespace"], elector=_elector(kube, opts))
     if opts["dry_run"]:
-        controller.sync()
-        for obj in controller.canaries():
-            _print_preview(_ref_of(obj), preview(ctx, obj, _head(ctx, opts)))
+        items, _ = kube.list_canaries(opts["namespace"])
+        for obj in items:
+            _print_preview(_ref_of(obj), kube, obj, repo, opts)
         return 0
+    ctx = build_context(kube, repo, opts)
+    controller = Controller(kube, ctx, namespace=opts["namespace"], elector=_elector(kube, opts))
     if opts["once"]:
         controller.sync()
         outcomes = controller.run_pass(everything=True)
@@ -165,15 +157,15 @@ def run(**opts: Any) -> int:
 Examples:
   gitflagger reconcile test/podinfo --repo ./config.git
   gitflagger reconcile test/podinfo --repo ./config.git --dry-run
-"""
+""" + REPO_EPILOG
 )
 @click.argument("canary", metavar="NS/NAME", callback=canary_ref)
 @cluster_options
-@repo_options
+@repo_options(writes=True)
 @analysis_options
 @click.option("--dry-run", is_flag=True,
               help="Print unified diffs against the repo head and live state; write nothing anywhere.")
-def reconcile(canary: str, **opts: Any) -> int:
+def reconcile(canary: str, repo: RepoSettings, **opts: Any) -> int:
     """Run one step of the Canary NS/NAME now, whatever its schedule says."""
     configure_logging()
     namespace, _, name = canary.partition("/")
@@ -181,10 +173,13 @@ def reconcile(canary: str, **opts: Any) -> int:
     obj = kube.get(V1BETA1, "Canary", namespace, name)
     if obj is None:
         raise PermanentError(f"Canary {canary} not found")
-    ctx = build_context(kube, opts)
     if opts["dry_run"]:
-        _print_preview(canary, preview(ctx, obj, _head(ctx, opts)))
+        _print_preview(canary, kube, obj, repo, opts)
         return 0
+    ctx = build_context(kube, repo, opts)
+    sync = getattr(ctx.recorder, "sync", None)
+    if callable(sync):
+        sync()  # a remote repo: see the intents pushed since the last fetch
     outcome = reconcile_one(ctx, obj)
     ctx.recorder.flush()
     if outcome.error:
@@ -197,19 +192,21 @@ def reconcile(canary: str, **opts: Any) -> int:
     return 0
 
 
-def _head(ctx: Context, opts: dict[str, Any]) -> Callable[[Canary], dict[str, bytes]]:
-    recorder = ctx.recorder
-    assert isinstance(recorder, GitRecorder)
+def _print_preview(
+    canary: str, kube: KubeCluster, obj: dict[str, Any], repo: RepoSettings, opts: dict[str, Any]
+) -> None:
+    """Decide the next step without acting on it; print its diffs, repo head first, then live."""
+    file_diffs: list[FileDiff] = []
 
-    def files(canary: Canary) -> dict[str, bytes]:
-        return canary_files_at_head(
-            recorder.repo, canary.namespace, canary.name, branch=opts["branch"], prefix=opts["repo_prefix"]
-        )
+    def collect(step: Step, diffs: Sequence[FileDiff]) -> None:
+        file_diffs.extend(diffs)
 
-    return files
-
-
-def _print_preview(canary: str, result: Preview) -> None:
+    recorder = repo.recorder(dry_run=collect)
+    # A read-only context: the dry-run recorder writes nothing, and there is no intents store
+    # that could acknowledge anything.
+    ctx = Context(cluster=kube, recorder=recorder, metrics_server=opts["metrics_server"],
+                  apply_mode=ApplyMode(opts["apply_mode"]))
+    result = preview(ctx, obj, recorder)
     click.echo(f"# {canary}: {result.subject} (dry run: nothing recorded, applied or reported)")
     for event in result.events:
         click.echo(f"#   event: {event}")
@@ -217,11 +214,9 @@ def _print_preview(canary: str, result: Preview) -> None:
         click.echo(f"#   actions: {', '.join(result.actions)}")
     if result.gates_assumed:
         click.echo(f"#   gates assumed to pass (not called): {', '.join(result.gates_assumed)}")
-    changes = result.changes
-    if not changes:
-        click.echo("#   no differences against the repo head or the live objects")
-    for diff in changes:
-        click.echo(diff.text, nl=False)
+    print_diffs(f"{canary}: against the config repo ({repo.remote.display}, {repo.branch})", file_diffs)
+    live = [FileDiff(d.name, "modified", d.text) for d in result.changes]
+    print_diffs(f"{canary}: against the live objects (server-side dry run)", live)
 
 
 def _elector(kube: KubeCluster, opts: dict[str, Any]) -> LeaderElector | None:

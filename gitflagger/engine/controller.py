@@ -144,11 +144,12 @@ class Controller:
         """Reconcile every Canary that is due (all of them with ``everything``), then push once."""
         now = self.ctx.clock()
         outcomes: list[StepOutcome] = []
-        for obj in sorted(self.canaries(), key=due_at):
+        due = [o for o in sorted(self.canaries(), key=due_at) if everything or self._due(o) <= now]
+        if due:
+            self._sync_repo()
+        for obj in due:
             if self.lost.is_set():
                 break
-            if not everything and self._due(obj) > now:
-                continue
             outcomes.append(self._one(obj, now))
         if not self.lost.is_set():
             self._flush()
@@ -231,11 +232,25 @@ class Controller:
         delay = min(last * 2, RETRY_MAX)
         self._retry[ref] = (now + timedelta(seconds=delay), delay)
 
+    def _sync_repo(self) -> None:
+        """A remote config repo: fetch before the pass, so intents pushed since are seen."""
+        sync = getattr(self.ctx.recorder, "sync", None)
+        if not callable(sync):
+            return
+        try:
+            sync()
+        except TemporaryError as err:
+            self._log.warning("fetch failed, stepping on the cached repo", error=str(err))
+
     def _flush(self) -> None:
+        before = getattr(self.ctx.recorder, "push_retries", 0)
         try:
             self.ctx.recorder.flush()
-        except TemporaryError as err:
+        except GitflaggerError as err:  # refused or conflicting pushes too: the next pass tries again
             self._log.warning("push failed, retrying next pass", error=str(err))
+        retries = getattr(self.ctx.recorder, "push_retries", 0) - before
+        if isinstance(retries, int) and retries > 0:
+            self.ctx.telemetry.push_retries.inc(retries)
 
     def _guard(self) -> None:
         if self.elector is not None and (self.lost.is_set() or not self.elector.is_leader):

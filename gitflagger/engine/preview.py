@@ -3,9 +3,10 @@
 The step is decided exactly as a real one (same observe, same decision, same
 render), with two differences that keep it free of side effects: gate webhooks
 are not called (each due gate is assumed to pass, and the output says so), and
-nothing is recorded, applied or reported. The result is one unified diff per
-file against the config repo's head, and one per object against the live
-cluster, computed by the API server itself (server-side apply with
+nothing is recorded, applied or reported. The step goes to a dry-run recorder
+(:class:`gitflagger.adapters.git.DryRunRecorder`), which hands the caller one
+unified diff per file against the config repo's head; the diffs against the
+live cluster are computed by the API server itself (server-side apply with
 ``dryRun=All``), so defaulting and field ownership are taken into account.
 """
 
@@ -13,32 +14,28 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gitflagger.adapters.git.layout import directory_files
+from gitflagger.adapters.git import Recorder
 from gitflagger.decide import WebhookResult, gates_due
 from gitflagger.engine.observe import first_look, measure, read_live
 from gitflagger.engine.plan import plan_step
 from gitflagger.engine.reconcile import Context
-from gitflagger.model.canary import Canary
 from gitflagger.model.parse import parse_canary
 from gitflagger.model.status import State
 from gitflagger.render.yaml import dump_canonical
 
 NOT_CALLED = "not called: dry run"
 
-HeadFiles = Callable[[Canary], Mapping[str, bytes]]
-"""The Canary's files at the config repo's head (``{file name: content}``)."""
-
 
 @dataclass(frozen=True)
 class Diff:
-    against: str
-    """``repo`` or ``live``."""
+    """One object against the live cluster."""
+
     name: str
-    """A file name (``deployment-podinfo-primary.yaml``) or an object (``Deployment/podinfo-primary``)."""
+    """``Deployment/podinfo-primary``."""
     text: str
     """The unified diff; empty when there is no difference."""
 
@@ -57,8 +54,9 @@ class Preview:
         return tuple(d for d in self.diffs if d.text)
 
 
-def preview(ctx: Context, canary_obj: Mapping[str, Any], head_files: HeadFiles) -> Preview:
-    """Decide and render the Canary's next step, then diff it against the repo head and live state."""
+def preview(ctx: Context, canary_obj: Mapping[str, Any], dry_run: Recorder) -> Preview:
+    """Decide and render the Canary's next step; diff it against the repo head (through the
+    ``dry_run`` recorder, which must write nothing) and against the live objects."""
     canary = parse_canary(canary_obj)
     state = State.from_status(canary_obj.get("status"))
     live = read_live(ctx.cluster, canary)
@@ -72,19 +70,14 @@ def preview(ctx: Context, canary_obj: Mapping[str, Any], head_files: HeadFiles) 
     plan = plan_step(canary, state, seen, live.inputs())
     decision = plan.decision
 
+    dry_run.record(plan.step)
     diffs: list[Diff] = []
-    head = head_files(canary)
-    desired = directory_files(canary, decision.state, plan.manifests)
-    for name in sorted(set(head) | set(desired)):
-        before = head.get(name, b"").decode("utf-8", errors="replace")
-        after = desired.get(name, b"").decode("utf-8", errors="replace")
-        diffs.append(Diff("repo", name, _diff(before, after, f"repo/{name}", f"desired/{name}")))
     for result in ctx.cluster.apply(plan.manifests, dry_run=True):
         label = f"{result.kind}/{result.name}"
         before = dump_canonical(result.live_before) if result.live_before else ""
         after = dump_canonical(result.desired_after) if result.desired_after else ""
         text = _diff(before, after, f"live/{label}", f"desired/{label}") if result.changed else ""
-        diffs.append(Diff("live", label, text))
+        diffs.append(Diff(label, text))
     events = tuple(e.message for e in decision.events)
     actions = tuple(a.value for a in decision.actions)
     return Preview(decision.subject, events, actions, tuple(assumed), tuple(diffs))

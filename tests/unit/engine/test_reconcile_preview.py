@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import pygit2
 import pytest
 import requests
 
-from gitflagger.adapters.git.head import canary_files_at_head
+from gitflagger.adapters.git import DryRunRecorder, FileDiff
 from gitflagger.engine.preview import NOT_CALLED, preview
 from gitflagger.engine.serving import Endpoint, parse_addr
 from gitflagger.engine.telemetry import Telemetry
 from gitflagger.errors import PermanentError
-from gitflagger.model.canary import Canary
 from tests.unit.adapters.loopback import LoopbackServer
 from tests.unit.engine.podinfo_world import World
 
@@ -24,11 +24,18 @@ def world(tmp_path: Path) -> Iterator[World]:
         yield World(tmp_path, prometheus, hooks)
 
 
-def head(world: World):  # type: ignore[no-untyped-def]
-    def files(canary: Canary) -> dict[str, bytes]:
-        return canary_files_at_head(world.recorder.repo, canary.namespace, canary.name)
+class Diffs:
+    """A dry-run recorder on the world's repo, and the file diffs it reported."""
 
-    return files
+    def __init__(self, world: World) -> None:
+        self.files: list[FileDiff] = []
+        repo = world.recorder.repo
+        ref = repo.references.get("refs/heads/main")
+        head = ref.peel(pygit2.Commit).id if ref is not None else None
+        self.recorder = DryRunRecorder(repo, head, lambda step, diffs: self.files.extend(diffs))
+
+    def names(self) -> set[str]:
+        return {d.path.rsplit("/", 1)[1] for d in self.files}
 
 
 def test_a_preview_diffs_against_repo_and_live_and_writes_nothing(world: World) -> None:
@@ -38,15 +45,14 @@ def test_a_preview_diffs_against_repo_and_live_and_writes_nothing(world: World) 
     commits, events, canary = len(world.subjects()), len(world.cluster.events), dict(world.canary)
     hits = len(world.hooks.requests)
 
-    result = preview(world.ctx, world.canary, head(world))
+    diffs = Diffs(world)
+    result = preview(world.ctx, world.canary, diffs.recorder)
 
     assert result.subject == "podinfo.test: advance canary weight 10"
     assert result.gates_assumed == ()
-    changed = {(d.against, d.name) for d in result.changes}
-    assert ("repo", "virtualservice-podinfo.yaml") in changed
-    assert ("repo", "canary.yaml") in changed
-    assert ("live", "VirtualService/podinfo") in changed
-    vs = next(d.text for d in result.changes if d.name == "virtualservice-podinfo.yaml")
+    assert {"virtualservice-podinfo.yaml", "canary.yaml"} <= diffs.names()
+    assert "VirtualService/podinfo" in {d.name for d in result.changes}
+    vs = next(d.text for d in diffs.files if d.path.endswith("virtualservice-podinfo.yaml"))
     assert "-          weight: 0\n" in vs and "+          weight: 10\n" in vs
     assert (len(world.subjects()), len(world.cluster.events), world.canary) == (commits, events, canary)
     assert len(world.hooks.requests) == hits
@@ -59,7 +65,7 @@ def test_gates_are_not_called_in_a_preview_but_named(world: World) -> None:
     world.steps(2)  # weight 10: the next step runs the rollout webhook load-test
     hits = len(world.hooks.requests)
 
-    result = preview(world.ctx, world.canary, head(world))
+    result = preview(world.ctx, world.canary, Diffs(world).recorder)
 
     assert result.gates_assumed == ("load-test",)
     assert len(world.hooks.requests) == hits
@@ -67,9 +73,11 @@ def test_gates_are_not_called_in_a_preview_but_named(world: World) -> None:
 
 
 def test_a_fresh_canary_preview_shows_every_object_as_new(world: World) -> None:
-    result = preview(world.ctx, world.canary, head(world))
+    diffs = Diffs(world)
+    result = preview(world.ctx, world.canary, diffs.recorder)
     assert result.actions == ("initialize", "scale-canary-down")
-    assert {d.name for d in result.changes if d.against == "live"} >= {
+    assert "deployment-podinfo-primary.yaml" in diffs.names()
+    assert {d.name for d in result.changes} >= {
         "Deployment/podinfo-primary",
         "VirtualService/podinfo",
     }
