@@ -171,10 +171,12 @@ def _paced(n: int, seconds: float, recorder: _Pass) -> dict[str, Any]:
             break
         pending: list[float] = []
         first_record: float | None = None
-        # every step due by now, in due order (one step per Canary per interval)
+        # every step due when the pass starts, in due order (one step per Canary per interval);
+        # what falls due while the pass runs waits for the next pass, as in a controller's tick
+        pass_start = now
         while True:
             i = order[cursor % n]
-            if next_due[i] > now:
+            if next_due[i] > pass_start:
                 break
             gen = gens[i]
             t_step = time.monotonic()
@@ -191,7 +193,6 @@ def _paced(n: int, seconds: float, recorder: _Pass) -> dict[str, Any]:
                     pending.append(recorded)
             next_due[i] += INTERVAL
             cursor += 1
-            now = time.monotonic() - start
         if pending:
             t0 = time.monotonic()
             recorder.publish()
