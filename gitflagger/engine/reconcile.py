@@ -156,10 +156,20 @@ def _step(ctx: Context, canary_obj: Mapping[str, Any], canary: Canary, log: Any)
 
 
 def _record(ctx: Context, plan: Plan, log: Any) -> str | None:
+    """Commit a step that changed something; a step that only repeats itself records nothing.
+
+    "Changed" is the decision core's verdict (state, routes or actions). A
+    repeated halt is not a step: without this rule the first halt under a new
+    revision (a new Step-Id) would be committed although nothing moved. The
+    objects are still applied, so an HPA edited by its owner reaches the
+    primary at once and the repo at the next step that changes something.
+    """
+    if not plan.decision.changed:
+        return None
     result = ctx.recorder.record(plan.step)
     if result.commit_id:
         ctx.telemetry.commits.labels(plan.step.canary.namespace).inc()
-    elif result.skipped_reason is not None and plan.decision.changed:
+    elif result.skipped_reason is not None:
         log.info("record skipped", reason=str(result.skipped_reason))
     return result.commit_id
 

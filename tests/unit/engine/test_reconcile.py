@@ -195,3 +195,19 @@ def test_routes_edited_behind_our_back_are_drift_reported_and_put_back(world: Wo
     assert world.ctx.telemetry.registry.get_sample_value(
         "gitflagger_drift_total", {"name": "podinfo", "namespace": "test", "kind": "VirtualService"}
     ) == 1.0
+
+
+def test_a_halt_that_changes_nothing_is_not_committed_even_under_a_new_revision(world: World) -> None:
+    world.initialized()
+    world.cluster.unready.add("podinfo-primary")  # the primary's HPA is still scaling it
+    world.set_image("6.0.1")
+    commits = len(world.subjects())
+
+    halted = world.step()
+
+    assert halted.stepped and halted.commit is None
+    assert halted.decision is not None and not halted.decision.changed
+    assert len(world.subjects()) == commits
+    assert world.cluster.messages()[-1].startswith("Halt podinfo.test advancement")
+    world.cluster.unready.clear()
+    assert world.step().commit is not None
