@@ -9,19 +9,22 @@ config repo is the git server's own repository.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pygit2
 import pytest
+from kubernetes import client as k8s_client
+from kubernetes.client.exceptions import ApiException
 
 from gitflagger.adapters.git import GitRecorder, read_history
 from gitflagger.adapters.kube import KubeCluster
@@ -30,7 +33,11 @@ from gitflagger.engine.reconcile import Context, StepOutcome, reconcile_one
 from gitflagger.engine.telemetry import Telemetry
 from gitflagger.model.canary import V1BETA1
 from gitflagger.model.documents import load_documents
+from tests.integration.test_deploy_rbac import Installed
+from tests.testbed.cluster import Cluster
 from tests.testbed.prometheus import Prometheus
+from tests.unit.deploy.deploy_files import SERVICE_ACCOUNT
+from tests.unit.deploy.kube_http import KubeHttp
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
@@ -213,3 +220,57 @@ class ControllerProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
         return self.proc.returncode
+
+
+def service_account_kubeconfig(cluster: Cluster, admin: KubeHttp, installed: Installed, path: Path) -> Path:
+    """A kubeconfig holding a real token of deploy/'s ServiceAccount: the controller runs with its RBAC."""
+    ns = installed.namespace
+    token = admin.ok(
+        "POST",
+        f"/api/v1/namespaces/{ns}/serviceaccounts/{SERVICE_ACCOUNT}/token",
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+         "spec": {"expirationSeconds": 3600}},
+    )["status"]["token"]
+    assert cluster.pki is not None
+    path.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters:\n- name: testbed\n  cluster:\n    server: {cluster.api_url}\n"
+        f"    certificate-authority: {cluster.pki.ca.cert}\n"
+        f"users:\n- name: gitflagger\n  user:\n    token: {token}\n"
+        "contexts:\n- name: gitflagger\n  context: {cluster: testbed, user: gitflagger}\n"
+        "current-context: gitflagger\n"
+    )
+    return path
+
+
+def history_weights(repo: Path, ref: str) -> list[tuple[str, int]]:
+    """``(phase, canary weight)`` of every recorded step, oldest first."""
+    return [(h.trailers.phase, h.trailers.canary_weight) for h in read_history(repo, ref)][::-1]
+
+
+def step_times(repo: Path, ref: str) -> list[int]:
+    """The recorded time (seconds) of every step commit, oldest first."""
+    return [int(h.time.timestamp()) for h in read_history(repo, ref)][::-1]
+
+
+@contextlib.contextmanager
+def app_namespace(kube_api: Any, controller_namespace: str) -> Iterator[str]:
+    """A namespace for the app, beside the controller's: deploy/ puts the controller's namespace
+    under the "restricted" Pod Security Standard, which podinfo's pods do not meet."""
+    core = k8s_client.CoreV1Api(kube_api)
+    name = f"{controller_namespace}-app"
+    core.create_namespace(k8s_client.V1Namespace(metadata=k8s_client.V1ObjectMeta(name=name)))
+    wait_for("the default ServiceAccount", lambda: _has_default_sa(core, name), 60, 0.2)
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(ApiException):
+            core.delete_namespace(name, propagation_policy="Background")
+
+
+def _has_default_sa(core: Any, namespace: str) -> bool:
+    try:
+        core.read_namespaced_service_account("default", namespace)
+    except ApiException:
+        return False
+    return True
