@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 import os
 import signal
 import subprocess
@@ -35,7 +36,10 @@ from gitflagger.model.canary import V1BETA1
 from gitflagger.model.documents import load_documents
 from tests.integration.test_deploy_rbac import Installed
 from tests.testbed.cluster import Cluster
+from tests.testbed.gitserver import RepoUrls
+from tests.testbed.meshsim import MeshSim
 from tests.testbed.prometheus import Prometheus
+from tests.unit.adapters.loopback import LoopbackServer
 from tests.unit.deploy.deploy_files import SERVICE_ACCOUNT
 from tests.unit.deploy.kube_http import KubeHttp
 
@@ -186,7 +190,7 @@ def git_log(repo: Path) -> list[str]:
 class ControllerProcess:
     """``gitflagger run`` as a separate process, the way it runs in a Pod."""
 
-    def __init__(self, kubeconfig: Path, repo: Path, metrics_server: str, namespace: str, log: Path,
+    def __init__(self, kubeconfig: Path, repo: Path | str, metrics_server: str, namespace: str, log: Path,
                  *extra: str) -> None:
         self.args = [
             str(Path(sys.executable).parent / "gitflagger"), "run", "--kubeconfig", str(kubeconfig),
@@ -274,3 +278,67 @@ def _has_default_sa(core: Any, namespace: str) -> bool:
     except ApiException:
         return False
     return True
+
+
+# ---- the run loop's tests: podinfo at a 10s interval, the controller as a process ----------------
+
+INTERVAL = 10
+RELEASE = [
+    ("Progressing", 0),
+    *[("Progressing", w) for w in (10, 20, 30, 40, 50)],
+    ("Promoting", 50),
+    ("Finalising", 0),
+    ("Succeeded", 0),
+]
+"""The recorded steps of one healthy release at stepWeight 10, maxWeight 50."""
+
+
+@pytest.fixture
+def kube(cluster: Cluster) -> Iterator[KubeCluster]:
+    kc = KubeCluster(cluster.kube_client(), qps=100, burst=100)
+    try:
+        yield kc
+    finally:
+        kc.close()
+
+
+@pytest.fixture
+def world(
+    kube: KubeCluster, kube_api: Any, namespace: str, meshsim: MeshSim, prometheus: Prometheus
+) -> Iterator[str]:
+    """podinfo and its Canary (10s interval) in a namespace of its own; yields that namespace.
+
+    The test's ``namespace`` is the controller's (deploy/ installed there).
+    """
+    with LoopbackServer() as load_tester, app_namespace(kube_api, namespace) as app:
+        for obj in podinfo(app, load_tester.url + "/", interval=f"{INTERVAL}s"):
+            create(kube, obj)
+        yield app
+
+
+@pytest.fixture
+def sa_kubeconfig(cluster: Cluster, admin: KubeHttp, installed: Installed, tmp_path: Path) -> Path:
+    return service_account_kubeconfig(cluster, admin, installed, tmp_path / "kubeconfig")
+
+
+def start(kubeconfig: Path, repo: RepoUrls, prometheus: Prometheus, ns: str, log: Path,
+          *extra: str) -> ControllerProcess:
+    return ControllerProcess(kubeconfig, repo.path, prometheus.url, ns, log, *extra).start()
+
+
+def weight(kube: KubeCluster, ns: str) -> int:
+    return int((canary(kube, ns).get("status") or {}).get("canaryWeight", 0))
+
+
+def assert_one_clean_release(repo: Path, ns: str) -> None:
+    """Initialization, then exactly the steps of one release: each once, in order, none early."""
+    ref = f"{ns}/podinfo"
+    ids = step_ids(repo, ref)
+    assert len(ids) == len(set(ids)), "a step was committed twice"
+    steps = history_weights(repo, ref)
+    story = [h.subject for h in read_history(repo, ref)][::-1]
+    assert steps[:2] == [("Initializing", 0), ("Initialized", 0)], story
+    assert steps[2:] == RELEASE, story
+    times = step_times(repo, ref)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= INTERVAL, f"a step came early: {gaps}"

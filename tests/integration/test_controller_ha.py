@@ -8,101 +8,32 @@ every step is committed exactly once, in order, and no step comes earlier
 than one interval after the previous one.
 """
 
+# ruff: noqa: F811 -- pytest fixtures are imported from controller_support and named as parameters
 from __future__ import annotations
 
-import itertools
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from gitflagger.adapters.git import read_history
 from gitflagger.adapters.kube import KubeCluster
-from tests.integration.controller_support import (
+from tests.integration.controller_support import (  # noqa: F401 (fixtures)
     ControllerProcess,
-    app_namespace,
-    canary,
-    create,
-    history_weights,
+    assert_one_clean_release,
+    kube,
     phase,
-    podinfo,
-    service_account_kubeconfig,
+    sa_kubeconfig,
     set_image,
-    step_ids,
-    step_times,
+    start,
     wait_for,
+    weight,
+    world,
 )
-from tests.integration.test_deploy_rbac import Installed, admin, installed  # noqa: F401 (fixtures)
-from tests.testbed.cluster import Cluster
+from tests.integration.test_deploy_rbac import admin, installed  # noqa: F401 (fixtures)
 from tests.testbed.gitserver import RepoUrls
-from tests.testbed.meshsim import MeshSim
 from tests.testbed.prometheus import Prometheus
-from tests.unit.adapters.loopback import LoopbackServer
-from tests.unit.deploy.kube_http import KubeHttp
 
 pytestmark = pytest.mark.testbed
-
-INTERVAL = 10
-RELEASE = [
-    ("Progressing", 0),
-    *[("Progressing", w) for w in (10, 20, 30, 40, 50)],
-    ("Promoting", 50),
-    ("Finalising", 0),
-    ("Succeeded", 0),
-]
-
-
-@pytest.fixture
-def kube(cluster: Cluster) -> Iterator[KubeCluster]:
-    kc = KubeCluster(cluster.kube_client(), qps=100, burst=100)
-    try:
-        yield kc
-    finally:
-        kc.close()
-
-
-@pytest.fixture
-def world(
-    kube: KubeCluster, kube_api: Any, namespace: str, meshsim: MeshSim, prometheus: Prometheus
-) -> Iterator[str]:
-    """podinfo and its Canary (10s interval) in a namespace of its own; yields that namespace.
-
-    The test's ``namespace`` is the controller's (deploy/ installed there).
-    """
-    with LoopbackServer() as load_tester, app_namespace(kube_api, namespace) as app:
-        for obj in podinfo(app, load_tester.url + "/", interval=f"{INTERVAL}s"):
-            create(kube, obj)
-        yield app
-
-
-@pytest.fixture
-def sa_kubeconfig(cluster: Cluster, admin: KubeHttp, installed: Installed, tmp_path: Path) -> Path:  # noqa: F811
-    return service_account_kubeconfig(cluster, admin, installed, tmp_path / "kubeconfig")
-
-
-def start(kubeconfig: Path, repo: RepoUrls, prometheus: Prometheus, ns: str, log: Path,
-          *extra: str) -> ControllerProcess:
-    return ControllerProcess(kubeconfig, repo.path, prometheus.url, ns, log, *extra).start()
-
-
-def weight(kube: KubeCluster, ns: str) -> int:
-    return int((canary(kube, ns).get("status") or {}).get("canaryWeight", 0))
-
-
-def assert_one_clean_release(repo: Path, ns: str) -> None:
-    ref = f"{ns}/podinfo"
-    ids = step_ids(repo, ref)
-    assert len(ids) == len(set(ids)), "a step was committed twice"
-    steps = history_weights(repo, ref)
-    story = [h.subject for h in read_history(repo, ref)][::-1]
-    assert steps[:2] == [("Initializing", 0), ("Initialized", 0)], story
-    assert steps[2:] == RELEASE, story
-    times = step_times(repo, ref)
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= INTERVAL, f"a step came early: {gaps}"
-
 
 def test_a_controller_killed_mid_rollout_resumes_from_status_without_repeating_a_step(
     kube: KubeCluster, world: str, sa_kubeconfig: Path, prometheus: Prometheus, git_repo: RepoUrls,
