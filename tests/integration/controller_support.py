@@ -27,7 +27,7 @@ import pytest
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
-from gitflagger.adapters.git import GitRecorder, read_history
+from gitflagger.adapters.git import GitRecorder, RemoteRecorder, read_history
 from gitflagger.adapters.kube import KubeCluster
 from gitflagger.engine.intents import IntentStore
 from gitflagger.engine.reconcile import Context, StepOutcome, reconcile_one
@@ -161,8 +161,11 @@ class Driver:
     repo: Path
 
     @classmethod
-    def build(cls, kube: KubeCluster, namespace: str, repo: Path, metrics_server: str) -> Driver:
-        recorder = GitRecorder(repo)
+    def build(
+        cls, kube: KubeCluster, namespace: str, recorder: GitRecorder | RemoteRecorder, repo: Path,
+        metrics_server: str,
+    ) -> Driver:
+        """``kube`` is the controller's view of the cluster; ``repo`` the repository to read back."""
         intents = IntentStore(recorder.repo)
         ctx = Context(kube, recorder, metrics_server, telemetry=Telemetry(), intents=intents)
         return cls(kube, ctx, namespace, repo)

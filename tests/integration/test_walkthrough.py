@@ -2,42 +2,49 @@
 
 podinfo's Deployment, HPA and the tutorial's v1alpha3 Canary go into a fresh
 namespace of the real control plane. The controller's step function runs on
-the real cluster, measures with the real Prometheus (fed by the mesh
-simulator, which makes 6.0.2 fail 30% of requests and 6.0.3 answer slowly)
-and records into a repository of the testbed's git server. Steps are taken
+the real cluster as deploy/'s ServiceAccount (a real token, the shipped RBAC),
+measures with the real Prometheus (fed by the mesh simulator, which makes
+6.0.2 fail 30% of requests and 6.0.3 answer slowly) and records over HTTP into
+a repository of the testbed's git server, pushing after every step. Steps are taken
 as soon as the world is ready for them instead of waiting out the 1m
 interval (the interval's pacing is the run loop's job, tested on its own):
 before a step that judges metrics, the test waits until Prometheus has seen
 canary traffic at the current weight.
 """
 
+# ruff: noqa: F811 -- pytest fixtures are imported from controller_support and named as parameters
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pygit2
 import pytest
 
+from gitflagger.adapters.git import RemoteConfig, RemoteRecorder, RepoSettings
 from gitflagger.adapters.kube import KubeCluster
 from gitflagger.engine.reconcile import StepOutcome
-from tests.integration.controller_support import (
+from tests.integration.controller_support import (  # noqa: F401 (fixtures)
     Driver,
+    app_namespace,
     canary,
     canary_requests,
     canary_traffic,
     create,
     events,
     git_log,
+    kube,
     phase,
     podinfo,
+    sa_kubeconfig,
     set_image,
     settled,
     step_ids,
     wait_for,
 )
-from tests.testbed.cluster import Cluster
-from tests.testbed.gitserver import RepoUrls
+from tests.integration.test_deploy_rbac import admin, installed  # noqa: F401 (fixtures)
+from tests.testbed.gitserver import GitServer, RepoUrls
 from tests.testbed.meshsim import MeshSim
 from tests.testbed.prometheus import Prometheus
 from tests.unit.adapters.loopback import LoopbackServer
@@ -57,23 +64,17 @@ GENERATED = [
 
 
 @pytest.fixture
-def kube(cluster: Cluster) -> Iterator[KubeCluster]:
-    kc = KubeCluster(cluster.kube_client(), qps=100, burst=100)
-    try:
-        yield kc
-    finally:
-        kc.close()
-
-
-@pytest.fixture
 def load_tester() -> Iterator[LoopbackServer]:
     """Stands in for flagger-loadtester: the mesh simulator already makes the traffic."""
     with LoopbackServer() as server:
         yield server
 
 
-def run_until(driver: Driver, prometheus: Prometheus, want: str, limit: int = 30) -> list[StepOutcome]:
-    """Step until the Canary's phase is ``want``, each step once the world is ready for it."""
+def run_until(
+    kube: KubeCluster, driver: Driver, prometheus: Prometheus, want: str, limit: int = 30
+) -> list[StepOutcome]:
+    """Step until the Canary's phase is ``want``, each step once the world (seen as admin, ``kube``)
+    is ready for it."""
     out: list[StepOutcome] = []
     baseline = 0.0
 
@@ -81,15 +82,15 @@ def run_until(driver: Driver, prometheus: Prometheus, want: str, limit: int = 30
         return (canary_requests(prometheus, driver.namespace) or 0) >= since + 60
 
     for _ in range(limit):
-        wait_for("the deployments to roll out", lambda: settled(driver.kube, driver.namespace))
-        status = canary(driver.kube, driver.namespace).get("status") or {}
+        wait_for("the deployments to roll out", lambda: settled(kube, driver.namespace))
+        status = canary(kube, driver.namespace).get("status") or {}
         if status.get("phase") == "Progressing" and int(status.get("canaryWeight", 0)) > 0:
             # Judge the current weight on fresh data: wait until Prometheus has scraped a few
             # seconds of canary traffic since the last step.
             wait_for("fresh canary traffic in Prometheus", lambda since=baseline: fresh(since))
         baseline = canary_requests(prometheus, driver.namespace) or 0
         out.append(driver.step())
-        if phase(driver.kube, driver.namespace) == want:
+        if phase(kube, driver.namespace) == want:
             return out
     pytest.fail(f"never reached {want}: {[o.decision.subject for o in out if o.decision]}")
 
@@ -100,21 +101,41 @@ def quiet(prometheus: Prometheus, ns: str) -> None:
              timeout=150, every=2)
 
 
+@pytest.fixture
+def app(kube: KubeCluster, kube_api: Any, namespace: str, load_tester: LoopbackServer) -> Iterator[str]:
+    """The tutorial's objects, in a namespace beside the controller's (``namespace``)."""
+    with app_namespace(kube_api, namespace) as ns:
+        for obj in podinfo(ns, load_tester.url + "/"):
+            create(kube, obj)
+        yield ns
+
+
+@pytest.fixture
+def driver(
+    app: str, sa_kubeconfig: Path, git_server: GitServer, git_repo: RepoUrls, prometheus: Prometheus,
+    tmp_path: Path,
+) -> Iterator[Driver]:
+    password = tmp_path / "git-password"
+    password.write_text(git_server.password + "\n")
+    remote = RemoteConfig(git_repo.http, username=git_server.username, password_file=password,
+                          allow_insecure_http=True)
+    recorder = RepoSettings(remote, cache_root=tmp_path / "cache").recorder()
+    assert isinstance(recorder, RemoteRecorder)
+    controller_view = KubeCluster.connect(str(sa_kubeconfig))
+    try:
+        yield Driver.build(controller_view, app, recorder, git_repo.path, prometheus.url)
+    finally:
+        controller_view.close()
+
+
 def test_the_tutorial_promotes_a_good_release_and_rolls_back_two_bad_ones(
-    kube: KubeCluster,
-    namespace: str,
-    prometheus: Prometheus,
-    meshsim: MeshSim,
-    git_repo: RepoUrls,
-    load_tester: LoopbackServer,
+    kube: KubeCluster, app: str, driver: Driver, prometheus: Prometheus, meshsim: MeshSim,
+    git_repo: RepoUrls, load_tester: LoopbackServer,
 ) -> None:
-    for obj in podinfo(namespace, load_tester.url + "/"):
-        create(kube, obj)
-    driver = Driver.build(kube, namespace, git_repo.path, prometheus.url)
-    ns = namespace
+    ns = app
 
     # -- initialization: Flagger's objects, with Flagger's names ---------------------------------
-    run_until(driver, prometheus, "Initialized")
+    run_until(kube, driver, prometheus, "Initialized")
     for api_version, kind, name in GENERATED:
         assert kube.get(api_version, kind, ns, name) is not None, f"{kind} {name}"
     assert kube.get("apps/v1", "Deployment", ns, "podinfo")["spec"]["replicas"] == 0
@@ -123,7 +144,7 @@ def test_the_tutorial_promotes_a_good_release_and_rolls_back_two_bad_ones(
     # -- 6.0.1: healthy, advances 10 → 50 and promotes ----------------------------------------
     seen = len(events(kube, ns))
     set_image(kube, ns, "6.0.1")
-    run_until(driver, prometheus, "Succeeded")
+    run_until(kube, driver, prometheus, "Succeeded")
     primary = kube.get("apps/v1", "Deployment", ns, "podinfo-primary")
     assert primary["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":6.0.1")
     story = [m for _, m in events(kube, ns)[seen:]]
@@ -145,7 +166,7 @@ def test_the_tutorial_promotes_a_good_release_and_rolls_back_two_bad_ones(
     quiet(prometheus, ns)
     seen = len(events(kube, ns))
     set_image(kube, ns, "6.0.2")
-    run_until(driver, prometheus, "Failed")
+    run_until(kube, driver, prometheus, "Failed")
     story = events(kube, ns)[seen:]
     halts = [m for t, m in story if "advancement success rate" in m and t == "Warning"]
     assert len(halts) == 5, story
@@ -159,7 +180,7 @@ def test_the_tutorial_promotes_a_good_release_and_rolls_back_two_bad_ones(
     quiet(prometheus, ns)  # and 6.0.2's errors must not count against 6.0.3
     seen = len(events(kube, ns))
     set_image(kube, ns, "6.0.3")
-    run_until(driver, prometheus, "Failed")
+    run_until(kube, driver, prometheus, "Failed")
     story = events(kube, ns)[seen:]
     slow = [m for t, m in story if "advancement request duration" in m]
     assert len(slow) == 5 and all(m.endswith(" > 500ms") for m in slow), story
