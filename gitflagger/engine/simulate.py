@@ -23,24 +23,23 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from gitflagger.adapters.git import Recorder, Step
+from gitflagger.adapters.git import Recorder
 from gitflagger.decide import (
     Decision,
     MetricResult,
     Observation,
     WebhookResult,
     WorkloadHealth,
-    decide,
     gates_due,
-    metrics_due,
 )
+from gitflagger.engine.plan import plan_step
 from gitflagger.engine.timeline import Timeline, World
 from gitflagger.engine.workload import Workload
 from gitflagger.errors import FieldProblem, PermanentError, ValidationError
 from gitflagger.model.canary import Canary, WebhookType
 from gitflagger.model.hashing import pod_template_hash
 from gitflagger.model.status import Phase, State, format_time
-from gitflagger.render import Manifest, WorkloadInputs, render
+from gitflagger.render import Manifest, WorkloadInputs
 from gitflagger.render.configs import tracked_configs
 
 DEFAULT_MAX_TICKS = 100
@@ -163,19 +162,9 @@ def _step(
     """One pass of observe → decide → render → record → apply."""
     canary = workload.canary
     observation = _observe(workload, cluster, world, now)
-    decision = decide(canary, cluster.state, observation)
-    manifests = render(canary, _inputs(workload, cluster), decision)
-    analysed = set(metrics_due(canary, cluster.state, observation))
-    step = Step(
-        canary=canary,
-        decision=decision,
-        manifests=manifests,
-        revision=observation.revision,
-        time=now,
-        metrics={k: v for k, v in observation.metrics.items() if k in analysed},
-        webhooks=observation.webhooks,
-    )
-    result = recorder.record(step)
+    plan = plan_step(canary, cluster.state, observation, _inputs(workload, cluster))
+    decision, manifests = plan.decision, plan.manifests
+    result = recorder.record(plan.step)
     recorder.flush()
     _apply(cluster, decision, manifests, result.commit_id)
     return decision, _tick_result(world.tick, now, decision, result.commit_id, result.skipped_reason)
