@@ -143,8 +143,20 @@ def ask_gates(canary: Canary, state: State, seen: Observation) -> Observation:
         return seen
     phase = state.phase.value if state.phase else ""
     answers = dict(seen.webhooks)
-    answers.update(run_gates(canary, due, phase, state.last_applied_spec or seen.revision))
+    answers.update(run_gates(canary, due, phase, webhook_checksum(state.last_applied_spec or seen.revision)))
     return dataclasses.replace(seen, webhooks=answers)
+
+
+def webhook_checksum(revision: str) -> str:
+    """The payload's ``checksum``: the revision's hash without its ``sha256:`` scheme.
+
+    Flagger sends a bare hash, and gates use it as a file name (the load
+    tester's ``approvals/<ns>/<name>/<checksum>``), where a colon is refused.
+
+    >>> webhook_checksum("sha256:9f2c")
+    '9f2c'
+    """
+    return revision.partition(":")[2] or revision
 
 
 def _templates(

@@ -29,6 +29,7 @@ from gitflagger.adapters.notifiers import (
 from gitflagger.adapters.webhooks import run_gates, send_events
 from gitflagger.decide import Decision, Event
 from gitflagger.engine.apply import Drift
+from gitflagger.engine.observe import webhook_checksum
 from gitflagger.engine.ports import ClusterPort, Obj
 from gitflagger.engine.telemetry import Telemetry, logger
 from gitflagger.errors import GitflaggerError
@@ -74,7 +75,7 @@ def announce(
         events.append(Event(text, warning=True))
         telemetry.drift.labels(canary.name, canary.namespace, item.kind).inc()
     phase = decision.state.phase.value if decision.state.phase else ""
-    checksum = decision.state.last_applied_spec
+    checksum = webhook_checksum(decision.state.last_applied_spec)
     for event in events:
         log.info("event", message=event.message, warning=event.warning)
         try:

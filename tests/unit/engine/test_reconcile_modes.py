@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,3 +122,5 @@ def test_post_rollout_webhooks_run_after_the_rollout_ends(
     paths = [r.path for r in world.hooks.requests]
     assert paths.count("/notify") == 1 and paths[-1] == "/notify"
     assert world.hooks.requests[-1].json()["phase"] == "Succeeded"
+    checksums = {r.json()["checksum"] for r in world.hooks.requests}
+    assert len(checksums) == 1 and re.fullmatch(r"[0-9a-f]{64}", checksums.pop())  # no "sha256:"
