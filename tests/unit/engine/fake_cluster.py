@@ -53,6 +53,8 @@ class FakeCluster:
         self.down = False
         """Every call fails as an unreachable API server would."""
         self.applies = 0
+        self.events_fail = False
+        """``emit_event`` fails as an API server refusing Events would (they are best effort)."""
         self.version = 0
         self.watch_script: list[list[tuple[str, dict[str, Any]]] | Exception] = []
         """What successive ``watch_canaries`` calls deliver: a list of events, or an exception to raise."""
@@ -154,6 +156,8 @@ class FakeCluster:
         self, canary: Mapping[str, Any], message: str, *, warning: bool = False, reason: str = "Synced"
     ) -> None:
         self._check()
+        if self.events_fail:
+            raise TemporaryError("kubernetes: events are refused")
         meta = canary["metadata"]
         self.events.append(RecordedEvent(f"{meta['namespace']}/{meta['name']}", message, warning, reason))
 

@@ -1,0 +1,160 @@
+"""The engine's error paths: each is one outcome or one log line, and the rollout (or the others) go on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from gitflagger.adapters.git import RecordResult, Step
+from gitflagger.engine.controller import Controller
+from gitflagger.engine.finalize import FINALIZER, finalize
+from gitflagger.engine.reconcile import ApplyMode
+from gitflagger.errors import PermanentError, TemporaryError
+from tests.unit.adapters.loopback import LoopbackServer, Reply
+from tests.unit.engine.podinfo_world import World
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    with LoopbackServer() as prometheus, LoopbackServer() as hooks:
+        yield World(tmp_path, prometheus, hooks)
+
+
+def analysis(world: World) -> dict[str, object]:
+    spec: dict[str, object] = world.canary["spec"]["canaryAnalysis"]
+    return spec
+
+
+def test_events_refused_by_the_api_server_do_not_stop_the_step(world: World) -> None:
+    world.cluster.events_fail = True
+    world.initialized()
+    assert world.status["phase"] == "Initialized" and world.cluster.events == []
+
+
+def test_a_missing_metric_template_is_a_failed_check_naming_it(world: World) -> None:
+    metric = {"name": "errors", "templateRef": {"name": "nope"}, "thresholdRange": {"max": 1}}
+    analysis(world)["metrics"] = [metric]
+    world.initialized()
+    world.set_image("6.0.1")
+    world.steps(3)
+    failing = [m for m in world.cluster.messages() if "nope" in m]
+    assert failing and "MetricTemplate test/nope not found" in failing[0]
+    assert world.status["failedChecks"] == 1
+
+
+def test_alerts_go_to_their_provider_and_a_missing_provider_is_only_logged(world: World) -> None:
+    with LoopbackServer() as slack:
+        world.cluster.put({
+            "apiVersion": "flagger.app/v1beta1", "kind": "AlertProvider",
+            "metadata": {"name": "on-call", "namespace": "test"},
+            "spec": {"type": "slack", "address": slack.url + "/hook"},
+        })
+        analysis(world)["alerts"] = [
+            {"name": "gone", "severity": "info", "providerRef": {"name": "missing"}},
+            {"name": "team", "severity": "info", "providerRef": {"name": "on-call"}},
+        ]
+        world.initialized()
+        world.set_image("6.0.1")
+        world.step()
+    assert any("New revision detected" in str(r.json()) for r in slack.requests)
+    assert world.status["phase"] == "Progressing"
+
+
+def test_a_chat_service_that_fails_does_not_stop_the_step(world: World) -> None:
+    with LoopbackServer() as slack:
+        slack.script(Reply(500))
+        world.cluster.put({
+            "apiVersion": "flagger.app/v1beta1", "kind": "AlertProvider",
+            "metadata": {"name": "on-call", "namespace": "test"},
+            "spec": {"type": "slack", "address": slack.url + "/hook"},
+        })
+        analysis(world)["alerts"] = [{"name": "team", "severity": "info", "providerRef": {"name": "on-call"}}]
+        world.ctx.reporting = type(world.ctx.reporting)()
+        world.initialized()
+        world.set_image("6.0.1")
+        assert world.step().stepped
+    assert slack.requests
+
+
+def test_a_primary_deleted_behind_our_back_is_initialized_again(world: World) -> None:
+    world.initialized()
+    del world.cluster.objects[("Deployment", "test", "podinfo-primary")]
+
+    outcome = world.step()
+
+    assert outcome.decision is not None and outcome.commit is not None
+    assert world.status["phase"] == "Initializing"
+    assert ("Deployment", "test", "podinfo-primary") in world.cluster.objects
+
+
+def test_git_only_mode_waits_while_the_primary_does_not_exist(world: World) -> None:
+    world.initialized()
+    world.ctx.apply_mode = ApplyMode.GIT_ONLY
+    del world.cluster.objects[("Deployment", "test", "podinfo-primary")]
+    outcome = world.step()
+    assert not outcome.stepped and "podinfo-primary does not exist yet" in outcome.skipped
+
+
+class FlakyRecorder:
+    """A recorder whose push fails: the step is committed locally, the push retried next pass."""
+
+    def __init__(self, inner: object, error: Exception) -> None:
+        self.inner, self.error, self.push_retries, self.syncs = inner, error, 0, 0
+
+    def record(self, step: Step) -> RecordResult:
+        return self.inner.record(step)  # type: ignore[attr-defined, no-any-return]
+
+    def sync(self) -> None:
+        self.syncs += 1
+        raise TemporaryError("git: fetch failed")
+
+    def flush(self) -> None:
+        self.push_retries += 2
+        raise self.error
+
+
+@pytest.mark.parametrize("error", [TemporaryError("git: push timed out"), PermanentError("git: refused")])
+def test_a_failed_fetch_or_push_is_logged_and_the_pass_completes(world: World, error: Exception) -> None:
+    flaky = FlakyRecorder(world.recorder, error)
+    world.ctx.recorder = flaky  # type: ignore[assignment]
+    c = Controller(world.cluster, world.ctx)  # type: ignore[arg-type]
+    c.sync()
+
+    (outcome,) = c.run_pass()
+
+    assert outcome.stepped and outcome.commit is not None and flaky.syncs == 1
+    assert world.ctx.telemetry.registry.get_sample_value("gitflagger_push_retries_total") == 2.0
+
+
+def test_finalizing_an_invalid_canary_or_one_without_target_just_lets_go(world: World) -> None:
+    world.canary["metadata"]["finalizers"] = [FINALIZER]
+    world.canary["metadata"]["deletionTimestamp"] = "2026-11-29T10:00:00Z"
+    world.canary["spec"]["canaryAnalysis"]["stepWeight"] = 0
+    assert finalize(world.cluster, world.canary) == (True, "invalid Canary: nothing to revert")
+
+
+def test_finalizing_without_a_target_lets_go(world: World) -> None:
+    world.canary["metadata"]["finalizers"] = [FINALIZER]
+    world.canary["metadata"]["deletionTimestamp"] = "2026-11-29T10:00:00Z"
+    del world.cluster.objects[("Deployment", "test", "podinfo")]
+    assert finalize(world.cluster, world.canary) == (True, "target gone: nothing to revert")
+    assert ("Canary", "test", "podinfo") not in world.cluster.objects
+
+
+def test_a_failing_finalizer_backs_off_and_tries_again(world: World) -> None:
+    world.canary["spec"]["revertOnDeletion"] = True
+    c = Controller(world.cluster, world.ctx)  # type: ignore[arg-type]
+    c.sync()
+    c.run_pass()
+    world.canary["metadata"]["deletionTimestamp"] = "2026-11-29T10:05:00Z"
+    c.sync()
+    world.cluster.down = True
+    (failed,) = c.run_pass()
+    assert "connection refused" in failed.error
+    world.cluster.down = False
+    assert c.run_pass() == []  # backing off
+    world.now += timedelta(seconds=10)
+    assert c.run_pass()[0].skipped.startswith("deleting: ")
