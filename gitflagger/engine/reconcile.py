@@ -150,7 +150,7 @@ def _step(ctx: Context, canary_obj: Mapping[str, Any], canary: Canary, log: Any)
         ctx.cluster, canary_obj, canary, decision, applied.drift, ctx.reporting, ctx.telemetry,
         commit or state.last_commit,
     )
-    _observe(ctx, canary, state, plan)
+    _export(ctx, canary, state, plan)
     log.info("step", subject=decision.subject, commit=commit, phase=str(decision.state.phase or ""))
     return StepOutcome(canary.ref, decision, commit, obj, applied=applied)
 
@@ -204,7 +204,8 @@ def _acknowledge(ctx: Context, pending: PendingIntent, decision: Decision, log: 
         log.warning("intent acknowledgement failed", intent=pending.intent.value, error=str(err))
 
 
-def _observe(ctx: Context, canary: Canary, before: State, plan: Plan) -> None:
+def _export(ctx: Context, canary: Canary, before: State, plan: Plan) -> None:
+    """The step in Flagger's metrics: status, weights, per-metric values, the end of a rollout."""
     decision = plan.decision
     t = ctx.telemetry
     t.observe_step(canary, decision.state.phase, decision.routes.primary, decision.routes.canary)

@@ -15,7 +15,7 @@ to the global ``--slack-url`` notifier.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from gitflagger.adapters.notifiers import (
@@ -48,7 +48,7 @@ class Reporting:
     event_webhook: str | None = None
     notifier: Notifier | None = None
     cluster_name: str = ""
-    extra: Mapping[str, str] = field(default_factory=dict)
+    """Shown as the "Cluster" field of chat alerts (Flagger's ``-cluster-name``)."""
 
 
 def write_status(cluster: ClusterPort, canary_obj: Mapping[str, Any], state: State, commit: str) -> Obj:
