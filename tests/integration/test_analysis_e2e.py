@@ -8,6 +8,8 @@ config repo is the git server's. The controller's pass function
 (``Controller.run_pass``, what ``gitflagger run --once`` runs) is called as
 soon as the world is ready for the next step instead of after a real interval;
 before a pass that judges metrics, Prometheus has scraped fresh canary traffic.
+One test runs ``gitflagger run --metrics-addr`` as a process on its real 10s
+pace, to scrape /metrics the way Prometheus would.
 
 Releases: 6.0.1 is healthy, 6.0.2 fails 30% of requests (tests/testbed/meshsim.py).
 In the failure-mode tests every release is the healthy 6.0.1: what is missing is
@@ -53,7 +55,8 @@ from tests.integration.analysis_support import (
     set_image,
     status,
 )
-from tests.integration.controller_support import kube, wait_for  # noqa: F401 (fixture)
+from tests.integration.controller_support import ControllerProcess, kube, wait_for  # noqa: F401 (fixture)
+from tests.testbed.cluster import Cluster
 from tests.testbed.gitserver import RepoUrls
 from tests.testbed.meshsim import MeshSim
 from tests.testbed.prometheus import Prometheus, free_port
@@ -233,6 +236,95 @@ def test_real_prometheus_data_promotes_a_good_release_and_rolls_back_a_bad_one_w
     assert sample(samples, "gitflagger_apply_seconds_count") >= commits
     assert sample(samples, "gitflagger_apply_seconds_sum") > 0
     assert sample(samples, "gitflagger_push_retries_total") == 0
+
+
+def test_gitflagger_run_serves_flagger_and_gitflagger_metrics_during_a_rollout(
+    cluster: Cluster,
+    kube: KubeCluster,
+    namespace: str,
+    meshsim: MeshSim,
+    prometheus: Prometheus,
+    git_repo: RepoUrls,
+    tmp_path: Path,
+) -> None:
+    """``gitflagger run --metrics-addr`` as a process, on its own 10s pace, scraped at each stage."""
+    ns, repo = namespace, git_repo.path
+    url = f"http://127.0.0.1:{free_port()}/metrics"
+    with LoopbackServer() as load_tester:
+        objects = app(
+            ns,
+            "podinfo",
+            metrics=BUILTINS,
+            step_weight=50,
+            max_weight=50,
+            webhooks=[hook(load_tester.url + "/")],
+        )
+        create_all(kube, objects)
+        controller = ControllerProcess(
+            cluster.kubeconfig,
+            repo,
+            prometheus.url,
+            ns,
+            tmp_path / "controller.log",
+            "--metrics-addr",
+            url.removeprefix("http://").removesuffix("/metrics"),
+        ).start()
+        try:
+
+            def exported(
+                phase: str, weight: int
+            ) -> dict[tuple[str, frozenset[tuple[str, str]]], float] | None:
+                """A scrape taken while the Canary is at (phase, weight) and /metrics already says so."""
+                st = status(kube, ns, "podinfo")
+                if st.get("phase") != phase or int(st.get("canaryWeight", 0)) != weight:
+                    return None
+                try:
+                    samples = scrape(url)
+                except requests.RequestException:
+                    return None
+                key = ("flagger_canary_weight", frozenset({"workload": "podinfo", "namespace": ns}.items()))
+                return samples if samples.get(key) == weight else None
+
+            wait_for("Initialized", lambda: status(kube, ns, "podinfo").get("phase") == "Initialized", 120)
+            set_image(kube, ns, "podinfo", "6.0.1")
+            during = wait_for("/metrics at weight 50", lambda: exported("Progressing", 50), 120)
+            after = wait_for("/metrics after the promotion", lambda: exported("Succeeded", 0), 120)
+            assert controller.proc is not None and controller.proc.poll() is None, "the controller died"
+        finally:
+            controller.stop()
+
+    assert sample(during, "flagger_canary_weight", workload="podinfo-primary", namespace=ns) == 50
+    assert sample(during, "flagger_canary_status", name="podinfo", namespace=ns) == 0
+    assert sample(during, "flagger_canary_total", namespace=ns) == 1
+    assert sample(during, "gitflagger_commits_total", namespace=ns) >= 4  # init x2, new revision, advance
+
+    assert sample(after, "flagger_canary_weight", workload="podinfo-primary", namespace=ns) == 100
+    assert sample(after, "flagger_canary_status", name="podinfo", namespace=ns) == 1
+    assert (
+        sample(
+            after,
+            "flagger_canary_successes_total",
+            name="podinfo",
+            namespace=ns,
+            deployment_strategy="canary",
+        )
+        == 1
+    )
+    assert sample(
+        after, "flagger_canary_metric_analysis", name="podinfo", namespace=ns, metric="request-success-rate"
+    ) == pytest.approx(100.0)
+    assert (
+        0
+        < sample(
+            after, "flagger_canary_metric_analysis", name="podinfo", namespace=ns, metric="request-duration"
+        )
+        <= 500
+    )
+    commits = len(read_history(repo, f"{ns}/podinfo"))
+    assert sample(after, "gitflagger_commits_total", namespace=ns) == commits
+    assert sample(after, "flagger_canary_duration_seconds_count", name="podinfo", namespace=ns) >= commits
+    assert sample(after, "gitflagger_apply_seconds_count") >= commits
+    assert sample(after, "flagger_info", version=sample_version(after), mesh_provider="istio") == 1
 
 
 def sample_version(samples: dict[tuple[str, frozenset[tuple[str, str]]], float]) -> str:
