@@ -13,8 +13,7 @@ Rows, each a median over repeated runs:
   pipeline run (no decide or render), steps/s and its ratio to the baseline;
 * ``pipeline N=…``: decide → render → record, steps/s and its ratio to the baseline.
 
-Then (not with --quick) the record stage alone, the fast-emitter prototype
-(:mod:`tests.bench.fast_yaml`), loose-object write cost on disk and tmpfs, and
+Then (not with --quick) the record stage alone, loose-object write cost on disk and tmpfs, and
 one pyinstrument profile of the N=100 pipeline; the self-time leaders go
 into the notes and the full text next to the cache (path in the notes).
 """
@@ -98,24 +97,6 @@ def pipeline_run(
     return seconds, steps, captured, commits
 
 
-@contextmanager
-def fast_emitter() -> Iterator[None]:
-    """Swap the prototype emitter (:mod:`tests.bench.fast_yaml`) in where the record stage serialises."""
-    from tests.bench.fast_yaml import dump_fast
-
-    saved = []
-    for name in ("gitflagger.render", "gitflagger.adapters.git.layout"):
-        module = importlib.import_module(name)
-        if hasattr(module, "dump_canonical"):
-            saved.append((module, getattr(module, "dump_canonical")))  # noqa: B009
-            setattr(module, "dump_canonical", dump_fast)  # noqa: B010
-    try:
-        yield
-    finally:
-        for module, real in saved:
-            setattr(module, "dump_canonical", real)  # noqa: B010
-
-
 def _write_new_objects_only(repo: pygit2.Repository, files: Mapping[str, bytes]) -> pygit2.Oid:
     """``write_directory`` that hashes first and writes only blobs the repo lacks.
 
@@ -145,15 +126,6 @@ def new_objects_only() -> Iterator[None]:
         yield
     finally:
         setattr(module, "write_directory", real)  # noqa: B010
-
-
-def fast_emitter_mismatches(steps: list[Step]) -> tuple[int, int]:
-    """(objects compared, objects whose fast YAML differs from dump_canonical's)."""
-    from gitflagger.render.yaml import dump_canonical
-    from tests.bench.fast_yaml import dump_fast
-
-    objs = [getattr(m, "obj") for s in steps for m in s.manifests if not m.secret]  # noqa: B009
-    return len(objs), sum(dump_fast(o) != dump_canonical(o) for o in objs)
 
 
 def record_only_run(steps: list[Step]) -> float:
@@ -227,7 +199,7 @@ _STAGES = {"decide": "decide", "render": "render", "record": "record", "_observe
            "_apply": "apply (sim)"}
 
 
-_YAML = ("dump_canonical", "dump_fast")
+_YAML = ("dump_canonical",)
 _LIBGIT2 = ("create_blob", "write", "create_commit", "set_target", "create_reference_direct", "peel",
             "__getitem__", "get", "walk")
 
@@ -320,25 +292,13 @@ def run(quick: bool) -> list[Row]:
         p = paired(lambda: len(steps) / record_only_run(steps), runs)
         rows.append(_row(f"record only (replayed steps, N={sizes[0]})", p,
                          "GitRecorder.record alone: YAML → blobs/trees → commit → ref CAS → cache ref"))
-        compared, mismatches = fast_emitter_mismatches(captured)
-
-        def fast_run() -> float:
-            with fast_emitter():
-                seconds, steps, _, _ = pipeline_run(sizes[0])
-            return steps / seconds
-
-        p = paired(fast_run, runs)
-        rows.append(_row(f"same, N={sizes[0]}, with the fast-emitter prototype (not shipped)", p,
-                         f"tests/bench/fast_yaml.py in place of ruamel's emitter; byte-identical on "
-                         f"{compared} manifests of this run ({mismatches} mismatches)"))
-
         def both_run() -> float:
-            with fast_emitter(), new_objects_only():
+            with new_objects_only():
                 seconds, steps, _, _ = pipeline_run(sizes[0])
             return steps / seconds
 
         p = paired(both_run, runs)
-        rows.append(_row(f"same, N={sizes[0]}, fast emitter + write only new blobs (prototypes)", p,
+        rows.append(_row(f"same, N={sizes[0]}, write only new blobs (prototype)", p,
                          "also hashes each file first and skips create_blob for blobs already stored "
                          "(libgit2 would rewrite them)"))
     shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
