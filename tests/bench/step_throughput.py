@@ -21,19 +21,16 @@ into the notes and the full text next to the cache (path in the notes).
 from __future__ import annotations
 
 import gc
-import importlib
 import os
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pygit2
-from pygit2.enums import FileMode
 
 from gitflagger.adapters.git import GitRecorder, RecordResult, Step
 from gitflagger.engine.simulate import TickResult, simulate
@@ -95,37 +92,6 @@ def pipeline_run(
         seconds = time.perf_counter() - start
         captured = recorder.steps if capture else []
     return seconds, steps, captured, commits
-
-
-def _write_new_objects_only(repo: pygit2.Repository, files: Mapping[str, bytes]) -> pygit2.Oid:
-    """``write_directory`` that hashes first and writes only blobs the repo lacks.
-
-    libgit2 rewrites (freshens) an object that already exists; on this disk
-    that costs about as much as writing a new one, and most of a step's files
-    are unchanged since the Canary's previous step.
-    """
-    builder = repo.TreeBuilder()
-    for name, content in sorted(files.items()):
-        oid = pygit2.hash(content)
-        if oid not in repo:
-            repo.create_blob(content)
-        builder.insert(name, oid, FileMode.BLOB)
-    tree: pygit2.Oid = builder.write()
-    return tree
-
-
-@contextmanager
-def new_objects_only() -> Iterator[None]:
-    """Swap :func:`_write_new_objects_only` in for the recorder's ``write_directory``."""
-    module = importlib.import_module("gitflagger.adapters.git.recorder")
-    real = getattr(module, "write_directory", None)
-    if real is None:
-        raise RuntimeError("the recorder no longer calls write_directory")
-    setattr(module, "write_directory", _write_new_objects_only)  # noqa: B010
-    try:
-        yield
-    finally:
-        setattr(module, "write_directory", real)  # noqa: B010
 
 
 def record_only_run(steps: list[Step]) -> float:
@@ -292,15 +258,6 @@ def run(quick: bool) -> list[Row]:
         p = paired(lambda: len(steps) / record_only_run(steps), runs)
         rows.append(_row(f"record only (replayed steps, N={sizes[0]})", p,
                          "GitRecorder.record alone: YAML → blobs/trees → commit → ref CAS → cache ref"))
-        def both_run() -> float:
-            with new_objects_only():
-                seconds, steps, _, _ = pipeline_run(sizes[0])
-            return steps / seconds
-
-        p = paired(both_run, runs)
-        rows.append(_row(f"same, N={sizes[0]}, write only new blobs (prototype)", p,
-                         "also hashes each file first and skips create_blob for blobs already stored "
-                         "(libgit2 would rewrite them)"))
     shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
     disk = Sample.of([loose_write_us(None) for _ in range(runs)])
     rows.append(disk.row("one new loose object (1 KiB blob), bench temp dir", "µs",

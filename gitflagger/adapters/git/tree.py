@@ -16,10 +16,20 @@ from pygit2.enums import FileMode
 
 
 def write_directory(repo: pygit2.Repository, files: Mapping[str, bytes]) -> pygit2.Oid:
-    """Write a flat directory of files (name → content) as a tree and return its id."""
+    """Write a flat directory of files (name → content) as a tree and return its id.
+
+    Each blob is hashed first and written only when the repository lacks it:
+    most of a step's files are unchanged since the Canary's previous step, and
+    libgit2 "freshens" an object it already has (rewrites its timestamp), which
+    costs about as much as writing it (~130 µs against ~2 µs to hash and ~10 µs
+    to look it up).
+    """
     builder = repo.TreeBuilder()
     for name, content in sorted(files.items()):
-        builder.insert(name, repo.create_blob(content), FileMode.BLOB)
+        blob = pygit2.hash(content)
+        if blob not in repo:
+            blob = repo.create_blob(content)
+        builder.insert(name, blob, FileMode.BLOB)
     oid: pygit2.Oid = builder.write()
     return oid
 
