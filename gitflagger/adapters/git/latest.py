@@ -24,6 +24,7 @@ them, which is fine for a cache that any clone rebuilds.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 
 import pygit2
@@ -121,10 +122,17 @@ def latest_step(
 
 
 def remember_step(repo: pygit2.Repository, directory: Sequence[str], commit: pygit2.Oid) -> None:
-    """Point the Canary's cache ref at ``commit``, the step just recorded."""
+    """Point the Canary's cache ref at ``commit``, the step just recorded.
+
+    Best effort: the ref is a cache, and a ref locked by someone else (``git
+    pack-refs`` in background maintenance takes each ref's lock for a moment)
+    must not fail a step that is already committed; the next lookup walks
+    the history instead.
+    """
     ref_name = canary_ref_name(directory)
     if ref_name is not None:
-        repo.create_reference_direct(ref_name, commit, True, message="gitflagger: latest step")
+        with contextlib.suppress(pygit2.GitError, OSError):  # pygit2 reports a held lock as OSError
+            repo.create_reference_direct(ref_name, commit, True, message="gitflagger: latest step")
 
 
 def index_new_commits(

@@ -21,7 +21,7 @@ unguarded); separate recorders on one repository rely on the CAS alone.
 :meth:`Recorder.flush` ends a reconcile pass: a remote recorder
 (:mod:`gitflagger.adapters.git.remote_recorder`) pushes the pass's commits
 there; for a local repository it only runs maintenance when due
-(:mod:`gitflagger.adapters.git.maintenance`).
+(:mod:`gitflagger.adapters.git.maintenance`), in the background.
 
 Each commit's ``Previous-Step`` trailer names the Canary's previous step, the
 chain ``gitflagger history`` follows. Secret checksums are sealed with the
@@ -46,7 +46,7 @@ import pygit2
 from gitflagger.adapters.git.checksums import ChecksumKey
 from gitflagger.adapters.git.latest import latest_step_commit, remember_step
 from gitflagger.adapters.git.layout import RenderedObject, canary_directory, directory_files
-from gitflagger.adapters.git.maintenance import DEFAULT_LOOSE_THRESHOLD, maintain_if_needed
+from gitflagger.adapters.git.maintenance import DEFAULT_LOOSE_THRESHOLD, BackgroundMaintenance
 from gitflagger.adapters.git.message import compose_message
 from gitflagger.adapters.git.repository import branch_ref, open_repository
 from gitflagger.adapters.git.signing import Signer, write_commit
@@ -120,7 +120,8 @@ class GitRecorder:
     ``checksum_key`` seals Secret checksums (default: the repository's own
     key, created on first use); ``signer`` signs each commit;
     ``maintenance_threshold`` is the estimated number of loose objects above
-    which :meth:`flush` repacks (``0``: never).
+    which :meth:`flush` starts a repack in the background (``0``: never; see
+    :class:`~gitflagger.adapters.git.maintenance.BackgroundMaintenance`).
     """
 
     def __init__(
@@ -140,7 +141,7 @@ class GitRecorder:
         self.identity = identity
         self.signer = signer
         self._checksum_key = checksum_key
-        self.maintenance_threshold = maintenance_threshold
+        self.maintenance = BackgroundMaintenance(self.repo.path, maintenance_threshold)
         self._lock = threading.Lock()
 
     def record(self, step: Step) -> RecordResult:
@@ -151,9 +152,16 @@ class GitRecorder:
             except pygit2.GitError as err:
                 raise TemporaryError(f"git: cannot record {step.canary.ref}: {err}") from err
 
+    @property
+    def maintenance_threshold(self) -> int:
+        return self.maintenance.threshold
+
     def flush(self) -> None:
-        """Nothing to publish (the local branch is already updated); repack when due."""
-        maintain_if_needed(self.repo.path, self.maintenance_threshold)
+        """Nothing to publish (the local branch is already updated); start a repack when due.
+
+        The repack runs in the background (:attr:`maintenance`); :meth:`flush` never waits for it.
+        """
+        self.maintenance.poke()
 
     def _record(self, step: Step) -> RecordResult:
         canary = step.canary
@@ -218,9 +226,11 @@ class GitRecorder:
                 self.repo.create_reference_direct(self.ref_name, commit, False, message=reflog)
             else:
                 ref.set_target(commit, reflog)
-        except (pygit2.AlreadyExistsError, pygit2.GitError):
+        except (pygit2.AlreadyExistsError, pygit2.GitError, OSError):
             # libgit2 reports a moved ref ("old reference value does not match") and a
-            # ref locked by another writer the same way; both mean: rebuild on the new head.
+            # ref locked by another writer (another recorder, or ``git pack-refs`` in
+            # background maintenance; pygit2 raises OSError for a held lock file):
+            # all mean: rebuild on the new head.
             return False
         return True
 

@@ -45,7 +45,7 @@ from gitflagger.adapters.git.cache import RepoCache
 from gitflagger.adapters.git.checksums import ChecksumKey
 from gitflagger.adapters.git.latest import index_new_commits
 from gitflagger.adapters.git.layout import prefix_parts
-from gitflagger.adapters.git.maintenance import DEFAULT_LOOSE_THRESHOLD, maintain_if_needed
+from gitflagger.adapters.git.maintenance import DEFAULT_LOOSE_THRESHOLD, BackgroundMaintenance
 from gitflagger.adapters.git.rebase import CONFLICT_REF_ROOT, Conflict, rebase, unpushed_commits
 from gitflagger.adapters.git.recorder import (
     DEFAULT_BRANCH,
@@ -115,12 +115,16 @@ class RemoteRecorder:
         self.signer = signer
         self.retry = retry
         self.sleep = sleep
-        self.maintenance_threshold = maintenance_threshold
+        self.maintenance = BackgroundMaintenance(self.cache.path, maintenance_threshold)
         self.push_retries = 0
         """Lost races so far (``gitflagger_push_retries_total``)."""
         self._synced = False
         self._conflicts: list[Conflict] = []
         self._lock = threading.RLock()
+
+    @property
+    def maintenance_threshold(self) -> int:
+        return self.maintenance.threshold
 
     @property
     def repo(self) -> pygit2.Repository:
@@ -140,7 +144,7 @@ class RemoteRecorder:
                 self._push()
             finally:
                 self._synced = False
-            maintain_if_needed(self.cache.path, self.maintenance_threshold)
+            self.maintenance.poke()  # in the background: the push does not wait for a repack
             if self._conflicts:
                 conflicts, self._conflicts = self._conflicts, []
                 raise PermanentError(_conflict_message(self.remote, conflicts))

@@ -69,4 +69,5 @@ def test_a_recorder_maintains_at_flush_when_due(tmp_path: Path) -> None:
             break
     assert loose_objects_estimate(repo.path) >= 1
     recorder.flush()
+    recorder.maintenance.wait()  # flush starts it in the background
     assert loose_objects(Path(repo.path)) == 0
