@@ -1,8 +1,9 @@
-"""The controller's view of manual intents: read the pending one, acknowledge it once consumed.
+"""The controller's view of the config repo beyond recording: manual intents and recorded status.
 
-A thin holder of *where* intents live (repository, branch, prefix), so the
-reconcile code asks "anything pending for test/podinfo?" without knowing git.
-The intents themselves are :mod:`gitflagger.adapters.git.intents`.
+A thin holder of *where* things live (repository, branch, prefix), so the
+reconcile code asks "anything pending for test/podinfo?" or "where did this
+rollout stand?" without knowing git. The intents themselves are
+:mod:`gitflagger.adapters.git.intents`, the snapshots :mod:`gitflagger.adapters.git.snapshot`.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import pygit2
 
 from gitflagger.adapters.git import DEFAULT_BRANCH, DEFAULT_PREFIX, Identity
 from gitflagger.adapters.git.intents import PendingIntent, acknowledge_intent, read_intent
+from gitflagger.adapters.git.snapshot import recorded_status
 
 
 @dataclass
@@ -42,3 +45,9 @@ class IntentStore:
                 identity=self.identity,
                 now=now,
             )
+
+    def recorded_status(self, canary: str) -> dict[str, Any] | None:
+        """The status the Canary's last recorded step wrote to ``canary.yaml``; ``None`` when none."""
+        namespace, _, name = canary.partition("/")
+        with self._lock:
+            return recorded_status(self.repo, namespace, name, branch=self.branch, prefix=self.prefix)

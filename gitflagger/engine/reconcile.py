@@ -119,6 +119,12 @@ def reconcile_one(ctx: Context, canary_obj: Mapping[str, Any]) -> StepOutcome:
 
 def _step(ctx: Context, canary_obj: Mapping[str, Any], canary: Canary, log: Any) -> StepOutcome:
     state = State.from_status(canary_obj.get("status"))
+    if state.phase is None and ctx.intents is not None:
+        # No status (restored without it, wiped): resume from the last recorded step, if any.
+        recorded = ctx.intents.recorded_status(canary.ref)
+        if recorded:
+            state = State.from_status(recorded)
+            log.warning("no status on the Canary, resuming from the config repo", phase=str(state.phase))
     live = read_live(ctx.cluster, canary)
     if ctx.apply_mode is ApplyMode.GIT_ONLY and state.phase is not None:
         lag = _git_only_lag(canary, state, live)

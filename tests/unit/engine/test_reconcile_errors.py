@@ -6,9 +6,12 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import pygit2
 import pytest
 
 from gitflagger.adapters.git import RecordResult, Step
+from gitflagger.adapters.git.snapshot import recorded_status
+from gitflagger.adapters.git.tree import replace_directory
 from gitflagger.engine.controller import Controller
 from gitflagger.engine.finalize import FINALIZER, finalize
 from gitflagger.engine.reconcile import ApplyMode
@@ -158,3 +161,36 @@ def test_a_failing_finalizer_backs_off_and_tries_again(world: World) -> None:
     assert c.run_pass() == []  # backing off
     world.now += timedelta(seconds=10)
     assert c.run_pass()[0].skipped.startswith("deleting: ")
+
+
+def test_a_canary_that_lost_its_status_resumes_from_the_config_repo(world: World) -> None:
+    world.initialized()
+    world.set_image("6.0.1")
+    world.steps(2)  # Progressing at weight 10
+    del world.canary["status"]
+    commits = len(world.subjects())
+
+    resumed = world.step()
+
+    assert resumed.decision is not None
+    assert resumed.decision.subject == "podinfo.test: advance canary weight 20"
+    assert world.status["canaryWeight"] == 20 and len(world.subjects()) == commits + 1
+    assert not any("initializing" in s for s in world.subjects()[2:])
+
+
+def test_an_unreadable_snapshot_is_ignored_and_the_canary_initializes(world: World) -> None:
+    assert recorded_status(world.recorder.repo, "test", "podinfo") is None  # no branch yet
+    world.step()
+    repo = world.recorder.repo
+    head = repo.references["refs/heads/main"].peel(pygit2.Commit)
+    folder = head.tree["local"]["test"]["podinfo"]
+    builder = repo.TreeBuilder(folder)
+    builder.insert("canary.yaml", repo.create_blob(b"status: [unclosed\n"), pygit2.enums.FileMode.BLOB)
+    root = replace_directory(repo, head.tree, ("local", "test", "podinfo"), builder.write())
+    sig = pygit2.Signature("someone", "someone@example.com")
+    repo.create_commit("refs/heads/main", sig, sig, "hand edit", root, [head.id])
+
+    assert recorded_status(repo, "test", "podinfo") is None
+    del world.canary["status"]
+    assert world.step().decision is not None
+    assert world.status["phase"] == "Initializing"
