@@ -80,8 +80,9 @@ def strip_noise(obj: Mapping[str, Any]) -> dict[str, Any]:
     itself when nothing else is left); and the ``creationTimestamp: null``
     that clients write into a pod template's metadata.
     """
-    out: dict[str, Any] = copy.deepcopy(dict(obj))
-    out.pop("status", None)
+    out: dict[str, Any] = {
+        k: _copy_metadata(v) if k == "metadata" else _copy(v) for k, v in obj.items() if k != "status"
+    }
     meta = out.get("metadata")
     if isinstance(meta, dict):
         for key in NOISE_METADATA:
@@ -98,6 +99,33 @@ def strip_noise(obj: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(template_meta, dict) and template_meta.get("creationTimestamp", 0) is None:
         del template_meta["creationTimestamp"]
     return out
+
+
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of JSON-shaped data: plain dicts and lists rebuilt, immutable scalars shared.
+
+    Several times faster than :func:`copy.deepcopy`, which remains the copy of
+    anything else (dict subclasses included). Unlike it, two references to one
+    container come out as two copies, never one.
+    """
+    kind = type(value)
+    if kind is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if kind is list:
+        return [_copy(v) for v in value]
+    if kind in _ATOMS:
+        return value
+    return copy.deepcopy(value)
+
+
+def _copy_metadata(meta: Any) -> Any:
+    """``metadata`` copied without the server-owned fields (``managedFields`` can be most of an object)."""
+    if type(meta) is not dict:
+        return _copy(meta)
+    return {k: _copy(v) for k, v in meta.items() if k not in NOISE_METADATA}
 
 
 def canonical_order(obj: Any, *, _depth: int = 0, _parent: str = "") -> Any:

@@ -8,6 +8,7 @@ same bytes on random objects, with strings drawn to hit every quoting rule.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -152,3 +153,43 @@ def test_one_pass_strip_and_order_matches_the_two_passes(obj: dict[str, Any]) ->
     assert repr(one) == repr(two)  # key order at every level, not just equality
     assert repr(obj) == before  # the input is never modified
     assert dump_canonical(obj) == canonical._dump_ruamel(two)
+
+
+def _strip_noise_with_deepcopy(obj: dict[str, Any]) -> dict[str, Any]:
+    """strip_noise as it was written first: deepcopy everything, then drop the noise."""
+    out: dict[str, Any] = copy.deepcopy(dict(obj))
+    out.pop("status", None)
+    meta = out.get("metadata")
+    if isinstance(meta, dict):
+        for key in canonical.NOISE_METADATA:
+            meta.pop(key, None)
+        annotations = meta.get("annotations")
+        if isinstance(annotations, dict):
+            for key in canonical.NOISE_ANNOTATIONS:
+                annotations.pop(key, None)
+            if not annotations:
+                del meta["annotations"]
+    spec = out.get("spec")
+    template = spec.get("template") if isinstance(spec, dict) else None
+    template_meta = template.get("metadata") if isinstance(template, dict) else None
+    if isinstance(template_meta, dict) and template_meta.get("creationTimestamp", 0) is None:
+        del template_meta["creationTimestamp"]
+    return out
+
+
+def _containers(value: Any) -> list[int]:
+    if isinstance(value, dict):
+        return [id(value), *(i for v in value.values() for i in _containers(v))]
+    if isinstance(value, list):
+        return [id(value), *(i for v in value for i in _containers(v))]
+    return []
+
+
+@settings(max_examples=300, deadline=None)
+@given(NOISY)
+def test_strip_noise_copies_like_deepcopy_did(obj: dict[str, Any]) -> None:
+    before = repr(obj)
+    stripped = strip_noise(obj)
+    assert repr(stripped) == repr(_strip_noise_with_deepcopy(obj))
+    assert repr(obj) == before
+    assert not set(_containers(stripped)) & set(_containers(obj))  # nothing shared with the input
