@@ -96,6 +96,14 @@ def test_each_canary_steps_once_per_interval_and_a_restart_never_steps_early(wor
     ]
 
 
+def test_the_store_counts_canaries_per_namespace(world: World) -> None:
+    c = controller(world)
+    sample = world.ctx.telemetry.registry.get_sample_value
+    assert sample("flagger_canary_total", {"namespace": "test"}) == 1
+    c.forget(world.canary)
+    assert sample("flagger_canary_total", {"namespace": "test"}) == 0
+
+
 def test_a_late_watch_event_cannot_roll_the_store_back(world: World) -> None:
     c = controller(world)
     stale = copy.deepcopy(c.canaries()[0])

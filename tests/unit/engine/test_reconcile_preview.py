@@ -1,4 +1,4 @@
-"""reconcile --dry-run's engine: the next step as diffs, and nothing written anywhere."""
+"""reconcile --dry-run's engine (the next step as diffs, nothing written), and the /metrics endpoint."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pygit2
 import pytest
 import requests
+from prometheus_client import generate_latest
 
 from gitflagger.adapters.git import DryRunRecorder, FileDiff
 from gitflagger.engine.preview import NOT_CALLED, preview
@@ -119,3 +120,24 @@ def test_a_busy_metrics_port_is_a_clear_error() -> None:
             Endpoint(f"127.0.0.1:{first.port}", Telemetry().registry, ready=lambda: True)
     finally:
         first.close()
+
+
+def test_metrics_carry_flaggers_names_and_gitflaggers_own_after_a_release(world: World) -> None:
+    world.initialized()
+    world.set_image("6.0.1")
+    world.until("Succeeded")
+    body = generate_latest(world.ctx.telemetry.registry).decode()
+    for name in (
+        "flagger_info", "flagger_canary_status", "flagger_canary_weight",
+        "flagger_canary_duration_seconds_bucket", "flagger_canary_metric_analysis",
+        "flagger_canary_successes_total", "gitflagger_commits_total", "gitflagger_apply_seconds_bucket",
+    ):
+        assert f"\n{name}{{" in body or f"\n{name} " in body, name
+    sample = world.ctx.telemetry.registry.get_sample_value
+    assert sample("flagger_canary_weight", {"workload": "podinfo-primary", "namespace": "test"}) == 100
+    assert sample("flagger_canary_status", {"name": "podinfo", "namespace": "test"}) == 1
+    assert sample("gitflagger_commits_total", {"namespace": "test"}) == len(world.subjects())
+    assert sample("flagger_canary_metric_analysis",
+                  {"name": "podinfo", "namespace": "test", "metric": "request-success-rate"}) == 99.9
+    for name in ("flagger_canary_failures_total", "gitflagger_push_retries_total", "gitflagger_drift_total"):
+        assert f"# HELP {name} " in body, name  # declared, no sample yet: nothing failed, drifted or raced
