@@ -89,6 +89,10 @@ def test_reconcile_previews_steps_and_promote_is_acted_on_at_the_next_step(
 
     assert f"Manual promotion requested for podinfo.{ns}" in out
     assert phase(kube, ns) == "Promoting"
+    before = git_log(repo)
+    everything = gitflagger("run", "--dry-run", "-n", ns, *common)
+    assert f"# {ns}/podinfo: podinfo.{ns}: " in everything and "(dry run: nothing recorded" in everything
+    assert git_log(repo) == before and phase(kube, ns) == "Promoting"
     log = git_log(repo)
     assert log[-3:] == [
         f"podinfo.{ns}: promote requested",
