@@ -17,7 +17,7 @@ import pygit2
 
 from gitflagger.adapters.git import DEFAULT_BRANCH, DEFAULT_PREFIX, Identity
 from gitflagger.adapters.git.intents import PendingIntent, acknowledge_intent, read_intent
-from gitflagger.adapters.git.snapshot import recorded_status
+from gitflagger.adapters.git.snapshot import recorded_object, recorded_status
 
 
 @dataclass
@@ -51,3 +51,9 @@ class IntentStore:
         namespace, _, name = canary.partition("/")
         with self._lock:
             return recorded_status(self.repo, namespace, name, branch=self.branch, prefix=self.prefix)
+
+    def committed(self, canary: str, file: str) -> dict[str, Any] | None:
+        """One object as the last recorded step committed it (``deployment-podinfo-primary.yaml``)."""
+        namespace, _, name = canary.partition("/")
+        with self._lock:
+            return recorded_object(self.repo, namespace, name, file, branch=self.branch, prefix=self.prefix)

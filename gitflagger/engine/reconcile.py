@@ -127,7 +127,7 @@ def _step(ctx: Context, canary_obj: Mapping[str, Any], canary: Canary, log: Any)
             log.warning("no status on the Canary, resuming from the config repo", phase=str(state.phase))
     live = read_live(ctx.cluster, canary)
     if ctx.apply_mode is ApplyMode.GIT_ONLY and state.phase is not None:
-        lag = _git_only_lag(canary, state, live)
+        lag = _git_only_lag(ctx, canary, state, live)
         if lag:
             log.info("waiting for the committed state", detail=lag)
             return StepOutcome(canary.ref, skipped=f"waiting for the committed state to be applied: {lag}")
@@ -194,11 +194,33 @@ def _apply(ctx: Context, canary: Canary, live: Live, plan: Plan) -> Applied:
         )
 
 
-def _git_only_lag(canary: Canary, state: State, live: Live) -> str:
-    """What the GitOps tool has not applied yet of the last step; empty when the cluster caught up."""
+def _git_only_lag(ctx: Context, canary: Canary, state: State, live: Live) -> str:
+    """What the GitOps tool has not applied yet of the last step; empty when the cluster caught up.
+
+    Checked: the primary exists, runs the committed pod template (every field
+    the commit sets, so server defaults do not count as a difference), and the
+    VirtualService routes the committed weights.
+    """
     if live.primary is None:
         return f"deployment {canary.primary_name} does not exist yet"
+    committed = (
+        ctx.intents.committed(canary.ref, f"deployment-{canary.primary_name}.yaml") if ctx.intents else None
+    )
+    if committed is not None:
+        want = (committed.get("spec") or {}).get("template")
+        have = (live.primary.get("spec") or {}).get("template")
+        if want is not None and not _subset(want, have):
+            return f"deployment {canary.primary_name} does not run the committed pod template yet"
     return weights_mismatch(live.virtual_service, canary, current_routes(canary.spec.analysis, state)) or ""
+
+
+def _subset(want: Any, have: Any) -> bool:
+    """Every field of ``want`` is in ``have`` with the same value (extra fields in ``have`` are defaults)."""
+    if isinstance(want, Mapping):
+        return isinstance(have, Mapping) and all(k in have and _subset(v, have[k]) for k, v in want.items())
+    if isinstance(want, list):
+        return isinstance(have, list) and len(want) == len(have) and all(map(_subset, want, have))
+    return bool(want == have)
 
 
 def _acknowledge(ctx: Context, pending: PendingIntent, decision: Decision, log: Any) -> None:

@@ -25,24 +25,41 @@ from gitflagger.errors import GitflaggerError, TemporaryError
 from gitflagger.model.documents import load_yaml_text
 
 
-def recorded_status(
-    repo: pygit2.Repository, namespace: str, name: str, *, branch: str = "main", prefix: str = "local"
+def recorded_object(
+    repo: pygit2.Repository, namespace: str, name: str, file: str, *, branch: str = "main",
+    prefix: str = "local",
 ) -> dict[str, Any] | None:
-    """The ``status`` of ``<prefix>/<namespace>/<name>/canary.yaml`` at the head; ``None`` when absent."""
+    """One committed object of the Canary's directory at the head (``deployment-podinfo-primary.yaml``)."""
+    text = _file_at_head(repo, namespace, name, file, branch, prefix)
+    if text is None:
+        return None
+    try:
+        docs = load_yaml_text(text, source=f"{namespace}/{name}/{file}")
+    except GitflaggerError:
+        return None
+    return docs[0] if docs else None
+
+
+def _file_at_head(
+    repo: pygit2.Repository, namespace: str, name: str, file: str, branch: str, prefix: str
+) -> str | None:
     try:
         ref = repo.references.get(branch_ref(branch))
         if ref is None:
             return None
         folder = read_directory(ref.peel(pygit2.Commit).tree, canary_directory(prefix, namespace, name))
-        if folder is None or SNAPSHOT not in folder:
+        if folder is None or file not in folder:
             return None
-        blob = folder[SNAPSHOT]
-        text = blob.data.decode("utf-8", errors="replace") if isinstance(blob, pygit2.Blob) else ""
+        blob = folder[file]
+        return blob.data.decode("utf-8", errors="replace") if isinstance(blob, pygit2.Blob) else None
     except pygit2.GitError as err:
-        raise TemporaryError(f"git: cannot read {namespace}/{name}/{SNAPSHOT}: {err}") from err
-    try:
-        docs = load_yaml_text(text, source=f"{namespace}/{name}/{SNAPSHOT}")
-    except GitflaggerError:
-        return None  # a hand-edited snapshot that does not parse: start from the cluster instead
-    status = docs[0].get("status") if docs else None
+        raise TemporaryError(f"git: cannot read {namespace}/{name}/{file}: {err}") from err
+
+
+def recorded_status(
+    repo: pygit2.Repository, namespace: str, name: str, *, branch: str = "main", prefix: str = "local"
+) -> dict[str, Any] | None:
+    """The ``status`` of ``<prefix>/<namespace>/<name>/canary.yaml`` at the head; ``None`` when absent."""
+    snapshot = recorded_object(repo, namespace, name, SNAPSHOT, branch=branch, prefix=prefix)
+    status = snapshot.get("status") if snapshot else None
     return dict(status) if isinstance(status, dict) else None

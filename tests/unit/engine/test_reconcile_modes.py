@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import pygit2
 import pytest
 
 from gitflagger.adapters.git.intents import read_intent, record_intent
@@ -13,6 +14,8 @@ from gitflagger.adapters.notifiers import Slack
 from gitflagger.decide import ManualIntent
 from gitflagger.engine.reconcile import ApplyMode
 from gitflagger.engine.report import Reporting
+from gitflagger.model.documents import load_yaml_text
+from gitflagger.render import Manifest
 from tests.unit.adapters.loopback import LoopbackServer
 from tests.unit.engine.podinfo_world import World
 
@@ -124,3 +127,43 @@ def test_post_rollout_webhooks_run_after_the_rollout_ends(
     assert world.hooks.requests[-1].json()["phase"] == "Succeeded"
     checksums = {r.json()["checksum"] for r in world.hooks.requests}
     assert len(checksums) == 1 and re.fullmatch(r"[0-9a-f]{64}", checksums.pop())  # no "sha256:"
+
+
+def flux(world: World) -> None:
+    """Play the GitOps tool: apply every object the config repo's head holds for the Canary."""
+    repo = world.recorder.repo
+    folder = repo.references["refs/heads/main"].peel(pygit2.Commit).tree["local"]["test"]["podinfo"]
+    for entry in folder:
+        if entry.name != "canary.yaml":
+            (obj,) = load_yaml_text(entry.data.decode())
+            world.cluster.apply([Manifest(obj)])
+
+
+def test_git_only_mode_waits_for_the_committed_primary_template_after_a_promotion(
+    tmp_path: Path, servers: tuple[LoopbackServer, LoopbackServer]
+) -> None:
+    world = make(tmp_path, servers)
+    world.initialized()
+    world.ctx.apply_mode = ApplyMode.GIT_ONLY
+    world.set_image("6.0.1")
+    gitops_until(world, "Promoting")
+    primary = world.cluster.obj("Deployment", "podinfo-primary")
+    primary["spec"]["template"]["spec"]["containers"][0]["image"] = "ghcr.io/stefanprodan/podinfo:6.0.0"
+
+    waiting = world.step()  # Flux has not applied the promotion yet
+
+    assert "does not run the committed pod template yet" in waiting.skipped
+    flux(world)
+    gitops_until(world, "Succeeded")
+    assert world.cluster.obj("Deployment", "podinfo-primary")["spec"]["template"]["spec"]["containers"][0][
+        "image"
+    ].endswith(":6.0.1")
+
+
+def gitops_until(world: World, phase: str) -> None:
+    for _ in range(20):
+        world.step()
+        flux(world)
+        if world.status["phase"] == phase:
+            return
+    raise AssertionError(f"never reached {phase}")
