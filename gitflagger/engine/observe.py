@@ -38,7 +38,6 @@ from gitflagger.render.router import ISTIO_API_VERSION
 
 DEPLOYMENT = ("apps/v1", "Deployment")
 HPA = ("autoscaling/v2", "HorizontalPodAutoscaler")
-_CONFIG_KINDS = {"configmap": "ConfigMap", "secret": "Secret"}
 
 
 @dataclass(frozen=True)
@@ -84,21 +83,25 @@ def read_live(cluster: ClusterPort, canary: Canary) -> Live:
     hpa = None
     if canary.spec.autoscaler_ref is not None:
         hpa = cluster.get(*HPA, ns, canary.spec.autoscaler_ref.name)
+    template = (target.get("spec") or {}).get("template") or {}
+    wanted: list[tuple[str, str]] = [(ref.kind, ref.name) for ref in config_refs(template)]
+    copies: list[tuple[str, str]] = []
+    if primary is not None:
+        refs = config_refs((primary.get("spec") or {}).get("template") or {})
+        copies = [(ref.kind, ref.name) for ref in refs if ref.name.endswith(PRIMARY_SUFFIX)]
     configmaps: dict[str, Obj] = {}
     secrets: dict[str, Obj] = {}
-    template = (target.get("spec") or {}).get("template") or {}
-    for ref in config_refs(template):
-        found = cluster.get("v1", _CONFIG_KINDS[ref.kind], ns, ref.name)
-        if found is not None:
-            (configmaps if ref.kind == "configmap" else secrets)[ref.name] = found
     primary_configs: dict[str, Obj] = {}
-    if primary is not None:
-        for ref in config_refs((primary.get("spec") or {}).get("template") or {}):
-            if not ref.name.endswith(PRIMARY_SUFFIX):
-                continue
-            found = cluster.get("v1", _CONFIG_KINDS[ref.kind], ns, ref.name)
-            if found is not None:
-                primary_configs[f"{ref.kind}/{ref.name.removesuffix(PRIMARY_SUFFIX)}"] = found
+    if wanted or copies:  # one GET per name, never a list: no namespace-wide Secret read is needed
+        found_maps, found_secrets = cluster.get_configs(ns, [*wanted, *copies])
+        for kind, name in wanted:
+            source = found_maps if kind == "configmap" else found_secrets
+            if name in source:
+                (configmaps if kind == "configmap" else secrets)[name] = dict(source[name])
+        for kind, name in copies:
+            source = found_maps if kind == "configmap" else found_secrets
+            if name in source:
+                primary_configs[f"{kind}/{name.removesuffix(PRIMARY_SUFFIX)}"] = dict(source[name])
     vs = cluster.get(ISTIO_API_VERSION, "VirtualService", ns, canary.service_name)
     return Live(target, primary, hpa, configmaps, secrets, primary_configs, vs)
 

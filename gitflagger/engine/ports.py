@@ -46,8 +46,9 @@ class ClusterPort(Protocol):
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None: ...
 
     def get_configs(
-        self, namespace: str, names: Iterable[Any]
-    ) -> tuple[Mapping[str, Mapping[str, Any]], Mapping[str, Mapping[str, Any]]]: ...
+        self, namespace: str, names: Iterable[tuple[str, str]]
+    ) -> tuple[Mapping[str, Mapping[str, Any]], Mapping[str, Mapping[str, Any]]]:
+        """``(configmaps, secrets)`` by name for ``("configmap"|"secret", name)`` pairs; missing: left out."""
 
     def apply(self, manifests: Sequence[Manifest], *, dry_run: bool = False) -> Sequence[AppliedObject]: ...
 

@@ -211,3 +211,25 @@ def test_a_halt_that_changes_nothing_is_not_committed_even_under_a_new_revision(
     assert world.cluster.messages()[-1].startswith("Halt podinfo.test advancement")
     world.cluster.unready.clear()
     assert world.step().commit is not None
+
+
+def test_a_changed_configmap_is_a_new_revision_and_the_primary_gets_its_copy(world: World) -> None:
+    world.cluster.put({"apiVersion": "v1", "kind": "ConfigMap",
+                       "metadata": {"name": "podinfo-env", "namespace": "test"}, "data": {"color": "blue"}})
+    container = world.cluster.obj("Deployment", "podinfo")["spec"]["template"]["spec"]["containers"][0]
+    container["envFrom"] = [{"configMapRef": {"name": "podinfo-env"}}]
+    world.initialized()
+    copy = world.cluster.obj("ConfigMap", "podinfo-env-primary")
+    assert copy["data"] == {"color": "blue"}
+    primary = world.cluster.obj("Deployment", "podinfo-primary")["spec"]["template"]["spec"]
+    assert primary["containers"][0]["envFrom"] == [{"configMapRef": {"name": "podinfo-env-primary"}}]
+    assert set(world.status["trackedConfigs"]) == {"configmap/podinfo-env"}
+
+    world.cluster.obj("ConfigMap", "podinfo-env")["data"] = {"color": "green"}
+    world.step()
+    assert world.cluster.messages()[-1] == "New revision detected! Scaling up podinfo.test"
+    # the primary keeps its copy until the promotion
+    assert world.cluster.obj("ConfigMap", "podinfo-env-primary")["data"] == {"color": "blue"}
+
+    world.until("Succeeded")
+    assert world.cluster.obj("ConfigMap", "podinfo-env-primary")["data"] == {"color": "green"}
