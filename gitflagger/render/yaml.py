@@ -146,9 +146,9 @@ def canonical_order(obj: Any, *, _depth: int = 0, _parent: str = "") -> Any:
 
 def dump_canonical(obj: Mapping[str, Any]) -> str:
     """Canonical YAML of one Kubernetes object, noise stripped, ending in exactly one newline."""
-    ordered = _stripped_and_ordered(obj)
-    fast = _dump_fast(ordered)
-    return fast if fast is not None else _dump_ruamel(ordered)
+    stripped = _stripped(obj)
+    fast = _dump_fast(stripped)
+    return fast if fast is not None else _dump_ruamel(canonical_order(stripped))
 
 
 def _dump_ruamel(ordered: Mapping[str, Any]) -> str:
@@ -158,11 +158,11 @@ def _dump_ruamel(ordered: Mapping[str, Any]) -> str:
     return stream.getvalue().rstrip("\n") + "\n"
 
 
-def _stripped_and_ordered(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """``canonical_order(strip_noise(obj))`` in one pass, without the deep copy.
+def _stripped(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """``obj`` without the noise :func:`strip_noise` drops, copying only the containers that lose some.
 
-    :func:`canonical_order` already builds new dicts and lists, so only the
-    containers that lose noise are copied (shallowly) on the way.
+    The rest is shared with ``obj``, never modified: the writers below (and
+    :func:`canonical_order`) only read it.
     """
     top = dict(obj)
     top.pop("status", None)
@@ -184,8 +184,7 @@ def _stripped_and_ordered(obj: Mapping[str, Any]) -> dict[str, Any]:
         assert isinstance(spec, dict) and isinstance(template, dict)  # for mypy: checked above
         template_meta = {k: v for k, v in template_meta.items() if k != "creationTimestamp"}
         top["spec"] = {**spec, "template": {**template, "metadata": template_meta}}
-    ordered: dict[str, Any] = canonical_order(top)
-    return ordered
+    return top
 
 
 def _ordered(obj: Mapping[Any, Any], leading: tuple[str, ...]) -> list[Any]:
@@ -322,18 +321,35 @@ def _value(value: Any) -> str:
     raise _Fallback  # floats, str or int subclasses (enums), anything else: ruamel's representers
 
 
-def _mapping(obj: dict[Any, Any], indent: int, out: list[str], first_prefix: str | None) -> None:
+_TOP, _METADATA, _SORTED = 0, 1, 2
+"""Key orders, as :func:`canonical_order` chooses them: the object's, its metadata's, any other mapping's."""
+
+
+def _keys(obj: dict[Any, Any], order: int) -> list[Any]:
+    try:
+        if order == _SORTED:
+            return sorted(obj)  # all keys must be str (else _Fallback below): the same as key=str
+        leading = _LEADING_KEYS if order == _TOP else _LEADING_METADATA_KEYS
+        return [k for k in leading if k in obj] + sorted(k for k in obj if k not in leading)
+    except TypeError:  # keys of several types
+        raise _Fallback from None
+
+
+def _mapping(obj: dict[Any, Any], order: int, indent: int, out: list[str], first_prefix: str | None) -> None:
+    """Write ``obj`` with its keys in canonical order (the caller checked it is a non-empty dict)."""
     pad = " " * indent
     lead = pad if first_prefix is None else first_prefix
-    for k, v in obj.items():
+    for k in _keys(obj, order):
         if type(k) is not str:
             raise _Fallback
+        v = obj[k]
         key = _scalar(k, True)
         kind = type(v)
         if kind is dict:
             if v:
                 out.append(f"{lead}{key}:\n")
-                _mapping(v, indent + 2, out, None)
+                inner = _METADATA if order == _TOP and k == "metadata" else _SORTED
+                _mapping(v, inner, indent + 2, out, None)
             else:
                 out.append(f"{lead}{key}: {{}}\n")
         elif kind is list:
@@ -353,7 +369,7 @@ def _sequence(items: list[Any], indent: int, out: list[str]) -> None:
         kind = type(item)
         if kind is dict:
             if item:
-                _mapping(item, indent + 2, out, dash)
+                _mapping(item, _SORTED, indent + 2, out, dash)  # list items start a new depth: sorted
             else:
                 out.append(dash + "{}\n")
         elif kind is list:
@@ -362,13 +378,18 @@ def _sequence(items: list[Any], indent: int, out: list[str]) -> None:
             out.append(dash + _value(item) + "\n")
 
 
-def _dump_fast(ordered: dict[str, Any]) -> str | None:
-    """The canonical YAML of an ordered object, or ``None`` when it leaves the fast subset."""
-    if not ordered:
+def _dump_fast(obj: Mapping[str, Any]) -> str | None:
+    """The canonical YAML of a stripped object, ordered on the fly; ``None`` when it leaves the subset.
+
+    Only plain dicts, lists and the scalars of :func:`_value`: any other type
+    (a tuple, another Mapping, a float...) leaves it to ruamel, which writes
+    what :func:`canonical_order` makes of it.
+    """
+    if type(obj) is not dict or not obj:
         return None
     out: list[str] = []
     try:
-        _mapping(ordered, 0, out, None)
+        _mapping(obj, _TOP, 0, out, None)
     except _Fallback:
         return None
     return "".join(out)

@@ -39,6 +39,7 @@ TRICKY = [
 TEXT = st.one_of(st.sampled_from(TRICKY), st.text(max_size=24), st.text(alphabet="ay:#-' \t\n,", max_size=8))
 KEYS = st.one_of(
     TEXT,
+    st.sampled_from(["apiVersion", "kind", "metadata", "spec", "name", "namespace", "data", "labels"]),
     st.integers(min_value=115, max_value=132).map(lambda n: "k" * n),  # around ruamel's simple-key limit
 )
 SCALARS = st.one_of(
@@ -56,18 +57,39 @@ VALUES = st.recursive(
 )
 OBJECTS = st.dictionaries(KEYS, VALUES, max_size=6)
 
+# Mostly inside the fast subset (no floats, no control characters), so most examples compare bytes.
+PRINTABLE = st.one_of(
+    st.sampled_from([t for t in TRICKY if "\n" not in t and not canonical._needs_escapes(t)]),
+    st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=24),
+)
+FAST_SCALARS = st.one_of(PRINTABLE, st.integers(), st.booleans(), st.none())
+FAST_VALUES = st.recursive(
+    FAST_SCALARS,
+    lambda children: st.lists(
+        st.one_of(FAST_SCALARS, st.dictionaries(PRINTABLE, children, max_size=4)), max_size=4
+    )
+    | st.dictionaries(PRINTABLE, children, max_size=5),
+    max_leaves=30,
+)
+
 
 def _paths_agree(obj: dict[str, Any]) -> str | None:
-    ordered = canonical_order(obj)
-    fast = canonical._dump_fast(ordered)
+    """The fast writer (which orders keys itself) against ruamel on canonical_order's output."""
+    fast = canonical._dump_fast(obj)
     if fast is not None:
-        assert fast == canonical._dump_ruamel(ordered)
+        assert fast == canonical._dump_ruamel(canonical_order(obj))
     return fast
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(OBJECTS)
 def test_fast_path_gives_ruamels_bytes(obj: dict[str, Any]) -> None:
+    _paths_agree(obj)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.one_of(PRINTABLE, KEYS), FAST_VALUES, max_size=6))
+def test_fast_path_gives_ruamels_bytes_mostly_inside_the_subset(obj: dict[str, Any]) -> None:
     _paths_agree(obj)
 
 
@@ -87,15 +109,34 @@ def test_rendered_manifests_take_the_fast_path() -> None:
     """Every manifest the render stage emits is inside the fast subset (else the speed-up is gone)."""
     for manifest in render(podinfo.canary(), podinfo.inputs(), podinfo.decision(promote=True)):
         obj = manifest.obj
-        ordered = canonical_order(strip_noise(obj))
-        fast = canonical._dump_fast(ordered)
+        stripped = strip_noise(obj)
+        fast = canonical._dump_fast(stripped)
         assert fast is not None, obj.get("kind")
-        assert fast == canonical._dump_ruamel(ordered) == dump_canonical(obj)
+        assert fast == canonical._dump_ruamel(canonical_order(stripped)) == dump_canonical(obj)
+
+
+def test_leading_keys_and_other_container_types() -> None:
+    from collections import OrderedDict
+
+    obj: dict[str, Any] = {
+        "zeta": 1, "spec": {"b": 1, "a": (1, 2)}, "metadata": {"z": 1, "namespace": "ns", "name": "x"},
+        "kind": "K", "apiVersion": "v1", "list": [{"z": 1, "name": "a", "metadata": {"b": 1, "name": 2}}],
+        "nested": {"metadata": {"z": 1, "name": "n"}},
+    }
+    fast = _paths_agree(obj)
+    assert fast is None  # the tuple leaves the subset
+    obj["spec"]["a"] = [1, 2]
+    fast = _paths_agree(obj)
+    assert fast is not None
+    assert fast.startswith("apiVersion: v1\nkind: K\nmetadata:\n  name: x\n  namespace: ns\n  z: 1\nspec:\n")
+    proxied = {**obj, "spec": OrderedDict(b=1, a=[2])}
+    assert canonical._dump_fast(proxied) is None
+    assert dump_canonical(proxied) == canonical._dump_ruamel(canonical_order(strip_noise(proxied)))
 
 
 def test_outside_the_subset_falls_back() -> None:
     for obj in ({"a": 1.5}, {"a": [[1]]}, {"a": "x\ny"}, {"a": "\x00"}, {1: "a"}, {}, {"k" * 130: 1}):
-        assert canonical._dump_fast(canonical_order(obj)) is None
+        assert canonical._dump_fast(obj) is None  # type: ignore[arg-type]
         assert dump_canonical(obj) == canonical._dump_ruamel(canonical_order(obj))  # type: ignore[arg-type]
 
 
@@ -146,7 +187,7 @@ NOISY = st.fixed_dictionaries(
 @given(NOISY)
 def test_one_pass_strip_and_order_matches_the_two_passes(obj: dict[str, Any]) -> None:
     before = repr(obj)
-    one = canonical._stripped_and_ordered(obj)
+    one = canonical_order(canonical._stripped(obj))
     two = canonical_order(strip_noise(obj))
     assert one == two
     assert list(one) == list(two)
