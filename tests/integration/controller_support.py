@@ -35,6 +35,7 @@ from gitflagger.engine.telemetry import Telemetry
 from gitflagger.model.canary import V1BETA1
 from gitflagger.model.documents import load_documents
 from tests.integration.test_deploy_rbac import Installed
+from tests.integration.test_kube_support import create
 from tests.testbed.cluster import Cluster
 from tests.testbed.gitserver import RepoUrls
 from tests.testbed.meshsim import MeshSim
@@ -83,16 +84,6 @@ def podinfo(
             doc["spec"].update(spec)
         out.append(doc)
     return out
-
-
-def create(kube: KubeCluster, obj: dict[str, Any]) -> dict[str, Any]:
-    """A plain create, as ``kubectl create`` would do it."""
-    resource = kube.resources.resolve(obj["apiVersion"], obj["kind"])
-    ns = obj["metadata"].get("namespace", "")
-    result: dict[str, Any] = kube.transport.request(
-        "POST", resource.path(ns), body=obj, content_type="application/json", what=f"create {obj['kind']}"
-    )
-    return result
 
 
 def set_image(kube: KubeCluster, namespace: str, tag: str) -> None:
