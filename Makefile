@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export GOTOOLCHAIN := local
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint test test-unit demo testbed-build testbed testbed-down bench bench-quick clean
+.PHONY: help venv lint test test-unit demo demo-simulate testbed-build testbed testbed-down bench bench-quick clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,7 +29,10 @@ test-unit: venv ## Fast tests only: no testbed
 test: lint testbed-build ## Lint, then every test, testbed included
 	$(BIN)/pytest
 
-demo: venv ## A canary release end to end, then its git history
+demo: venv testbed-build ## A canary release end to end on the local testbed, then its git history
+	@bash tests/demo_cluster.sh
+
+demo-simulate: venv ## The same story without a cluster: gitflagger simulate on the fixtures
 	@bash tests/demo.sh
 
 testbed-build: ## Build the testbed's Kubernetes, etcd and kwok binaries (cached)

@@ -43,10 +43,13 @@ if ! "$BIN/python" -m tests.testbed status >/dev/null 2>&1; then
   "$BIN/python" -m tests.testbed up
 fi
 STATUS="$GITFLAGGER_TESTBED_DIR/status.json"
-KUBECONFIG=$(jq -r '.components.cluster.kubeconfig' "$STATUS")
-PROMETHEUS=$(jq -r '.components.prometheus.url' "$STATUS")
+# json EXPR: evaluate a Python expression over the JSON document on stdin (bound to `d`).
+json() { "$BIN/python" -c "import json, sys; d = json.load(sys.stdin); print($1)"; }
+KUBECONFIG=$(json 'd["components"]["cluster"]["kubeconfig"]' <"$STATUS")
+PROMETHEUS=$(json 'd["components"]["prometheus"]["url"]' <"$STATUS")
 export KUBECONFIG
-k() { kubectl --request-timeout=20s "$@"; }
+KUBECTL="$(tests/testbed/build.sh --print-dir)/bin/kubectl"   # built with the testbed, same version
+k() { "$KUBECTL" --request-timeout=20s "$@"; }
 
 
 # ---- the app -----------------------------------------------------------------------------------
@@ -79,7 +82,7 @@ follow() {
   local last="" line phase first="" moved=0
   while true; do
     line=$(k -n "$NS" get canary "$CANARY" -o json 2>/dev/null |
-      jq -r '.status // {} | "\(.phase // "-") weight=\(.canaryWeight // 0) failedChecks=\(.failedChecks // 0)"')
+      json '"{} weight={} failedChecks={}".format(*(lambda s: (s.get("phase") or "-", s.get("canaryWeight", 0), s.get("failedChecks", 0)))(d.get("status") or {}))' 2>/dev/null || true)
     if [[ $line != "$last" ]]; then
       printf '   %s  %s\n' "$(date +%H:%M:%S)" "$line"
       last=$line
@@ -104,8 +107,9 @@ follow() {
 quiet() {
   local query="sum(rate(istio_requests_total{destination_workload_namespace=\"$NS\",destination_workload=\"$CANARY\"}[1m]))"
   note "waiting for the last release's traffic to leave the 1m metric window"
-  until [[ $(curl -fsS "$PROMETHEUS/api/v1/query" --data-urlencode "query=$query" |
-             jq -r '(.data.result[0].value[1] // "0") | tonumber == 0') == true ]]; do
+  until [[ $("$BIN/python" -c 'import sys, requests
+r = requests.get(sys.argv[1] + "/api/v1/query", params={"query": sys.argv[2]}, timeout=10).json()["data"]["result"]
+print(not r or float(r[0]["value"][1]) == 0)' "$PROMETHEUS" "$query") == True ]]; do
     sleep 2
   done
 }

@@ -72,10 +72,11 @@ class GitServerComponent:
 
     def start(self, ctx: RunContext) -> dict[str, str]:
         self.server = GitServer(root=ctx.state_dir(self.name) / "repos").start()
-        urls = self.server.create_repo("config", initial_commit=True)
+        if not self.server.repo_path("config").exists():  # kept across `down`/`up` in one dir
+            self.server.create_repo("config", initial_commit=True)
         return {
-            "http_url": urls.http,
-            "ssh_url": urls.ssh,
+            "http_url": self.server.http_url("config"),
+            "ssh_url": self.server.ssh_url("config"),
             "username": self.server.username,
             "ssh_key": str(self.server.client_key),
             "known_hosts": str(self.server.known_hosts),
