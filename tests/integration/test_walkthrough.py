@@ -85,7 +85,11 @@ def run_until(
     baseline = 0.0
 
     def fresh(since: float) -> bool:
-        return (canary_requests(prometheus, driver.namespace) or 0) >= since + 60
+        # Enough new requests, and over at least two scrapes: rate() needs both, or the
+        # step would read "no values found" for a series Prometheus has seen only once.
+        return (canary_requests(prometheus, driver.namespace) or 0) >= since + 60 and (
+            canary_traffic(prometheus, driver.namespace) is not None
+        )
 
     for _ in range(limit):
         wait_for("the deployments to roll out", lambda: settled(kube, driver.namespace))
