@@ -98,7 +98,7 @@ def announce(
         answers = run_gates(canary, decision.webhooks, phase, checksum, stop_on_failure=False)
         for name, result in answers.items():
             log.info("post-rollout webhook", webhook=name, ok=result.ok, detail=result.message)
-    _alerts(cluster, canary, events, reporting, commit, log)
+    _alerts(cluster, canary, events, reporting, telemetry, commit, log)
 
 
 def _alerts(
@@ -106,6 +106,7 @@ def _alerts(
     canary: Canary,
     events: Sequence[Event],
     reporting: Reporting,
+    telemetry: Telemetry,
     commit: str,
     log: Any,
 ) -> None:
@@ -131,6 +132,7 @@ def _alerts(
                 )
             except NotificationError as err:
                 log.warning("alert failed", alert=name, error=str(err))
+                telemetry.alert_failures.labels(canary.name, canary.namespace, notifier.service).inc()
 
 
 def _severity(event: Event) -> str:

@@ -84,6 +84,12 @@ class Telemetry:
         self.apply_seconds = Histogram(
             "gitflagger_apply_seconds", "Seconds spent applying one step's objects", registry=r
         )
+        self.alert_failures = Counter(
+            "gitflagger_alert_failures",
+            "Alerts a chat service did not accept (the rollout goes on regardless)",
+            ["name", "namespace", "service"],
+            registry=r,
+        )
         self.drift = Counter(
             "gitflagger_drift",
             "Live objects found differing from their committed manifest",

@@ -75,6 +75,9 @@ class NotificationError(TemporaryError):
 
 @runtime_checkable
 class Notifier(Protocol):
+    service: str
+    """The chat service's name (``slack``, ``msteams``, ...), for logs and metrics."""
+
     def post(
         self,
         workload: str,

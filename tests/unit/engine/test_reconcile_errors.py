@@ -80,6 +80,10 @@ def test_a_chat_service_that_fails_does_not_stop_the_step(world: World) -> None:
         world.set_image("6.0.1")
         assert world.step().stepped
     assert slack.requests
+    failures = world.ctx.telemetry.registry.get_sample_value(
+        "gitflagger_alert_failures_total", {"name": "podinfo", "namespace": "test", "service": "slack"}
+    )
+    assert failures is not None and failures >= 1
 
 
 def test_a_primary_deleted_behind_our_back_is_initialized_again(world: World) -> None:
