@@ -7,21 +7,28 @@ from the Go module proxy and builds ``./cmd/flagger`` with ``GOTOOLCHAIN=local``
 build is a row whose notes carry the exact reason (the last lines of ``go``'s
 output).
 
-Run: comparing the two controllers needs :mod:`tests.bench.controller_scale`
-(the same N Istio Canaries on the testbed, once per controller). While that
-cannot run, the comparison row says why.
+Run: :func:`run_flagger` runs the binary on the scenario of
+:mod:`tests.bench.controller_scale` (same testbed, same N Canaries in a fresh
+namespace, after gitflagger's run has stopped and its namespace is gone) and
+measures CPU-seconds and RSS of the Flagger process over the same kind of
+window. Flagger's API requests are not counted: there is no counting proxy in
+front of the apiserver, and client-go's own counters are not readable from
+outside. Ratios are gitflagger/Flagger against gitflagger's figures from the
+same bench run.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from tests.bench import controller_scale
-from tests.bench.harness import CACHE, Row
+from tests.bench.harness import CACHE, Row, ratio
 
 MODULE = "github.com/fluxcd/flagger"
 VERSION = "v1.44.0"
@@ -102,6 +109,48 @@ def _version() -> str:
     return (proc.stdout + proc.stderr).strip().splitlines()[0] if (proc.stdout + proc.stderr).strip() else ""
 
 
+def run_flagger(scenario: controller_scale.Scenario, n: int, work: Path) -> controller_scale.Measured:
+    """Flagger on the same N Canaries in a fresh namespace, after gitflagger has stopped.
+
+    Steps are counted from Flagger's Canary Events first seen inside the window (one Event per step:
+    "Advance … weight", "Copying … template", "Routing all traffic…", "Promotion completed", …);
+    API requests are not counted: Flagger's client-go has no client-side counter we can read
+    and there is no counting proxy yet.
+    """
+    from datetime import datetime
+
+    ns = f"fl-{n}"
+    scenario.namespace(ns, n)
+    args = [str(BINARY), "-kubeconfig", str(scenario.cluster.kubeconfig), "-mesh-provider", "istio",
+            "-metrics-server", "http://127.0.0.1:9", "-namespace", ns, "-enable-leader-election=false",
+            "-log-level", "info", "-port", "0"]
+    with (work / "flagger.log").open("ab") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        out, t0, t1 = controller_scale.measure(scenario, ns, n, "Flagger", proc.pid,
+                                               lambda: proc.poll() is None, lambda: None)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+        events = scenario.canary_events(ns)
+        scenario.drop_namespace(ns)
+    steps = 0
+    for event in events:
+        stamp = event.get("firstTimestamp") or event.get("eventTime")
+        if not stamp:
+            continue
+        when = datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+        if t0 - 1 <= when <= t1 + 1 and event.get("type") == "Normal":
+            steps += 1
+    out.steps = steps
+    return out
+
+
 def run(quick: bool) -> list[Row]:
     result = build(allow_build=not quick)
     size = BINARY.stat().st_size / 1e6 if result.ok and BINARY.exists() else None
@@ -113,7 +162,49 @@ def run(quick: bool) -> list[Row]:
     else:
         notes = f"cannot build Flagger here: {result.reason}"
     rows = [Row(f"Flagger {VERSION} controller binary", size, "MB", notes=notes, met=None)]
-    _, why = controller_scale.runnable()
-    rows.append(Row("gitflagger/Flagger ratios (CPU-s per step, API requests per step, RSS)", None, "",
-                    notes=f"not yet runnable: {why}"))
+    if quick or not result.ok:
+        rows.append(Row("gitflagger/Flagger ratios", None, "",
+                        notes="not in --quick" if quick else "no Flagger binary"))
+        return rows
+    ok, why = controller_scale.runnable()
+    if not ok:
+        rows.append(Row("gitflagger/Flagger ratios", None, "", notes=f"not runnable: {why}"))
+        return rows
+    work = controller_scale.WORKDIR / ("flagger-" + time.strftime("%Y%m%d-%H%M%S"))
+    work.mkdir(parents=True, exist_ok=True)
+    scenario = controller_scale.shared_scenario(work)
+    for n in controller_scale.FULL_N:
+        try:
+            fl = run_flagger(scenario, n, work)
+        except Exception as err:
+            rows.append(Row(f"Flagger N={n}", None, "", notes="error",
+                            error=f"{type(err).__name__}: {err}"))
+            continue
+        rows += controller_scale.rows_for(
+            fl, f"flagger {VERSION} -mesh-provider istio -namespace fl-{n} (own process, defaults: qps 100, "
+                "burst 250), same Canaries, run after gitflagger stopped; steps = Normal Canary Events "
+                "first seen in the window; API requests not counted (no counting proxy; client-go "
+                "exposes no counter we can read from outside)")
+        gf = controller_scale._LAST.get(n)
+        if gf is None:
+            rows.append(Row(f"gitflagger/Flagger N={n}", None, "", notes="no gitflagger run to compare"))
+            continue
+        gcpu = gf.cpu / gf.steps if gf.steps else None
+        fcpu = fl.cpu / fl.steps if fl.steps else None
+        rows.append(Row(f"gitflagger/Flagger N={n}: CPU-seconds per step", gcpu, "CPU-s/step", baseline=fcpu,
+                        ratio=ratio(gcpu, fcpu),
+                        notes=f"gitflagger {gf.cpu:.2f} CPU-s / {gf.steps} commits vs Flagger "
+                              f"{fl.cpu:.2f} CPU-s / {fl.steps} Events (different step counters)"))
+        same = "the same work" if gf.succeeded == fl.succeeded == n else "NOT the same work"
+        rows.append(Row(f"gitflagger/Flagger N={n}: CPU-seconds over the window", gf.cpu, "CPU-s",
+                        baseline=fl.cpu, ratio=ratio(gf.cpu, fl.cpu),
+                        notes=f"{same}: gitflagger {gf.steps} steps, {gf.succeeded}/{n} Succeeded in "
+                              f"{gf.seconds:.0f} s; Flagger {fl.steps} steps, {fl.succeeded}/{n} Succeeded "
+                              f"in {fl.seconds:.0f} s"))
+        rows.append(Row(f"gitflagger/Flagger N={n}: RSS", gf.rss_mb, "MB", baseline=fl.rss_mb,
+                        ratio=ratio(gf.rss_mb, fl.rss_mb),
+                        notes="VmRSS at each window's end"))
+        rows.append(Row(f"gitflagger/Flagger N={n}: API requests per step", None, "",
+                        notes="not measured for Flagger: no counting proxy between Flagger "
+                              "and the apiserver"))
     return rows
