@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from gitflagger.adapters.git.layout import canary_directory, directory_files
@@ -62,3 +64,28 @@ def test_an_object_may_not_shadow_the_snapshot() -> None:
 
     with pytest.raises(PermanentError, match=r"'canary\.yaml' is invalid or used twice"):
         directory_files(podinfo(), State(), [Snapshot()])
+
+
+def test_the_snapshot_keeps_webhook_credentials_out_of_git() -> None:
+    canary = podinfo()
+    spec = dict(canary.raw["spec"])
+    spec["analysis"] = {
+        **spec["analysis"],
+        "webhooks": [
+            {
+                "name": "load-test",
+                "url": "https://bot:hunter2@loadtester.test:8443/run",
+                "metadata": {"cmd": "hey -z 1m http://podinfo-canary.test:9898/", "token": "s3cr3t-t0ken",
+                             "Authorization": "Bearer abc.def"},
+            }
+        ],
+    }
+    leaky = dataclasses.replace(canary, raw={**canary.raw, "spec": spec})
+
+    text = directory_files(leaky, State(), ())["canary.yaml"].decode()
+
+    for secret in ("hunter2", "bot:", "s3cr3t-t0ken", "abc.def"):
+        assert secret not in text
+    assert "url: https://<redacted>@loadtester.test:8443/run" in text
+    assert "cmd: hey -z 1m http://podinfo-canary.test:9898/" in text
+    assert text.count("<redacted>") == 3
