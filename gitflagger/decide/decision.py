@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from gitflagger.decide.observation import ManualIntent
@@ -25,6 +25,11 @@ class Routes:
     writes a match route (primary/canary weights) followed by a default route
     to the primary. ``Routes(0, 100, match=True)`` is Flagger's A/B iteration.
     """
+    sticky_cookie: str = field(default="", repr=False)
+    """``name=value``: requests carrying it go to the canary, whose responses set it
+    (``analysis.sessionAffinity`` while the canary has weight)."""
+    expired_cookie: str = field(default="", repr=False)
+    """``name=value`` of the last rollout's cookie: its holders are told to drop it."""
 
     def __post_init__(self) -> None:
         if self.primary + self.canary != 100 or min(self.primary, self.canary) < 0:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gitflagger.decide import messages as msg
+from gitflagger.decide.affinity import settle
 from gitflagger.decide.decision import Action, Decision, Event, Routes
 from gitflagger.decide.gates import GateBook
 from gitflagger.decide.observation import ManualIntent, Observation
@@ -94,6 +95,9 @@ class Step:
         self.emit(msg.intent_ignored(self.names, intent.value, reason))
 
     def finish(self) -> Decision:
+        weights = current_routes(self.analysis, self.state)
+        seed = f"{self.canary.uid}/{self.state.last_applied_spec}"
+        self.state = settle(self.analysis.session_affinity, self.state, weights.canary, seed)
         routes = current_routes(self.analysis, self.state)
         changed = (
             _material(self.state) != _material(self.before)

@@ -20,8 +20,10 @@ status, which resets ``canaryWeight`` on every phase change):
 
 from __future__ import annotations
 
+from dataclasses import replace
 from itertools import pairwise
 
+from gitflagger.decide.affinity import split_cookie
 from gitflagger.decide.decision import Routes
 from gitflagger.model.canary import Analysis, Strategy
 from gitflagger.model.status import Phase, State
@@ -88,7 +90,23 @@ def advanced_weight(analysis: Analysis, weight: int) -> int:
 
 
 def current_routes(analysis: Analysis, state: State) -> Routes:
-    """Where traffic goes right now, derived from the recorded state (see module docstring)."""
+    """Where traffic goes right now, derived from the recorded state (see module docstring).
+
+    With ``sessionAffinity`` the routes also carry the state's cookies: the
+    rollout's sticky cookie while the canary has weight, else the previous
+    rollout's cookie, to be expired (see :mod:`gitflagger.decide.affinity`).
+    """
+    routes = _weighted_routes(analysis, state)
+    if analysis.session_affinity is None:
+        return routes
+    if routes.canary > 0:
+        cookie = state.session_affinity_cookie
+        return replace(routes, sticky_cookie=cookie) if split_cookie(cookie) else routes
+    previous = state.previous_session_affinity_cookie
+    return replace(routes, expired_cookie=previous) if split_cookie(previous) else routes
+
+
+def _weighted_routes(analysis: Analysis, state: State) -> Routes:
     if state.phase not in _ROUTED_PHASES:
         return ALL_PRIMARY
     strategy = analysis.strategy

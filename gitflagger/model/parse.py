@@ -19,6 +19,7 @@ the same here:
   ``request-success-rate``, a maximum in milliseconds for ``request-duration``
   and a maximum for every other metric (Flagger fails a check when
   ``value > threshold`` for those). ``thresholdRange`` wins when both are set.
+- ``sessionAffinity.maxAge`` 0 or absent means one day (Flagger's ``GetMaxAge``).
 - The ``autoscalerRef`` apiVersion is normalised to ``autoscaling/v2``: Flagger
   reads every HPA through v2 whatever the reference says (the tutorial's
   ``v2beta1`` is no longer served), and so do we.
@@ -26,9 +27,12 @@ the same here:
 Stricter than Flagger, because each of these is a Canary that cannot do what its
 author meant: explicit weights outside 1..100, ``maxWeight`` below ``stepWeight``,
 non-increasing ``stepWeights``, a metric with no bounds, an unknown metric name
-without ``templateRef`` or ``query``, duplicate webhook names, a ``provider``
-other than istio, a target other than a Deployment, and object names that are
-not RFC 1123 (they become file paths in the config repo).
+without ``templateRef`` or ``query``, duplicate webhook names, a
+``sessionAffinity.cookieName`` that is not a cookie name, newer Flagger's
+``primaryCookieName`` and cookie attributes (not rendered yet, so refused rather
+than ignored), a ``provider`` other than istio, a target other than a
+Deployment, and object names that are not RFC 1123 (they become file paths in
+the config repo).
 
 Unknown fields are ignored, as the Kubernetes API server prunes them from a
 structural CRD.

@@ -7,6 +7,7 @@ the checks, because this block is most of the Canary API. The same code reads
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from itertools import pairwise
 from typing import Any
@@ -33,6 +34,20 @@ from gitflagger.model.fields import Problems, describe, join
 MIN_INTERVAL = Duration(10_000_000_000, "10s")
 """Flagger's floor for ``analysis.interval``; shorter intervals are raised to it."""
 
+DEFAULT_COOKIE_MAX_AGE = 86400
+"""Flagger's ``GetMaxAge``: one day, also when ``maxAge`` is 0."""
+_COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~]+")
+"""An RFC 6265 cookie name (a token): it becomes ``<name>=<value>`` in Set-Cookie headers."""
+_UNSUPPORTED_AFFINITY = (
+    "primaryCookieName",
+    "domain",
+    "httpOnly",
+    "partitioned",
+    "path",
+    "sameSite",
+    "secure",
+)
+"""Newer Flagger fields (primary stickiness, cookie attributes) not rendered yet: refused, not ignored."""
 ALERT_SEVERITIES = ("info", "warn", "error")
 _WEBHOOK_TYPES = ", ".join(t.value for t in WebhookType)
 
@@ -237,7 +252,16 @@ def _session_affinity(p: Problems, block: Mapping[str, Any], path: str) -> Sessi
         return None
     path = join(path, "sessionAffinity")
     cookie = p.string(affinity, "cookieName", path, required=True)
-    max_age = p.integer(affinity, "maxAge", path, lo=1)
+    if cookie is not None and not _COOKIE_NAME.fullmatch(cookie):
+        p.add(
+            join(path, "cookieName"),
+            f"must be a cookie name (letters, digits and !#$%&'*+-.^_`|~), got {describe(cookie)}",
+        )
+        cookie = None
+    max_age = p.integer(affinity, "maxAge", path, lo=0)
+    for key in _UNSUPPORTED_AFFINITY:
+        if affinity.get(key) not in (None, "", False):
+            p.add(join(path, key), "is not supported by gitflagger yet; remove it (see the README)")
     if cookie is None:
         return None
-    return SessionAffinity(cookie_name=cookie, max_age=max_age or 86400)
+    return SessionAffinity(cookie_name=cookie, max_age=max_age or DEFAULT_COOKIE_MAX_AGE)

@@ -69,6 +69,10 @@ class State:
     mirrored: bool = False
     """The mirror step (``analysis.mirror``) has run for this revision."""
     condition: Condition | None = None
+    session_affinity_cookie: str = ""
+    """``name=value`` of this rollout's sticky cookie (Flagger's ``sessionAffinityCookie``)."""
+    previous_session_affinity_cookie: str = ""
+    """The last rollout's cookie, which the VirtualService now expires (``previousSessionAffinityCookie``)."""
 
     def evolve(self, **changes: Any) -> State:
         return replace(self, **changes)
@@ -112,6 +116,8 @@ class State:
             step=_count(status.get("step")),
             mirrored=bool(status.get("mirrored") or False),
             condition=cond,
+            session_affinity_cookie=_text(status.get("sessionAffinityCookie")),
+            previous_session_affinity_cookie=_text(status.get("previousSessionAffinityCookie")),
         )
 
     def to_status(self) -> dict[str, Any]:
@@ -135,6 +141,10 @@ class State:
         out["step"] = self.step
         if self.mirrored:
             out["mirrored"] = True
+        if self.session_affinity_cookie:
+            out["sessionAffinityCookie"] = self.session_affinity_cookie
+        if self.previous_session_affinity_cookie:
+            out["previousSessionAffinityCookie"] = self.previous_session_affinity_cookie
         if self.condition:
             c = self.condition
             cond: dict[str, Any] = {
@@ -164,6 +174,11 @@ def _count(value: Any) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
     return 0
+
+
+def _text(value: Any) -> str:
+    """A string status field; anything else (hand-edited garbage) reads as unset."""
+    return value if isinstance(value, str) else ""
 
 
 def parse_time(value: Any) -> datetime | None:

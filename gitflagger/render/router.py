@@ -21,9 +21,21 @@ This is Flagger's ``KubernetesDefaultRouter`` (Services) plus ``IstioRouter``
 * DestinationRules ``<svc>-primary`` and ``<svc>-canary`` carry
   ``service.trafficPolicy``.
 
-Not rendered yet: ``analysis.sessionAffinity``. Flagger's sticky route needs a
-cookie value kept in the Canary status (it draws a random one per rollout);
-until the state carries one, the weighted route is rendered without stickiness.
+* Session affinity (``analysis.sessionAffinity``, not with A/B ``match``, as in
+  Flagger): a first route named ``sticky-route``, then the weighted route.
+  While the canary has weight, the sticky route sends requests whose
+  ``Cookie`` header matches the rollout's cookie to the canary (weight 100),
+  and the weighted route's canary destination adds
+  ``Set-Cookie: <name>=<value>; Max-Age=<maxAge>`` to its responses. Once the
+  canary is back at 0, the sticky route matches the previous rollout's cookie,
+  keeps the weighted route's destinations, and answers
+  ``Set-Cookie: <name>=<value>; Max-Age=-1`` so clients drop it. Before any
+  cookie exists it repeats the weighted route, as Flagger writes it. The
+  cookies come from the decision (:mod:`gitflagger.decide.affinity`).
+  Two deliberate differences: regex metacharacters in the cookie are escaped
+  in the match (Flagger pastes them raw), and a mirror is set on both routes
+  (Flagger sets it only on the first, so a previous cookie's route would be
+  the only one mirrored).
 
 Flagger also stamps ``kustomize.toolkit.fluxcd.io/reconcile: disabled`` on the
 objects it creates, to stop Flux from reverting them. In gitflagger the config
@@ -43,6 +55,11 @@ from gitflagger.render.names import canary_service_name, primary_name
 
 ISTIO_API_VERSION = "networking.istio.io/v1beta1"
 MESH_GATEWAY = "mesh"
+STICKY_ROUTE = "sticky-route"
+COOKIE = "Cookie"
+SET_COOKIE = "Set-Cookie"
+MAX_AGE = "Max-Age"
+_RE2_SPECIAL = frozenset("\\.+*?()|[]{}^$")
 SIDECARS = frozenset({"istio-proxy", "envoy"})
 """Containers whose ports port discovery never exposes."""
 
@@ -125,11 +142,17 @@ def virtual_service(
         ]
     else:
         route = _http_route(canary, svc.match, weighted)
-        if routes.mirror:
-            route["mirror"] = {"host": canary_service_name(apex)}
-            if analysis.mirror_weight > 0:
-                route["mirrorPercentage"] = {"value": analysis.mirror_weight}
         http = [route]
+        if analysis.session_affinity is not None:
+            http = [_sticky_route(canary, routes), route]
+            if routes.sticky_cookie:
+                set_cookie = f"{routes.sticky_cookie}; {MAX_AGE}={analysis.session_affinity.max_age}"
+                weighted[1]["headers"] = {"response": {"add": {SET_COOKIE: set_cookie}}}
+        if routes.mirror:
+            for item in http:
+                item["mirror"] = {"host": canary_service_name(apex)}
+                if analysis.mirror_weight > 0:
+                    item["mirrorPercentage"] = {"value": analysis.mirror_weight}
     return {
         "apiVersion": ISTIO_API_VERSION,
         "kind": "VirtualService",
@@ -155,6 +178,61 @@ def _http_route(canary: Canary, match: Sequence[Any], destinations: list[dict[st
             route[key] = copy.deepcopy(value)
     route["route"] = destinations
     return route
+
+
+def _sticky_route(canary: Canary, routes: Routes) -> dict[str, Any]:
+    """Flagger's ``sticky-route``: cookie holders to the canary, or told to drop an old cookie."""
+    svc = canary.spec.service
+    apex = canary.service_name
+    if routes.sticky_cookie:
+        match = _merge_match([_cookie_match(routes.sticky_cookie)], svc.match)
+        route = _http_route(
+            canary,
+            match,
+            [
+                _destination(canary, primary_name(apex), 0),
+                _destination(canary, canary_service_name(apex), 100),
+            ],
+        )
+    else:
+        destinations = [
+            _destination(canary, primary_name(apex), routes.primary),
+            _destination(canary, canary_service_name(apex), routes.canary),
+        ]
+        if routes.expired_cookie:
+            match = _merge_match([_cookie_match(routes.expired_cookie)], svc.match)
+            route = _http_route(canary, match, destinations)
+            headers: dict[str, Any] = (
+                dict(copy.deepcopy(svc.headers)) if isinstance(svc.headers, Mapping) else {}
+            )
+            response = headers.get("response")
+            response = dict(response) if isinstance(response, Mapping) else {}
+            add = response.get("add")
+            add = dict(add) if isinstance(add, Mapping) else {}
+            add[SET_COOKIE] = f"{routes.expired_cookie}; {MAX_AGE}=-1"
+            response["add"] = add
+            headers["response"] = response
+            route = {k: v for k, v in route.items() if k != "route"}
+            route["headers"] = headers
+            route["route"] = destinations
+        else:
+            route = _http_route(canary, svc.match, destinations)
+    return {"name": STICKY_ROUTE, **route}
+
+
+def _cookie_match(cookie: str) -> dict[str, Any]:
+    """Flagger's cookie match: ``.*<name>.*<value>.*`` on the ``Cookie`` header."""
+    name, _, value = cookie.partition("=")
+    return {"headers": {COOKIE: {"regex": f".*{_regex_literal(name)}.*{_regex_literal(value)}.*"}}}
+
+
+def _regex_literal(text: str) -> str:
+    """``text`` with RE2's metacharacters escaped; letters, digits, ``-`` and ``_`` stay as they are.
+
+    >>> _regex_literal("flagger-cookie"), _regex_literal("a.b")
+    ('flagger-cookie', 'a\\.b')
+    """
+    return "".join("\\" + c if c in _RE2_SPECIAL else c for c in text)
 
 
 def _destination(canary: Canary, host: str, weight: int) -> dict[str, Any]:

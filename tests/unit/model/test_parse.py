@@ -189,6 +189,18 @@ ADJUSTED = [
         lambda a: (a.session_affinity.cookie_name, a.session_affinity.max_age),
         ("canary", 86400),
     ),
+    (
+        "session-affinity-max-age-zero-means-a-day",
+        {"spec__analysis__sessionAffinity": {"cookieName": "flagger-cookie", "maxAge": 0}},
+        lambda a: (a.session_affinity.cookie_name, a.session_affinity.max_age),
+        ("flagger-cookie", 86400),
+    ),
+    (
+        "session-affinity-max-age",
+        {"spec__analysis__sessionAffinity": {"cookieName": "c", "maxAge": 120}},
+        lambda a: a.session_affinity.max_age,
+        120,
+    ),
 ]
 
 

@@ -245,6 +245,35 @@ ERRORS: list[tuple[str, dict[str, Any], list[str]]] = [
         {"spec__analysis__sessionAffinity": {"maxAge": 60}},
         [f"{A}.sessionAffinity.cookieName: is required"],
     ),
+    (
+        "session-affinity-cookie-name-with-equals",
+        {"spec__analysis__sessionAffinity": {"cookieName": "a=b"}},
+        [
+            f"{A}.sessionAffinity.cookieName: must be a cookie name "
+            '(letters, digits and !#$%&\'*+-.^_`|~), got "a=b"'
+        ],
+    ),
+    (
+        "session-affinity-cookie-name-with-space",
+        {"spec__analysis__sessionAffinity": {"cookieName": "my cookie"}},
+        [
+            f"{A}.sessionAffinity.cookieName: must be a cookie name "
+            '(letters, digits and !#$%&\'*+-.^_`|~), got "my cookie"'
+        ],
+    ),
+    (
+        "session-affinity-negative-max-age",
+        {"spec__analysis__sessionAffinity": {"cookieName": "c", "maxAge": -1}},
+        [f"{A}.sessionAffinity.maxAge: must be at least 0, got -1"],
+    ),
+    (
+        "session-affinity-primary-cookie-not-supported",
+        {"spec__analysis__sessionAffinity": {"cookieName": "c", "primaryCookieName": "p", "secure": True}},
+        [
+            f"{A}.sessionAffinity.{key}: is not supported by gitflagger yet; remove it (see the README)"
+            for key in ("primaryCookieName", "secure")
+        ],
+    ),
 ]
 
 

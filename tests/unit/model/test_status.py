@@ -28,8 +28,23 @@ def test_round_trip_keeps_every_field() -> None:
         step=7,
         mirrored=True,
         condition=Condition(status="Unknown", reason="Progressing", message="New revision detected."),
+        session_affinity_cookie="flagger-cookie=LIbQWwnzdh",
+        previous_session_affinity_cookie="flagger-cookie=abcdefghij",
     )
     assert State.from_status(state.to_status()) == state
+
+
+def test_session_affinity_cookies_use_flaggers_names_and_are_left_out_when_unset() -> None:
+    status = State(
+        session_affinity_cookie="c=AAAAAAAAAA", previous_session_affinity_cookie="c=BBBBBBBBBB"
+    ).to_status()
+    assert status["sessionAffinityCookie"] == "c=AAAAAAAAAA"
+    assert status["previousSessionAffinityCookie"] == "c=BBBBBBBBBB"
+    assert "sessionAffinityCookie" not in State().to_status()
+    assert "previousSessionAffinityCookie" not in State().to_status()
+    flagger = State.from_status({"phase": "Succeeded", "previousSessionAffinityCookie": "c=xYzAbCdEfG"})
+    assert flagger.previous_session_affinity_cookie == "c=xYzAbCdEfG"
+    assert flagger.session_affinity_cookie == ""
 
 
 def test_reads_flagger_status() -> None:
@@ -59,6 +74,8 @@ def test_garbage_fields_read_as_unset() -> None:
             "trackedConfigs": "nope",
             "conditions": 7,
             "lastTransitionTime": "yesterday",
+            "sessionAffinityCookie": 12,
+            "previousSessionAffinityCookie": ["c=x"],
         }
     )
     assert state == State()
@@ -83,6 +100,8 @@ status_keys = st.sampled_from(
         "step",
         "mirrored",
         "lastCommit",
+        "sessionAffinityCookie",
+        "previousSessionAffinityCookie",
     ]
 )
 

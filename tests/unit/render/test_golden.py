@@ -9,14 +9,18 @@ and review the diff like any other code.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from collections.abc import Callable
 
 import pytest
 
+from gitflagger.decide.affinity import settle
 from gitflagger.decide.decision import Decision
-from gitflagger.model.canary import Canary
+from gitflagger.decide.weights import current_routes
+from gitflagger.model.canary import Canary, SessionAffinity
+from gitflagger.model.status import Phase, State
 from gitflagger.render import Manifest, WorkloadInputs, render
 from tests.unit.render import podinfo
 
@@ -59,12 +63,55 @@ def _configs_promoted() -> tuple[Canary, WorkloadInputs, Decision]:
     return podinfo.canary(), inputs, podinfo.decision(100, 0, promote=True)
 
 
+STICKY = SessionAffinity(cookie_name="flagger-cookie", max_age=3600)
+SERVICE_HEADERS = {"response": {"add": {"x-served-by": "podinfo"}}}
+SERVICE_MATCH = ({"uri": {"prefix": "/api"}},)
+
+
+def _sticky(canary: Canary, state: State) -> tuple[Canary, WorkloadInputs, Decision]:
+    """The decision core's cookie bookkeeping for ``state``, then the routes it implies."""
+    analysis = canary.spec.analysis
+    weights = current_routes(analysis, state)
+    seed = f"{canary.uid}/{state.last_applied_spec}"
+    state = settle(analysis.session_affinity, state, weights.canary, seed)
+    inputs = podinfo.inputs(primary_template=_initial_primary_template())
+    return canary, inputs, Decision(state=state, routes=current_routes(analysis, state))
+
+
+def _sticky_service(canary: Canary) -> Canary:
+    service = dataclasses.replace(canary.spec.service, headers=SERVICE_HEADERS, match=SERVICE_MATCH)
+    return dataclasses.replace(canary, spec=dataclasses.replace(canary.spec, service=service))
+
+
+_STICKY_PROGRESSING = State(phase=Phase.PROGRESSING, canary_weight=40, last_applied_spec="sha256:601")
+
+
+def _sticky_progressing() -> tuple[Canary, WorkloadInputs, Decision]:
+    """The canary at 40%: cookie holders go to the canary, and its responses hand the cookie out."""
+    return _sticky(podinfo.canary(session_affinity=STICKY), _STICKY_PROGRESSING)
+
+
+def _sticky_promoted() -> tuple[Canary, WorkloadInputs, Decision]:
+    """After promotion: the rollout's cookie is expired, behind the service's own match and headers."""
+    canary = _sticky_service(podinfo.canary(session_affinity=STICKY))
+    _, _, progressing = _sticky(canary, _STICKY_PROGRESSING)
+    return _sticky(canary, progressing.state.evolve(phase=Phase.SUCCEEDED, canary_weight=0))
+
+
+def _sticky_initialized() -> tuple[Canary, WorkloadInputs, Decision]:
+    """No cookie yet: the sticky route repeats the weighted route, as Flagger writes it."""
+    return _sticky(podinfo.canary(session_affinity=STICKY), State(phase=Phase.INITIALIZED))
+
+
 CASES: dict[str, Callable[[], tuple[Canary, WorkloadInputs, Decision]]] = {
     "initialized-100-0": _initialized,
     "progressing-60-40": _progressing,
     "mirror": _mirrored,
     "ab-testing": _ab_testing,
     "configs-promoted": _configs_promoted,
+    "sticky-initialized": _sticky_initialized,
+    "sticky-progressing-60-40": _sticky_progressing,
+    "sticky-promoted": _sticky_promoted,
 }
 
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gitflagger.decide.decision import Routes
-from gitflagger.model.canary import Canary, ObjectMetadata
+from gitflagger.model.canary import Canary, ObjectMetadata, SessionAffinity
 from gitflagger.render.router import destination_rules, services, virtual_service
 from tests.unit.render import podinfo
 
@@ -148,6 +148,68 @@ def test_mirroring(mirror_weight: int, expected_percentage: dict[str, int] | Non
 def test_ab_testing_never_mirrors() -> None:
     canary = _with_analysis(podinfo.canary(), iterations=10, match=({"headers": {}},), mirror=True)
     assert all("mirror" not in http for http in _vs_spec(canary, Routes(100, 0, mirror=True))["http"])
+
+
+STICKY = SessionAffinity("flagger-cookie", 600)
+
+
+def test_sticky_route_sends_cookie_holders_to_the_canary() -> None:
+    canary = _with_analysis(podinfo.canary(), session_affinity=STICKY)
+    sticky, weighted = _vs_spec(canary, Routes(70, 30, sticky_cookie="flagger-cookie=AbCdEfGhIj"))["http"]
+    assert sticky["name"] == "sticky-route"
+    assert sticky["match"] == [{"headers": {"Cookie": {"regex": ".*flagger-cookie.*AbCdEfGhIj.*"}}}]
+    assert [(d["destination"]["host"], d["weight"]) for d in sticky["route"]] == [
+        ("podinfo-primary", 0),
+        ("podinfo-canary", 100),
+    ]
+    primary, canary_dest = weighted["route"]
+    assert "headers" not in primary and "name" not in weighted
+    assert canary_dest["headers"] == {
+        "response": {"add": {"Set-Cookie": "flagger-cookie=AbCdEfGhIj; Max-Age=600"}}
+    }
+
+
+def test_expired_cookie_is_matched_and_dropped() -> None:
+    canary = _with_analysis(podinfo.canary(), session_affinity=STICKY)
+    sticky, weighted = _vs_spec(canary, Routes(100, 0, expired_cookie="flagger-cookie=AbCdEfGhIj"))["http"]
+    assert sticky["match"] == [{"headers": {"Cookie": {"regex": ".*flagger-cookie.*AbCdEfGhIj.*"}}}]
+    assert sticky["headers"] == {"response": {"add": {"Set-Cookie": "flagger-cookie=AbCdEfGhIj; Max-Age=-1"}}}
+    assert [d["weight"] for d in sticky["route"]] == [100, 0]
+    assert all("headers" not in d for d in weighted["route"]) and "headers" not in weighted
+
+
+def test_regex_metacharacters_in_the_cookie_are_escaped() -> None:
+    canary = _with_analysis(podinfo.canary(), session_affinity=SessionAffinity("a.b+c", 60))
+    sticky, _ = _vs_spec(canary, Routes(50, 50, sticky_cookie="a.b+c=Value"))["http"]
+    assert sticky["match"][0]["headers"]["Cookie"]["regex"] == ".*a\\.b\\+c.*Value.*"
+
+
+def test_service_headers_are_not_changed_by_the_expiring_route() -> None:
+    headers = {"response": {"add": {"x-a": "1"}, "remove": ["x-b"]}, "request": {"set": {"x-c": "2"}}}
+    canary = _with_analysis(_canary(headers=headers), session_affinity=STICKY)
+    sticky, weighted = _vs_spec(canary, Routes(100, 0, expired_cookie="flagger-cookie=X"))["http"]
+    assert sticky["headers"]["response"] == {
+        "add": {"x-a": "1", "Set-Cookie": "flagger-cookie=X; Max-Age=-1"},
+        "remove": ["x-b"],
+    }
+    assert sticky["headers"]["request"] == {"set": {"x-c": "2"}}
+    assert weighted["headers"] == headers
+    assert headers["response"]["add"] == {"x-a": "1"}
+
+
+def test_session_affinity_mirrors_on_both_routes() -> None:
+    canary = _with_analysis(podinfo.canary(), iterations=5, mirror=True, session_affinity=STICKY)
+    http = _vs_spec(canary, Routes(100, 0, mirror=True, expired_cookie="flagger-cookie=X"))["http"]
+    assert [h.get("mirror") for h in http] == [{"host": "podinfo-canary"}] * 2
+
+
+def test_ab_testing_ignores_session_affinity_like_flagger() -> None:
+    canary = _with_analysis(
+        podinfo.canary(), iterations=10, match=({"headers": {"x": {"exact": "1"}}},), session_affinity=STICKY
+    )
+    http = _vs_spec(canary, Routes(0, 100, match=True, sticky_cookie="flagger-cookie=X"))["http"]
+    assert all("name" not in h for h in http)
+    assert "Set-Cookie" not in str(http)
 
 
 def _services(canary: Canary, **kwargs: Any) -> dict[str, dict[str, Any]]:

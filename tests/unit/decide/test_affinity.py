@@ -1,0 +1,132 @@
+"""Session affinity: the sticky cookie a rollout uses, as Flagger's Istio router keeps it in status."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gitflagger.decide.affinity import cookie_value, settle, split_cookie
+from gitflagger.decide.weights import current_routes
+from gitflagger.model.canary import SessionAffinity
+from gitflagger.model.status import Phase, State
+from tests.unit.decide.builders import (
+    NEW,
+    canary,
+    good_metrics,
+    in_flight,
+    observe,
+    settled,
+    steps,
+    walk,
+)
+
+AFFINITY = SessionAffinity("flagger-cookie", 3600)
+SEED = "uid/sha256:2222"
+FRESH = f"flagger-cookie={cookie_value(SEED + '/flagger-cookie/')}"
+OLD = "flagger-cookie=OldOldOldO"
+OTHER = "flagger-cookie=CurrentXYZ"
+
+
+@pytest.mark.parametrize(
+    ("case", "cookie", "previous", "weight", "want_cookie", "want_previous"),
+    [
+        ("canary gets traffic: a cookie is drawn", "", "", 10, FRESH, ""),
+        ("the cookie is kept while the canary has weight", OTHER, "", 40, OTHER, ""),
+        ("the old cookie stays previous while a new one is used", OTHER, OLD, 40, OTHER, OLD),
+        ("weight back to 0: the cookie becomes the previous one", OTHER, OLD, 0, "", OTHER),
+        ("weight 0 and no cookie: nothing changes", "", OLD, 0, "", OLD),
+        ("weight 0 before any rollout: nothing at all", "", "", 0, "", ""),
+        ("a hand-edited cookie without a value is replaced", "garbage", "", 10, FRESH, ""),
+        ("a hand-edited cookie is dropped, never made previous", "garbage", OLD, 0, "", OLD),
+    ],
+)
+def test_settle(
+    case: str, cookie: str, previous: str, weight: int, want_cookie: str, want_previous: str
+) -> None:
+    state = State(session_affinity_cookie=cookie, previous_session_affinity_cookie=previous)
+    after = settle(AFFINITY, state, weight, SEED)
+    assert (after.session_affinity_cookie, after.previous_session_affinity_cookie) == (
+        want_cookie,
+        want_previous,
+    ), case
+
+
+def test_without_session_affinity_the_state_is_untouched() -> None:
+    state = State(session_affinity_cookie=OTHER)
+    assert settle(None, state, 0, SEED) is state
+    assert settle(None, State(), 50, SEED) == State()
+
+
+def test_a_retry_of_the_same_revision_gets_a_fresh_cookie() -> None:
+    first = settle(AFFINITY, State(), 10, SEED)
+    retired = settle(AFFINITY, first, 0, SEED)
+    again = settle(AFFINITY, retired, 10, SEED)
+    assert again.session_affinity_cookie != first.session_affinity_cookie
+    assert again.previous_session_affinity_cookie == first.session_affinity_cookie
+
+
+@given(st.text(max_size=40))
+def test_cookie_values_are_ten_letters_and_a_pure_function_of_the_seed(seed: str) -> None:
+    value = cookie_value(seed)
+    assert re.fullmatch(r"[A-Za-z]{10}", value)
+    assert cookie_value(seed) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [("c=abc", ("c", "abc")), ("", None), ("c", None), ("=abc", None), ("c=", None), ("c=a=b", None)],
+)
+def test_split_cookie(text: str, want: tuple[str, str] | None) -> None:
+    assert split_cookie(text) == want
+
+
+def test_routes_carry_the_cookie_for_the_weights() -> None:
+    analysis = canary(session_affinity=AFFINITY).spec.analysis
+    live = in_flight(weight=20).evolve(session_affinity_cookie=OTHER, previous_session_affinity_cookie=OLD)
+    routes = current_routes(analysis, live)
+    assert (routes.sticky_cookie, routes.expired_cookie) == (OTHER, "")
+    done = settled().evolve(previous_session_affinity_cookie=OTHER)
+    routes = current_routes(analysis, done)
+    assert (routes.canary, routes.sticky_cookie, routes.expired_cookie) == (0, "", OTHER)
+    plain = current_routes(canary().spec.analysis, live)
+    assert (plain.sticky_cookie, plain.expired_cookie) == ("", "")
+
+
+def test_a_rollout_draws_one_cookie_and_expires_it_at_promotion() -> None:
+    spec = canary(session_affinity=AFFINITY, max_weight=20)
+    start = in_flight(weight=0)
+    decisions = walk(spec, start, steps(5, metrics=good_metrics()))
+    phases = [(d.state.phase, d.routes.canary) for d in decisions]
+    cookies = {d.state.session_affinity_cookie for d in decisions if d.routes.canary > 0}
+    assert len(cookies) == 1 and next(iter(cookies)).startswith("flagger-cookie="), phases
+    cookie = next(iter(cookies))
+    for d in decisions:
+        if d.routes.canary > 0:
+            assert d.routes.sticky_cookie == cookie
+    last = decisions[-1]
+    assert last.routes.canary == 0, phases
+    assert last.state.session_affinity_cookie == ""
+    assert last.state.previous_session_affinity_cookie == cookie
+    assert last.routes.expired_cookie == cookie
+
+
+def test_a_rollback_expires_the_cookie_too() -> None:
+    spec = canary(session_affinity=AFFINITY, threshold=1)
+    live = in_flight(weight=10).evolve(session_affinity_cookie=OTHER)
+    decision = walk(spec, live, [observe(metrics={}), observe(at=60, metrics={})])[-1]
+    assert decision.state.phase is Phase.FAILED
+    assert decision.state.session_affinity_cookie == ""
+    assert decision.state.previous_session_affinity_cookie == OTHER
+    assert decision.routes.expired_cookie == OTHER
+
+
+def test_the_same_step_decides_the_same_cookie() -> None:
+    spec = canary(session_affinity=AFFINITY)
+    live = in_flight(weight=0)
+    first = walk(spec, live, [observe(revision=NEW)])[-1]
+    again = walk(spec, live, [observe(revision=NEW)])[-1]
+    assert first.routes.canary > 0
+    assert first.state.session_affinity_cookie == again.state.session_affinity_cookie != ""
