@@ -295,3 +295,47 @@ def test_component_dying_at_start_is_named_with_its_log(cluster: Cluster, tmp_pa
     assert "exited with code 3" in message and "refusing to start" in message
     assert broken.pids() == {}  # etcd, already started, was stopped again
     assert _processes_mentioning(str(tmp_path / "state")) == []
+
+
+def test_bigger_cluster_with_service_account_and_audit_log(cluster: Cluster, tmp_path: Path) -> None:
+    """nodes/pods_per_node size the kwok nodes; audit_groups logs those users' requests, one per request."""
+    group = "system:serviceaccounts:bench-audit"
+    big = Cluster(tmp_path / "state", binaries=cluster.bin_dir, nodes=3, pods_per_node=500,
+                  node_cpu="32", component_qps=200, audit_groups=(group,))
+    assert cluster.audit_log is None and cluster.nodes == 2  # the defaults: no audit log, two nodes
+    with big:
+        admin = big.kube_client()
+        nodes = k8s.CoreV1Api(admin).list_node(label_selector="type=kwok").items
+        assert sorted(n.metadata.name for n in nodes) == ["kwok-node-0", "kwok-node-1", "kwok-node-2"]
+        for node in nodes:
+            assert node.status.allocatable["pods"] == "500" and node.status.capacity["cpu"] == "32"
+        assert "--kube-api-qps=200" in " ".join(big._procs["kube-scheduler"].argv)
+
+        kubeconfig = big.service_account_kubeconfig("bench-audit", "probe")
+        from kubernetes import config as k8s_config
+
+        api = k8s_config.new_client_from_config(config_file=str(kubeconfig))
+        core = k8s.CoreV1Api(api)
+        t0 = time.time()
+        for _ in range(3):
+            core.list_namespaced_config_map("default")
+        core.create_namespaced_config_map("default", {"metadata": {"name": "audited"}})
+        watch = core.list_namespaced_config_map("default", watch=True, timeout_seconds=1,
+                                                _preload_content=False)
+        watch.read()  # one watch, ended by the server after a second
+        watch.release_conn()
+        k8s.CoreV1Api(admin).list_namespaced_config_map("default")  # admin: not in the group, not logged
+        api.close()
+        assert big.audit_log is not None
+
+        from tests.testbed.cluster import audit_events
+
+        def logged() -> list[Any] | None:
+            events, _ = audit_events(big.audit_log)  # type: ignore[arg-type]
+            mine = [e for e in events if e.received >= t0 - 1]
+            return mine if len(mine) >= 5 and any(e.verb == "watch" for e in mine) else None
+
+        events = wait_for("5 audited requests", logged, timeout=30)
+        assert {e.user for e in events} == {"system:serviceaccount:bench-audit:probe"}
+        assert sorted(e.verb for e in events) == ["create", "list", "list", "list", "watch"]
+        assert all(e.code in (200, 201) for e in events)

@@ -1,13 +1,24 @@
 """A real Kubernetes control plane on loopback, for tests and ``make testbed``.
 
 etcd, kube-apiserver, kube-controller-manager and kube-scheduler are the real
-binaries built by ``tests/testbed/build.sh``; kwok fakes two Nodes and the
-kubelet's work on their Pods (bind -> Running/Ready, delete -> gone)::
+binaries built by ``tests/testbed/build.sh``; kwok fakes the Nodes (two of 110
+Pods by default) and the kubelet's work on their Pods (bind -> Running/Ready,
+delete -> gone)::
 
     with Cluster() as c:
         api = c.kube_client()          # kubernetes.client.ApiClient, admin
         ...
         c.stop_apiserver(); c.start_apiserver()
+
+For benchmarks, ``Cluster(nodes=4, pods_per_node=1000, component_qps=500)``
+holds thousands of Pods without the testbed's own controllers being rate
+limited (at their default client limits, 20 qps for kube-controller-manager,
+the testbed brings up about 10 Pods a second; at 500 qps, 1,000 Deployments of
+2 replicas are all Running about 6 s after the last one is created), and ``audit_groups`` turns on the kube-apiserver audit log (level
+Metadata, JSON lines) for those user groups only, so a controller's API
+requests can be counted at the server (:func:`audit_events`); with
+:meth:`Cluster.service_account_kubeconfig` each controller gets its own
+identity. Both are off by default: tests pay for neither.
 
 Every process runs in its own process group, logs to ``<state_dir>/logs`` and
 is stopped by :meth:`Cluster.stop`, at interpreter exit and on SIGTERM/SIGINT
@@ -17,6 +28,8 @@ under the state dir is wiped, certificates are kept.
 
 from __future__ import annotations
 
+import base64
+import json
 import shutil
 import subprocess
 import tempfile
@@ -24,6 +37,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -37,12 +51,14 @@ from tests.testbed import crd_install
 from tests.testbed.pki import ClusterPKI
 from tests.testbed.procs import ComponentError, Proc, free_ports, stop_procs
 
-__all__ = ["BINARIES", "Cluster", "ClusterPorts", "ComponentError", "bin_dir", "build", "repo_root"]
+__all__ = ["BINARIES", "AuditEvent", "Cluster", "ClusterPorts", "ComponentError", "audit_events", "bin_dir",
+           "build", "repo_root"]
 
 TESTBED_DIR = Path(__file__).resolve().parent
 KWOK_STAGES_DIR = TESTBED_DIR / "kwok"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 NODE_COUNT = 2
+PODS_PER_NODE = 110
 SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.244.0.0/16"
 CONTROLLERS = [f"{c}-controller" for c in (
@@ -100,7 +116,17 @@ class Cluster:
         binaries: str | Path | None = None,
         crd_dirs: Sequence[str | Path] | None = None,
         start_timeout: float = 180.0,
+        nodes: int = NODE_COUNT,
+        pods_per_node: int = PODS_PER_NODE,
+        node_cpu: str = "16",
+        node_memory: str = "64Gi",
+        component_qps: float | None = None,
+        audit_groups: Sequence[str] = (),
     ) -> None:
+        """``nodes`` kwok Nodes, each with ``pods_per_node`` Pods (and ``node_cpu``/``node_memory``) of
+        capacity and allocatable. ``component_qps``: the client rate limit of kube-controller-manager
+        and kube-scheduler (``--kube-api-qps``, burst twice that; their defaults when None).
+        ``audit_groups``: user groups whose requests go to the audit log (none: no audit log)."""
         self._own_state_dir = state_dir is None
         self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="gitflagger-testbed-")).resolve()
         self.bin_dir = Path(binaries) if binaries is not None else bin_dir()
@@ -108,6 +134,15 @@ class Cluster:
             crd_dirs = [TESTBED_DIR / "crds", repo_root() / "deploy" / "crds"]
         self.crd_dirs = [Path(d) for d in crd_dirs]
         self.start_timeout = start_timeout
+        if nodes < 1 or pods_per_node < 1:
+            raise ValueError(f"need at least one node and one pod per node, got {nodes} x {pods_per_node}")
+        self.nodes = nodes
+        self.pods_per_node = pods_per_node
+        self.node_cpu = node_cpu
+        self.node_memory = node_memory
+        self.component_qps = component_qps
+        self.audit_groups = tuple(audit_groups)
+        self.audit_log: Path | None = self.state_dir / "audit" / "audit.log" if self.audit_groups else None
         self.logs_dir = self.state_dir / "logs"
         self.kubeconfig = self.state_dir / "kubeconfig"
         self.ports: ClusterPorts | None = None
@@ -162,7 +197,7 @@ class Cluster:
             self.crds = crd_install.apply_crd_dirs(self._session(), self.api_url, self.crd_dirs)
             self._wait("default ServiceAccount in namespace default",
                        lambda: self._get("/api/v1/namespaces/default/serviceaccounts/default") is not None)
-            self._wait(f"{NODE_COUNT} Ready nodes", self._nodes_ready)
+            self._wait(f"{self.nodes} Ready nodes", self._nodes_ready)
             self._wait("CRDs Established",
                        lambda: crd_install.all_established(self._session(), self.api_url, self.crds))
             self._wait("kube-controller-manager and kube-scheduler /healthz", self._controllers_healthy)
@@ -215,6 +250,46 @@ class Cluster:
     def log_path(self, component: str) -> Path:
         return self.logs_dir / f"{component}.log"
 
+    def service_account_kubeconfig(self, namespace: str, name: str, *, role: str = "cluster-admin",
+                                   expiration_seconds: int = 86_400) -> Path:
+        """A kubeconfig that authenticates as ServiceAccount ``namespace/name`` with a bound token.
+
+        Creates the namespace and the ServiceAccount if missing and binds ``role`` (a ClusterRole)
+        to it cluster-wide. The user is ``system:serviceaccount:<namespace>:<name>``, in group
+        ``system:serviceaccounts:<namespace>`` (what ``audit_groups`` can name).
+        """
+        self._create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                            "metadata": {"name": namespace}})
+        self._create(f"/api/v1/namespaces/{namespace}/serviceaccounts",
+                     {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name}})
+        self._create("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": f"testbed:{namespace}:{name}"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        })
+        r = self._session().post(
+            self.api_url + f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+            json={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                  "spec": {"expirationSeconds": expiration_seconds}}, timeout=10)
+        if r.status_code != 201:
+            raise RuntimeError(f"token for {namespace}/{name}: HTTP {r.status_code} {r.text}")
+        assert self.pki is not None
+        cluster_name, user = "gitflagger-testbed", f"{namespace}-{name}"
+        config = {
+            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "clusters": [{"name": cluster_name, "cluster": {
+                "server": self.api_url,
+                "certificate-authority-data": base64.b64encode(self.pki.ca.cert.read_bytes()).decode()}}],
+            "users": [{"name": user, "user": {"token": r.json()["status"]["token"]}}],
+            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": user}}],
+            "current-context": cluster_name,
+        }
+        path = self.state_dir / f"{user}.kubeconfig"
+        path.write_text(json.dumps(config, indent=1))  # JSON is YAML
+        path.chmod(0o600)
+        return path
+
     # ---- processes -------------------------------------------------------------------------------
     def _spawn(self, name: str, args: Iterable[str]) -> Proc:
         proc = Proc(name, [str(self.bin_dir / name), *args], self.log_path(name), cwd=self.state_dir)
@@ -239,7 +314,7 @@ class Cluster:
     def _start_apiserver_proc(self) -> None:
         assert self.ports is not None and self.pki is not None
         pki = self.pki
-        self._spawn("kube-apiserver", [
+        self._spawn("kube-apiserver", [*self._audit_args(),
             "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
             f"--secure-port={self.ports.apiserver}", f"--cert-dir={self.state_dir / 'apiserver-certs'}",
             f"--etcd-servers=http://127.0.0.1:{self.ports.etcd_client}",
@@ -270,13 +345,14 @@ class Cluster:
             # Survives kube-apiserver being stopped for a while without nodes turning NotReady.
             "--node-monitor-period=2s", "--node-monitor-grace-period=2m",
             "--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10",
+            *self._qps_args(),
             "--profiling=false", "--v=1",
         ])
         self._spawn("kube-scheduler", [
             f"--kubeconfig={sd / 'scheduler.kubeconfig'}",
             "--bind-address=127.0.0.1", f"--secure-port={ports.scheduler}",
             f"--cert-dir={sd / 'scheduler-certs'}",
-            "--leader-elect=false", "--profiling=false", "--v=1",
+            "--leader-elect=false", *self._qps_args(), "--profiling=false", "--v=1",
         ])
         stages = sorted(KWOK_STAGES_DIR.glob("*.yaml"))
         self._spawn("kwok", [
@@ -288,7 +364,35 @@ class Cluster:
             f"--cidr={POD_CIDR}", "--node-ip=10.255.0.1", "--node-lease-duration-seconds=40",
         ])
 
+    def _audit_args(self) -> list[str]:
+        """Audit logging of ``audit_groups`` only, at level Metadata (no bodies), one JSON line per
+        request at its last stage; asynchronous (batch mode) so requests do not wait on the file."""
+        if self.audit_log is None:
+            return []
+        self.audit_log.parent.mkdir(parents=True, exist_ok=True)
+        policy = self.state_dir / "audit" / "policy.json"
+        policy.write_text(json.dumps({
+            "apiVersion": "audit.k8s.io/v1", "kind": "Policy",
+            # A watch is logged when its response starts (and again when it ends); a short request
+            # when it completes. :func:`audit_events` keeps one event per request (auditID).
+            "omitStages": ["RequestReceived"],
+            "rules": [{"level": "Metadata", "userGroups": list(self.audit_groups)}, {"level": "None"}],
+        }))
+        return [f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json", "--audit-log-mode=batch", "--audit-log-batch-buffer-size=100000",
+                "--audit-log-maxsize=100000", "--audit-log-maxbackup=0"]
+
+    def _qps_args(self) -> list[str]:
+        if self.component_qps is None:
+            return []
+        return [f"--kube-api-qps={self.component_qps:g}", f"--kube-api-burst={int(self.component_qps * 2)}"]
+
     # ---- API helpers -------------------------------------------------------------------------------
+    def _create(self, path: str, obj: dict[str, Any]) -> None:
+        r = self._session().post(self.api_url + path, json=obj, timeout=10)
+        if r.status_code not in (201, 409):
+            raise RuntimeError(f"POST {path}: HTTP {r.status_code} {r.text}")
+
     def _session(self) -> requests.Session:
         if self._http is None:
             assert self.pki is not None
@@ -318,9 +422,10 @@ class Cluster:
                    for p in (self.ports.controller_manager, self.ports.scheduler))
 
     def _create_nodes(self) -> None:
-        for i in range(NODE_COUNT):
+        for i in range(self.nodes):
             name = f"kwok-node-{i}"
-            resources = {"cpu": "16", "memory": "64Gi", "pods": "110", "ephemeral-storage": "100Gi"}
+            resources = {"cpu": self.node_cpu, "memory": self.node_memory, "pods": str(self.pods_per_node),
+                         "ephemeral-storage": "100Gi"}
             node = {
                 "apiVersion": "v1", "kind": "Node",
                 "metadata": {
@@ -333,7 +438,7 @@ class Cluster:
                 "spec": {},
                 "status": {
                     "capacity": resources, "allocatable": resources,
-                    "addresses": [{"type": "InternalIP", "address": f"10.255.0.{i + 1}"},
+                    "addresses": [{"type": "InternalIP", "address": f"10.255.{i // 250}.{i % 250 + 1}"},
                                   {"type": "Hostname", "address": name}],
                 },
             }
@@ -350,7 +455,7 @@ class Cluster:
             and not any(t.get("key", "").startswith("node.kubernetes.io/")
                         for t in n["spec"].get("taints", []))
         ]
-        return len(ready) >= NODE_COUNT
+        return len(ready) >= self.nodes
 
     def _wait(self, what: str, ready: Callable[[], bool], timeout: float | None = None) -> None:
         deadline = time.monotonic() + (timeout or self.start_timeout)
@@ -380,6 +485,57 @@ class Cluster:
         pki.write_kubeconfig(sd / "controller-manager.kubeconfig", url, "kube-controller-manager",
                              pki.controller_manager)
         pki.write_kubeconfig(sd / "scheduler.kubeconfig", url, "kube-scheduler", pki.scheduler)
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One API request from the audit log: who, what, when (the server's receive time)."""
+
+    audit_id: str
+    user: str
+    verb: str
+    uri: str
+    code: int | None
+    received: float
+    """``requestReceivedTimestamp`` as a Unix time."""
+
+
+def audit_events(path: Path, offset: int = 0) -> tuple[list[AuditEvent], int]:
+    """The requests logged in ``path`` from byte ``offset`` on, one per request, and the next offset.
+
+    A watch is logged at ResponseStarted and again at ResponseComplete when it ends; both carry
+    its auditID, so it is one request here. Watch bookmarks and events are not requests and are
+    never logged. An incomplete last line (the writer is mid-line) is left for the next call.
+    """
+    events: list[AuditEvent] = []
+    seen: set[str] = set()
+    if not path.exists():
+        return events, offset
+    with path.open("rb") as f:
+        f.seek(offset)
+        data = f.read()
+    end = data.rfind(b"\n") + 1
+    for line in data[:end].splitlines():
+        if not line.strip():
+            continue
+        raw = json.loads(line)
+        audit_id = raw.get("auditID", "")
+        if audit_id in seen or (raw.get("stage") == "ResponseComplete" and raw.get("verb") == "watch"):
+            continue  # a watch: counted at ResponseStarted (an aborted one may log only this; rare)
+        seen.add(audit_id)
+        status = raw.get("responseStatus") or {}
+        events.append(AuditEvent(
+            audit_id, (raw.get("user") or {}).get("username", ""), raw.get("verb", ""),
+            raw.get("requestURI", ""), status.get("code"), _unix(raw.get("requestReceivedTimestamp", "")),
+        ))
+    return events, offset + end
+
+
+def _unix(stamp: str) -> float:
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _get_ok(url: str, verify: bool | str = True) -> bool:
