@@ -106,6 +106,8 @@ def loadtester_command(
         raise click.ClickException(f"cannot listen on {listen}:{port}: {err.strerror or err}") from None
     for name in config.policy.dangerous():
         log.warning("an allowed program can run any other program", program=name)
+    for name in config.policy.unchecked():
+        log.warning("an allowed program's arguments are not checked for local file access", program=name)
     if enable_bash:
         log.warning("type bash is enabled: any request can run any shell command")
 

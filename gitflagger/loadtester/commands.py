@@ -19,11 +19,13 @@ and then it is refused unless all of these hold:
 The argv that runs starts with the executable found on ``PATH``, so what was checked
 is what executes.
 
-The allow-list governs programs, not their arguments. Even the default pair can
-touch local files: ``hey -D FILE`` and ``curl -d @FILE``, ``-T FILE`` or ``file://``
-read any file the load tester's user can read and can send it to any URL, and
-``curl -o`` writes files. So run it as an unprivileged user on a read-only root file
-system, as Flagger's own deployment does, without a mounted service account token
+5. For ``curl``, ``hey`` and ``ab``, no argument reads or writes a local file
+   (``hey -D FILE``, ``curl -d @FILE``, ``-T FILE``, ``-o FILE``, ``file://``
+   URLs, ...): see :mod:`gitflagger.loadtester.arguments`.
+
+Other allowed programs run with their arguments unchecked. Whatever is allowed, run
+the load tester as an unprivileged user on a read-only root file system, as Flagger's
+own deployment does, without a mounted service account token
 (``automountServiceAccountToken: false``), and reachable only from Flagger.
 """
 
@@ -142,15 +144,28 @@ class CommandPolicy:
         return os.path.abspath(found)
 
     def resolve(self, argv: Sequence[str]) -> list[str]:
-        """Check a split command and return the argv to execute (program as an absolute path)."""
+        """Check a split command and return the argv to execute (program as an absolute path).
+
+        The arguments of programs with rules in :mod:`.arguments` (curl, hey, ab) are
+        checked too: options that read or write local files are refused.
+        """
+        from gitflagger.loadtester.arguments import check_arguments  # it imports this module
+
         program = argv[0]
-        executable = self.executable(os.path.basename(program))
+        name = os.path.basename(program)
+        executable = self.executable(name)
         if "/" in program and os.path.realpath(program) != os.path.realpath(executable):
             raise CommandRefused(
-                f"{program!r} is not the allowed {os.path.basename(program)!r} ({executable}); "
-                "give the program by name"
+                f"{program!r} is not the allowed {name!r} ({executable}); give the program by name"
             )
+        check_arguments(name, argv[1:])
         return [executable, *argv[1:]]
+
+    def unchecked(self) -> list[str]:
+        """Allowed programs whose arguments are not checked (worth a startup warning)."""
+        from gitflagger.loadtester.arguments import has_rules
+
+        return sorted(n for n in self.allowed if not has_rules(n) and n not in RUNS_ANYTHING)
 
     def prepare(self, cmd: str) -> list[str]:
         """``split_command`` then ``resolve``: the whole check for one ``cmd`` text."""

