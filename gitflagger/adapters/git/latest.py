@@ -25,7 +25,9 @@ them, which is fine for a cache that any clone rebuilds.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 
 import pygit2
 
@@ -133,6 +135,73 @@ def remember_step(repo: pygit2.Repository, directory: Sequence[str], commit: pyg
     if ref_name is not None:
         with contextlib.suppress(pygit2.GitError, OSError):  # pygit2 reports a held lock as OSError
             repo.create_reference_direct(ref_name, commit, True, message="gitflagger: latest step")
+
+
+PACKED_HEADER = "# pack-refs with: peeled fully-peeled sorted \n"
+
+
+def remember_steps(repo: pygit2.Repository, latest: Mapping[tuple[str, ...], pygit2.Oid]) -> None:
+    """Point many Canaries' cache refs at once: one ``packed-refs`` rewrite instead of a file per ref.
+
+    A batching recorder calls this once per pass. Creating a loose ref file
+    costs about as much as a loose object on a slow disk, so the refs go
+    straight into ``packed-refs``, under git's own lock (``packed-refs.lock``,
+    the lock ``git pack-refs`` and libgit2 take); loose copies of those refs,
+    which would shadow the packed values, are removed after. When the lock is
+    held (``git pack-refs`` running in maintenance) the refs are written loose,
+    one by one, as :func:`remember_step` does. Best effort, like every write
+    of this cache.
+    """
+    wanted: dict[str, pygit2.Oid] = {}
+    for directory, commit in latest.items():
+        name = canary_ref_name(directory)
+        if name is not None:
+            wanted[name] = commit
+    if not wanted:
+        return
+    git_dir = Path(repo.path)
+    lock = git_dir / "packed-refs.lock"
+    try:
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError:
+        for directory, commit in latest.items():
+            remember_step(repo, directory, commit)
+        return
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(_packed_refs(git_dir / "packed-refs", wanted))
+        os.replace(lock, git_dir / "packed-refs")
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+        return
+    for name in wanted:
+        with contextlib.suppress(OSError):
+            os.unlink(git_dir / name)
+
+
+def _packed_refs(path: Path, updates: Mapping[str, pygit2.Oid]) -> str:
+    """``packed-refs`` with ``updates`` applied, sorted by name, peeled lines kept with their refs."""
+    entries: dict[str, list[str]] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        lines = []
+    current: str | None = None
+    for line in lines:
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("^"):
+            if current is not None:
+                entries[current].append(line)
+            continue
+        _, _, name = line.partition(" ")
+        current = name
+        entries[name] = [line]
+    for name, commit in updates.items():
+        entries[name] = [f"{commit} {name}"]
+    body = "".join("\n".join(entries[name]) + "\n" for name in sorted(entries, key=lambda n: n.encode()))
+    return PACKED_HEADER + body
 
 
 def index_new_commits(

@@ -8,7 +8,8 @@ slows down with them too. So, at the end of a pass, when the loose objects
 are estimated to exceed a threshold (the way ``git gc --auto`` estimates:
 count one of the 256 fan-out directories), the recorder runs the git CLI:
 
-* ``git repack -d``: loose objects into a new pack (``-a`` once packs pile up);
+* ``git repack -d``: loose objects into a new pack (``--geometric=2`` once packs pile up: a
+  batching recorder writes one pack per pass, see :mod:`~gitflagger.adapters.git.pack`);
 * ``git pack-refs --all``: one file for the per-canary index refs;
 * ``git commit-graph write --reachable --changed-paths --split``: a
   commit-graph with changed-path Bloom filters, so that ``git log -- <dir>``
@@ -73,11 +74,26 @@ def loose_objects_estimate(git_dir: str | Path) -> int:
         return 0
 
 
+def pack_count(git_dir: str | Path) -> int:
+    """How many packs the repository has (a recorder writing batches adds one per pass)."""
+    try:
+        return sum(1 for name in os.listdir(Path(git_dir) / "objects" / "pack") if name.endswith(".pack"))
+    except OSError:
+        return 0
+
+
+def due(git_dir: str | Path, threshold: int) -> bool:
+    """Maintenance is due: loose objects over ``threshold``, or more than :data:`PACK_LIMIT` packs."""
+    if threshold <= 0:
+        return False
+    return loose_objects_estimate(git_dir) >= threshold or pack_count(git_dir) > PACK_LIMIT
+
+
 def maintain_if_needed(
     git_dir: str | Path, threshold: int = DEFAULT_LOOSE_THRESHOLD
 ) -> MaintenanceReport | None:
     """Run :func:`maintain` when the loose objects exceed ``threshold``; ``None`` when not needed."""
-    if threshold <= 0 or loose_objects_estimate(git_dir) < threshold:
+    if not due(git_dir, threshold):
         return None
     return maintain(git_dir)
 
@@ -89,8 +105,11 @@ def maintain(git_dir: str | Path) -> MaintenanceReport:
         return MaintenanceReport((), "git is not installed; skipped")
     base = [git, "--git-dir", str(git_dir), "-c", "gc.autoDetach=false"]
     packs = list((Path(git_dir) / "objects" / "pack").glob("*.pack"))
+    # Many packs (a batching recorder writes one per pass): fold them geometrically, so each run
+    # rewrites about what arrived since the last one, not the whole history (loose objects go in too).
+    fold = ["--geometric=2"] if len(packs) > PACK_LIMIT else []
     steps = [
-        ("repack", ["repack", "-d", "-q", *(["-a"] if len(packs) > PACK_LIMIT else [])]),
+        ("repack", ["repack", "-d", "-q", *fold]),
         ("pack-refs", ["pack-refs", "--all"]),
         ("commit-graph", ["commit-graph", "write", "--reachable", "--changed-paths", "--split"]),
     ]
@@ -145,7 +164,7 @@ class BackgroundMaintenance:
             now = self._clock()
             if self._started_at is not None and now - self._started_at < self.min_interval:
                 return False
-            if loose_objects_estimate(self.git_dir) < self.threshold:
+            if not due(self.git_dir, self.threshold):
                 return False
             self._started_at = now
             self._thread = threading.Thread(

@@ -39,15 +39,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import pygit2
 
 from gitflagger.adapters.git.checksums import ChecksumKey
-from gitflagger.adapters.git.latest import latest_step_commit, remember_step
-from gitflagger.adapters.git.layout import RenderedObject, canary_directory, directory_files
+from gitflagger.adapters.git.latest import latest_step_commit, remember_step, remember_steps
+from gitflagger.adapters.git.layout import RenderedObject, canary_directory, directory_files, prefix_parts
 from gitflagger.adapters.git.maintenance import DEFAULT_LOOSE_THRESHOLD, BackgroundMaintenance
 from gitflagger.adapters.git.message import compose_message
+from gitflagger.adapters.git.pack import MemoryObjects, buffered_repository, write_pack
+from gitflagger.adapters.git.rebase import rebase, unpushed_commits
 from gitflagger.adapters.git.repository import branch_ref, open_repository
 from gitflagger.adapters.git.signing import Signer, write_commit
 from gitflagger.adapters.git.trailers import StepTrailers, canary_uid, step_id
@@ -114,6 +116,57 @@ class Recorder(Protocol):
         """Publish what :meth:`record` wrote (push, for a remote); a no-op for a local repository."""
 
 
+@dataclass
+class Persisted:
+    """What :meth:`BatchRecorder.persist` did with a batch's commits.
+
+    A batch's commit ids are provisional until then: when the branch moved
+    under the batch (another writer committed meanwhile), its commits were
+    replayed on top and got new ids (:attr:`rewritten`), and a commit whose
+    Canary directory the other writer changed too was dropped (:attr:`dropped`).
+    """
+
+    head: str | None = None
+    """The branch after the batch (``None``: no branch yet)."""
+    commits: int = 0
+    rewritten: dict[str, str] = field(default_factory=dict)
+    """Provisional commit id → the id it has on the branch (only those that changed)."""
+    dropped: dict[str, str] = field(default_factory=dict)
+    """Provisional commit id → why it is not on the branch."""
+
+    def final(self, commit: str | None) -> str | None:
+        """The id ``commit`` has on the branch now (``None`` for none, or one that was dropped)."""
+        if commit is None or commit in self.dropped:
+            return None
+        return self.rewritten.get(commit, commit)
+
+
+@runtime_checkable
+class BatchRecorder(Protocol):
+    """A recorder that can hold a pass's commits in memory and make them durable at once.
+
+    Between :meth:`begin` and :meth:`persist`, :meth:`record` writes nothing
+    to disk: a commit exists only in memory, so nothing may act on it (apply
+    it to the cluster) before :meth:`persist` returns.
+    """
+
+    def begin(self) -> None: ...
+
+    def persist(self) -> Persisted: ...
+
+    def discard(self) -> None: ...
+
+
+@dataclass
+class _Batch:
+    base: pygit2.Oid | None
+    """The branch when the batch began: the compare-and-swap's expected value."""
+    head: pygit2.Oid | None
+    commits: list[pygit2.Oid] = field(default_factory=list)
+    latest: dict[tuple[str, ...], pygit2.Oid] = field(default_factory=dict)
+    """Per Canary directory, its newest step in this batch (the per-canary index refs, once persisted)."""
+
+
 class GitRecorder:
     """Records steps into a local repository (bare or not) on one branch.
 
@@ -142,25 +195,180 @@ class GitRecorder:
         self.signer = signer
         self._checksum_key = checksum_key
         self.maintenance = BackgroundMaintenance(self.repo.path, maintenance_threshold)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._batch: _Batch | None = None
+        self._buffered: tuple[pygit2.Repository, MemoryObjects, pygit2.OdbBackend] | None = None
 
     def record(self, step: Step) -> RecordResult:
-        """Commit ``step`` on the branch unless it is already there or changes nothing."""
+        """Commit ``step`` on the branch unless it is already there or changes nothing.
+
+        Inside a batch (:meth:`begin`), the commit is only in memory until :meth:`persist`.
+        """
         with self._lock:
             try:
+                if self._batch is not None:
+                    return self._record_buffered(step, self._batch)
                 return self._record(step)
             except pygit2.GitError as err:
                 raise TemporaryError(f"git: cannot record {step.canary.ref}: {err}") from err
+
+    # ---- batches: one pack and one branch update per pass ---------------------------------------------
+    @property
+    def batching(self) -> bool:
+        return self._batch is not None
+
+    def begin(self) -> None:
+        """Start a batch: the commits of the following :meth:`record` calls stay in memory.
+
+        A no-op when a batch is already open.
+        """
+        with self._lock:
+            if self._batch is not None:
+                return
+            if self._buffered is None:
+                self._buffered = buffered_repository(self.repo.path)
+            head = self._branch_target(self._buffered[0])
+            self._batch = _Batch(base=head, head=head)
+
+    def discard(self) -> None:
+        """Forget an open batch: its commits never reach the branch (nothing acted on them)."""
+        with self._lock:
+            self._batch = None
+            if self._buffered is not None:
+                self._buffered[1].objects.clear()
+
+    def persist(self) -> Persisted:
+        """Make the open batch durable: its objects as one pack, then the branch and index refs, once.
+
+        The branch moves by compare-and-swap from where it was at :meth:`begin`;
+        when another writer moved it meanwhile, the batch's commits are
+        replayed on top, Canary directory by Canary directory (see
+        :mod:`~gitflagger.adapters.git.rebase`), and the result says which
+        ids changed or were dropped. Without an open batch: nothing to do.
+        """
+        with self._lock:
+            batch = self._batch
+            if batch is None:
+                head = self._branch_target(self.repo)
+                return Persisted(head=str(head) if head is not None else None)
+            try:
+                return self._persist(batch)
+            except pygit2.GitError as err:
+                raise TemporaryError(f"git: cannot persist {len(batch.commits)} steps: {err}") from err
+            finally:
+                self._batch = None
+                if self._buffered is not None:
+                    self._buffered[1].objects.clear()
+
+    def _branch_target(self, repo: pygit2.Repository) -> pygit2.Oid | None:
+        ref = repo.references.get(self.ref_name)
+        target = ref.target if ref is not None else None
+        return target if isinstance(target, pygit2.Oid) else None
+
+    def _record_buffered(self, step: Step, batch: _Batch) -> RecordResult:
+        assert self._buffered is not None
+        repo = self._buffered[0]
+        canary = step.canary
+        directory = canary_directory(self.prefix, canary.namespace, canary.name)
+        sid = step.step_id
+        files = directory_files(canary, step.decision.state, step.manifests, seal=self._seal)
+        subtree = write_directory(repo, files)
+        parent = repo[batch.head].peel(pygit2.Commit) if batch.head is not None else None
+        root = parent.tree if parent is not None else None
+        existing = read_directory(root, directory)
+        if existing is not None and existing.id == subtree:
+            return RecordResult(None, SkipReason.UNCHANGED)
+        mine = batch.latest.get(directory)
+        if mine is not None:
+            previous: pygit2.Commit | None = repo[mine].peel(pygit2.Commit)
+        else:
+            previous = latest_step_commit(repo, parent, directory, canary.ref)
+        latest = StepTrailers.from_message(previous.message) if previous is not None else None
+        if latest is not None and latest.step_id == sid:
+            return RecordResult(None, SkipReason.DUPLICATE_STEP)
+        message = _message(step, sid, str(previous.id) if previous is not None else None)
+        new_root = replace_directory(repo, root, directory, subtree)
+        signature = self._signature(step.time)
+        commit = write_commit(
+            repo,
+            author=signature,
+            committer=signature,
+            message=message,
+            tree=new_root,
+            parents=[parent.id] if parent is not None else [],
+            signer=self.signer,
+        )
+        batch.head = commit
+        batch.commits.append(commit)
+        batch.latest[directory] = commit
+        return RecordResult(str(commit))
+
+    def _persist(self, batch: _Batch) -> Persisted:
+        assert self._buffered is not None
+        repo, memory, packs = self._buffered
+        if not batch.commits:
+            return Persisted(head=str(batch.base) if batch.base is not None else None)
+        objects_dir = Path(repo.path) / "objects"
+        provisional = [str(c) for c in batch.commits]
+        where = {c: c for c in provisional}  # provisional id → its id in the current line of commits
+        dropped: dict[str, str] = {}
+        base, head = batch.base, batch.head
+        assert head is not None
+        for attempt in range(MAX_ATTEMPTS):
+            write_pack(objects_dir, memory.objects)  # durable before any ref points at it
+            packs.refresh()
+            memory.objects.clear()
+            ref = repo.references.get(self.ref_name)
+            current = ref.target if ref is not None else None
+            if current == base and self._advance(ref, head, f"{len(where)} steps"):
+                break
+            current = self._branch_target(repo)
+            if current is None:
+                raise TemporaryError(f"git: {self.ref_name} was deleted while recording; the pass is retried")
+            if current == base:
+                time.sleep(random.uniform(0, min(0.001 * 2**attempt, 0.05)))
+                continue
+            commits = unpushed_commits(repo, head, [base]) if base is not None else None
+            if commits is None:
+                commits = [repo[where[c]].peel(pygit2.Commit) for c in provisional if c in where]
+            result = rebase(
+                repo, commits, current, base, prefix=prefix_parts(self.prefix), signer=self.signer
+            )
+            for c in list(where):
+                moved = result.rewritten.get(where[c])
+                if moved is None:
+                    del where[c]
+                    dropped[c] = "another writer changed the same Canary directory"
+                else:
+                    where[c] = moved
+            assert result.head is not None
+            base, head = current, result.head
+        else:
+            raise TemporaryError(
+                f"git: {self.ref_name} kept moving; gave up persisting {len(provisional)} steps "
+                f"after {MAX_ATTEMPTS} attempts"
+            )
+        final = {c: where[c] for c in where}
+        index = {d: final.get(str(c)) for d, c in batch.latest.items()}
+        remember_steps(repo, {d: pygit2.Oid(hex=c) for d, c in index.items() if c is not None})
+        return Persisted(
+            head=str(head),
+            commits=len(final),
+            rewritten={c: n for c, n in final.items() if c != n},
+            dropped=dropped,
+        )
 
     @property
     def maintenance_threshold(self) -> int:
         return self.maintenance.threshold
 
     def flush(self) -> None:
-        """Nothing to publish (the local branch is already updated); start a repack when due.
+        """Persist an open batch (nothing else to publish locally); start a repack when due.
 
         The repack runs in the background (:attr:`maintenance`); :meth:`flush` never waits for it.
         """
+        if self._batch is not None:
+            self.persist()
         self.maintenance.poke()
 
     def _record(self, step: Step) -> RecordResult:
