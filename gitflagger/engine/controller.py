@@ -5,10 +5,17 @@ Two threads share one in-memory store of Canary objects:
 * the **watcher** lists Canaries, then watches from the list's
   resourceVersion; a watch that expires (410) or breaks (API server down) is
   followed by a fresh list, with backoff, so the store converges whatever happens;
-* the **stepper** (the caller's thread) runs passes: every Canary whose step is
-  due (:mod:`.scheduler`) is reconciled, the pass's commits are pushed in one
-  batch (``recorder.flush()``), then it sleeps until the next due time or until
-  the watcher reports a change.
+* the **stepper** (the caller's thread) runs passes, each in two phases:
+
+  1. every Canary whose step is due (:mod:`.scheduler`) is observed, decided,
+     rendered and recorded into one batch, held in memory; then the batch is
+     made durable at once (``persist``: one pack, one branch update);
+  2. only then is each step applied, its status written and reported; the
+     pass's commits are pushed (``recorder.flush()``), and the stepper sleeps
+     until the next due time or until the watcher reports a change.
+
+  Nothing is applied before its commit is durable, so a crash at any point
+  loses no applied step and records none twice (see :mod:`.reconcile`).
 
 The store only moves forward: an object older (by resourceVersion) than the
 one held is ignored, so a late watch event can never undo the status a step
@@ -27,9 +34,17 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from gitflagger.adapters.git.recorder import BatchRecorder, Persisted
 from gitflagger.engine.finalize import deleting, finalize, sync_finalizer
 from gitflagger.engine.ports import Obj, WatchPort
-from gitflagger.engine.reconcile import Context, LeadershipLost, StepOutcome, reconcile_one
+from gitflagger.engine.reconcile import (
+    Context,
+    LeadershipLost,
+    Prepared,
+    StepOutcome,
+    finish_one,
+    prepare_one,
+)
 from gitflagger.engine.scheduler import due_at, interval_of, next_due
 from gitflagger.engine.telemetry import logger
 from gitflagger.errors import GitflaggerError, TemporaryError
@@ -141,16 +156,36 @@ class Controller:
 
     # ---- stepping ----------------------------------------------------------------------------------
     def run_pass(self, *, everything: bool = False) -> list[StepOutcome]:
-        """Reconcile every Canary that is due (all of them with ``everything``), then push once."""
+        """Reconcile every Canary that is due (all of them with ``everything``) in two phases, then push."""
         now = self.ctx.clock()
-        outcomes: list[StepOutcome] = []
         due = [o for o in sorted(self.canaries(), key=due_at) if everything or self._due(o) <= now]
         if due:
             self._sync_repo()
-        for obj in due:
+        recorder = self.ctx.recorder
+        batch = recorder if isinstance(recorder, BatchRecorder) and due else None
+        results: list[Prepared | StepOutcome] = []
+        persisted: Persisted | None = None
+        if batch is not None:
+            batch.begin()
+        try:
+            for obj in due:
+                if self.lost.is_set():
+                    break
+                results.append(self._prepare(obj, now))
+            if batch is not None:
+                persisted = self._persist(batch, results)
+        except BaseException:
+            if batch is not None:
+                batch.discard()  # nothing of it was applied
+            raise
+        outcomes: list[StepOutcome] = []
+        for result in results:
             if self.lost.is_set():
                 break
-            outcomes.append(self._one(obj, now))
+            if isinstance(result, StepOutcome):
+                outcomes.append(result)
+            else:
+                outcomes.append(self._settle(result.canary.ref, finish_one(self.ctx, result, persisted), now))
         if not self.lost.is_set():
             self._flush()
         return outcomes
@@ -192,7 +227,8 @@ class Controller:
         return 0
 
     # ---- internals ---------------------------------------------------------------------------------
-    def _one(self, obj: Obj, now: datetime) -> StepOutcome:
+    def _prepare(self, obj: Obj, now: datetime) -> Prepared | StepOutcome:
+        """Phase 1 for one Canary: finalizers, then observe → record; an outcome when no step goes on."""
         ref = _ref(obj)
         try:
             if deleting(obj):
@@ -207,14 +243,33 @@ class Controller:
         except GitflaggerError as err:
             self._backoff(ref, now)
             return StepOutcome(ref, error=str(err))
-        outcome = reconcile_one(self.ctx, obj)
+        prepared = prepare_one(self.ctx, obj)
+        if isinstance(prepared, StepOutcome):
+            return self._settle(ref, prepared, now, obj)
+        return prepared
+
+    def _persist(self, batch: BatchRecorder, results: list[Prepared | StepOutcome]) -> Persisted:
+        """Make the pass's batch durable. On failure no step of it is applied: each is retried."""
+        try:
+            return batch.persist()
+        except GitflaggerError as err:
+            self._log.warning("recording the pass failed, retrying its steps", error=str(err))
+            now = self.ctx.clock()
+            for i, result in enumerate(results):
+                if isinstance(result, Prepared):
+                    ref = result.canary.ref
+                    results[i] = self._settle(ref, StepOutcome(ref, error=str(err)), now)
+            return Persisted()
+
+    def _settle(self, ref: str, outcome: StepOutcome, now: datetime, obj: Obj | None = None) -> StepOutcome:
+        """Remember what a step left behind and when to look at its Canary again."""
         if outcome.obj is not None:
             self.remember(outcome.obj)
         if outcome.error and not outcome.stepped and outcome.skipped != "invalid":
             self._backoff(ref, now)
         else:
             self._retry.pop(ref, None)
-        if outcome.skipped == "invalid":
+        if outcome.skipped == "invalid" and obj is not None:
             # No lastStepTime to pace it: look again an interval later (or when it changes).
             self._retry[ref] = (now + interval_of(obj), RETRY_MIN)
         elif outcome.skipped and not outcome.error:

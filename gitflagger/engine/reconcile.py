@@ -7,15 +7,24 @@ an invalid spec, a missing target, an API error all come back as a
 reconciling the others. The order of the side effects is what makes a crash at
 any point safe:
 
-1. **record** first: the commit carries the step's Step-Id. If the process
-   dies before the status is written, the next attempt decides the very same
-   step (same state in, same step number out), the recorder sees that Step-Id
-   at the head and records nothing twice;
+1. **record** first, and durably: the commit carries the step's Step-Id. If
+   the process dies before the status is written, the next attempt decides
+   the very same step (same state in, same step number out), the recorder
+   sees that Step-Id at the head and records nothing twice;
 2. **apply** next: server-side apply is idempotent;
 3. **status** last among the essentials: once it is written, the step is done
    and ``lastStepTime`` paces the next one;
 4. then the best-effort reports (Events, webhooks, alerts) and the
    acknowledgement of a consumed manual intent.
+
+The pipeline is split in two phases so that the controller can record a whole
+pass as one batch (:class:`~gitflagger.adapters.git.recorder.BatchRecorder`:
+one pack and one branch update instead of files per step):
+:func:`prepare_one` runs observe → record, :func:`persist` makes the batch
+durable, and only then :func:`finish_one` applies and reports. A crash before
+the persist loses only commits that nothing acted on (nothing was applied);
+after it, every step of the pass is at the head and a retry records none of
+them twice. :func:`reconcile_one` is the three in a row, for one Canary.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from typing import Any
 
 from gitflagger.adapters.git import Recorder
 from gitflagger.adapters.git.intents import PendingIntent
+from gitflagger.adapters.git.recorder import BatchRecorder, Persisted
 from gitflagger.decide import Decision, MetricOutcome, current_routes
 from gitflagger.engine.apply import Applied, apply_step, weights_mismatch
 from gitflagger.engine.intents import IntentStore
@@ -97,8 +107,45 @@ class StepOutcome:
         return self.decision is not None
 
 
+@dataclass
+class Prepared:
+    """A step decided, rendered and recorded (phase 1), waiting to be applied and reported (phase 2).
+
+    Its commit may still be only in memory (a :class:`BatchRecorder` batch): it
+    must not be applied before the recorder persisted it (:func:`persist`).
+    """
+
+    canary_obj: Mapping[str, Any]
+    canary: Canary
+    state: State
+    """The state before the step."""
+    live: Live
+    plan: Plan
+    pending: PendingIntent | None
+    commit: str | None
+    log: Any
+    started: float
+
+
 def reconcile_one(ctx: Context, canary_obj: Mapping[str, Any]) -> StepOutcome:
-    """Run one step of the Canary ``canary_obj``; see the module doc for the order and its reasons."""
+    """Run one step of the Canary ``canary_obj``; see the module doc for the order and its reasons.
+
+    The single-Canary form of the controller's two-phase pass: prepare (up to
+    the record), make the record durable, then apply and report.
+    """
+    prepared = prepare_one(ctx, canary_obj)
+    if isinstance(prepared, StepOutcome):
+        return prepared
+    try:
+        persisted = persist(ctx.recorder)
+    except GitflaggerError as err:
+        prepared.log.warning("step failed", error=str(err))
+        return StepOutcome(prepared.canary.ref, error=str(err))
+    return finish_one(ctx, prepared, persisted)
+
+
+def prepare_one(ctx: Context, canary_obj: Mapping[str, Any]) -> Prepared | StepOutcome:
+    """Phase 1: observe → decide → render → record. A :class:`StepOutcome` when no step goes on."""
     ref = _ref(canary_obj)
     log = logger(canary=ref.partition("/")[2], namespace=ref.partition("/")[0])
     started = time.monotonic()
@@ -108,16 +155,46 @@ def reconcile_one(ctx: Context, canary_obj: Mapping[str, Any]) -> StepOutcome:
         return _invalid(ctx, canary_obj, ref, err, log)
     ctx.invalid.pop(ref, None)
     try:
-        outcome = _step(ctx, canary_obj, canary, log)
+        return _prepare(ctx, canary_obj, canary, log, started)
     except GitflaggerError as err:
         log.warning("step failed", error=str(err))
         return StepOutcome(ref, error=str(err))
-    if outcome.stepped:
-        ctx.telemetry.duration.labels(canary.name, canary.namespace).observe(time.monotonic() - started)
+
+
+def finish_one(ctx: Context, prepared: Prepared, persisted: Persisted | None = None) -> StepOutcome:
+    """Phase 2, once the record is durable: apply → status → reports.
+
+    ``persisted`` says what became of a batch's provisional commit: its final
+    id, or that it was dropped (another writer changed the Canary's
+    directory), in which case nothing is applied and the step is retried.
+    """
+    p = prepared
+    commit = p.commit
+    if persisted is not None and commit is not None:
+        if commit in persisted.dropped:
+            why = f"not recorded: {persisted.dropped[commit]}"
+            p.log.warning("step failed", error=why)
+            return StepOutcome(p.canary.ref, error=why)
+        commit = persisted.final(commit)
+    try:
+        outcome = _finish(ctx, p, commit)
+    except GitflaggerError as err:
+        p.log.warning("step failed", error=str(err))
+        return StepOutcome(p.canary.ref, error=str(err))
+    ctx.telemetry.duration.labels(p.canary.name, p.canary.namespace).observe(time.monotonic() - p.started)
     return outcome
 
 
-def _step(ctx: Context, canary_obj: Mapping[str, Any], canary: Canary, log: Any) -> StepOutcome:
+def persist(recorder: Recorder) -> Persisted | None:
+    """Make the recorder's open batch durable (see :class:`BatchRecorder`); ``None``: it does not batch."""
+    if isinstance(recorder, BatchRecorder):
+        return recorder.persist()
+    return None
+
+
+def _prepare(
+    ctx: Context, canary_obj: Mapping[str, Any], canary: Canary, log: Any, started: float
+) -> Prepared | StepOutcome:
     state = State.from_status(canary_obj.get("status"))
     if state.phase is None and ctx.intents is not None:
         # No status (restored without it, wiped): resume from the last recorded step, if any.
@@ -141,24 +218,28 @@ def _step(ctx: Context, canary_obj: Mapping[str, Any], canary: Canary, log: Any)
     seen = measure(ctx.cluster, canary, state, seen, ctx.metrics_server)
     seen = ask_gates(canary, state, seen)
     plan = plan_step(canary, state, seen, live.inputs())
-    decision = plan.decision
-    log = log.bind(step=decision.state.step)
+    log = log.bind(step=plan.decision.state.step)
 
     ctx.guard()
     commit = _record(ctx, plan, log)
+    return Prepared(canary_obj, canary, state, live, plan, pending, commit, log, started)
+
+
+def _finish(ctx: Context, p: Prepared, commit: str | None) -> StepOutcome:
+    decision = p.plan.decision
     ctx.guard()
-    applied = _apply(ctx, canary, live, plan)
+    applied = _apply(ctx, p.canary, p.live, p.plan)
     ctx.guard()
-    obj = write_status(ctx.cluster, canary_obj, decision.state, commit or state.last_commit)
-    if pending is not None and decision.handled_intent is pending.intent:
-        _acknowledge(ctx, pending, decision, log)
+    obj = write_status(ctx.cluster, p.canary_obj, decision.state, commit or p.state.last_commit)
+    if p.pending is not None and decision.handled_intent is p.pending.intent:
+        _acknowledge(ctx, p.pending, decision, p.log)
     announce(
-        ctx.cluster, canary_obj, canary, decision, applied.drift, ctx.reporting, ctx.telemetry,
-        commit or state.last_commit,
+        ctx.cluster, p.canary_obj, p.canary, decision, applied.drift, ctx.reporting, ctx.telemetry,
+        commit or p.state.last_commit,
     )
-    _export(ctx, canary, state, plan)
-    log.info("step", subject=decision.subject, commit=commit, phase=str(decision.state.phase or ""))
-    return StepOutcome(canary.ref, decision, commit, obj, applied=applied)
+    _export(ctx, p.canary, p.state, p.plan)
+    p.log.info("step", subject=decision.subject, commit=commit, phase=str(decision.state.phase or ""))
+    return StepOutcome(p.canary.ref, decision, commit, obj, applied=applied)
 
 
 def _record(ctx: Context, plan: Plan, log: Any) -> str | None:
