@@ -151,3 +151,42 @@ def test_a_secret_mounted_by_the_target_never_reaches_git(
     assert "secret-podinfo-token-primary: hmac-sha256:" in canary_yaml
     steps = [c for c in server.walk(server.head.target) if StepTrailers.from_message(c.message) is not None]
     assert len(steps) == sum(len(t.commits) for t in ticks)  # every commit message was scanned above
+
+
+BATCH_SCRIPT = "tests.integration.record_batch_script"
+
+
+def run_batch(urls: RepoUrls, cache: Path, password: Path, number: int, pause: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", BATCH_SCRIPT, urls.http, str(cache), str(password), str(number), pause],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+@pytest.mark.parametrize("cache", ["same-cache", "fresh-cache"])
+@pytest.mark.parametrize("point", ["recorded", "persisted"])
+def test_a_batch_killed_at_its_boundary_is_recorded_once(
+    git_server: GitServer, git_repo: RepoUrls, tmp_path: Path, point: str, cache: str
+) -> None:
+    files = credential_files(git_server, tmp_path / "creds")
+    assert finish(run_batch(git_repo, tmp_path / "cache", files.password, 1, "none")).startswith("done ")
+
+    kill_at(run_batch(git_repo, tmp_path / "cache", files.password, 2, point), point)
+    rerun_cache = tmp_path / ("cache" if cache == "same-cache" else "cache-after-restart")
+    outcome = finish(run_batch(git_repo, rerun_cache, files.password, 2, "none")).split()
+    finish(run_batch(git_repo, rerun_cache, files.password, 3, "none"))
+
+    if point == "persisted" and cache == "same-cache":
+        # the batch was durable in the cache: the re-run finds both steps at the head, records neither
+        assert outcome[0] == "done" and set(outcome[1:]) <= {"duplicate-step", "unchanged"}
+    elif point == "recorded":
+        # the batch died in memory: nothing of it anywhere, so both steps are recorded afresh, once
+        assert outcome[0] == "done" and all(len(c) == 40 for c in outcome[1:])
+    for canary in ("test/podinfo", "test/frontend"):
+        assert weights_on_server(git_server, git_repo, canary) == [10, 20, 30]
+    ids = step_ids(git_server, git_repo)
+    assert len(ids) == 6 and set(ids.values()) == {1}

@@ -2,10 +2,22 @@
 
 A pass looks like this::
 
-    record(step) ─┐  first record of a pass: fetch, bring the local branch up to the remote
-    record(step)  ├─ each commits to the cache's branch, exactly as a local GitRecorder does
+    begin()          fetch, bring the local branch up to the remote, open a batch
+    record(step) ─┐  each commits to the cache's branch (in memory), as a local GitRecorder does
     record(step) ─┘  (the Step-Id check sees the remote's steps: they are in the local branch)
-    flush()          push the pass's commits in one push; on a lost race fetch, rebase, retry
+    persist()        the batch becomes one pack and one branch update in the cache; a push of
+                     the new head starts at once, in the background, while the caller applies
+    flush()          wait for that push; push what is left; on a lost race fetch, rebase, retry
+
+Without :meth:`begin`, the first record of a pass fetches and each record
+commits to disk at once, as before. The background push is what keeps the
+remote close to the cluster: a pass's commits are published while its steps
+are applied (which takes the controller far longer than recording them),
+not after the whole pass. It only ever pushes the durable head, from its own
+``pygit2.Repository`` (libgit2 objects are not shared between threads), and
+never handles a lost race itself: a push the remote refuses is left to
+:meth:`flush`, which fetches, replays and retries as below. :meth:`begin` and
+:meth:`flush` wait for a background push first, so two transfers never overlap.
 
 Failure cases, and why nothing is lost or recorded twice:
 
@@ -33,6 +45,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,13 +65,15 @@ from gitflagger.adapters.git.recorder import (
     DEFAULT_PREFIX,
     GitRecorder,
     Identity,
+    Persisted,
     RecordResult,
     Step,
 )
 from gitflagger.adapters.git.remote import RemoteConfig
 from gitflagger.adapters.git.signing import Signer
-from gitflagger.errors import PermanentError, TemporaryError
+from gitflagger.errors import GitflaggerError, PermanentError, TemporaryError
 
+PUSH_LOG = 10_000
 _RACE_MARKERS = (
     "non-fast-forward",
     "fetch first",
@@ -121,6 +136,12 @@ class RemoteRecorder:
         self._synced = False
         self._conflicts: list[Conflict] = []
         self._lock = threading.RLock()
+        self.background_push = True
+        """Push each persisted batch at once in a background thread (see the module doc)."""
+        self.push_log: deque[tuple[float, str]] = deque(maxlen=PUSH_LOG)
+        """The latest successful pushes: (``time.monotonic()`` when it ended, the commit it published)."""
+        self._pusher: threading.Thread | None = None
+        self._push_repo: pygit2.Repository | None = None
 
     @property
     def maintenance_threshold(self) -> int:
@@ -133,14 +154,38 @@ class RemoteRecorder:
     def record(self, step: Step) -> RecordResult:
         """Commit ``step`` to the cache (after this pass's fetch); pushed by :meth:`flush`."""
         with self._lock:
-            if not self._synced:
+            if not self._synced and not self.local.batching:
                 self.sync()
             return self.local.record(step)
+
+    def begin(self) -> None:
+        """Start a pass: fetch and integrate the remote, then open a batch (see the module doc)."""
+        with self._lock:
+            if self.local.batching:
+                return
+            if not self._synced:
+                self.sync()
+            self.local.begin()
+
+    def persist(self) -> Persisted:
+        """Make the batch durable in the cache, then start pushing it in the background."""
+        with self._lock:
+            result = self.local.persist()
+            if result.commits and self.background_push:
+                self._start_push()
+            return result
+
+    def discard(self) -> None:
+        with self._lock:
+            self.local.discard()
 
     def flush(self) -> None:
         """Push this pass's commits; the next :meth:`record` starts a new pass (and fetches)."""
         with self._lock:
             try:
+                if self.local.batching:
+                    self.local.persist()
+                self._wait_push()
                 self._push()
             finally:
                 self._synced = False
@@ -152,6 +197,7 @@ class RemoteRecorder:
     def sync(self) -> None:
         """Fetch, then bring the local branch up to the remote (fast-forward, or replay local steps)."""
         with self._lock:
+            self._wait_push()
             fetched = self.cache.fetch(prefix=self.prefix, allow_empty=True)
             self._integrate(fetched.before)
             self._synced = True
@@ -200,6 +246,7 @@ class RemoteRecorder:
             refused = outcome.rejected.get(ref)
             if refused is None:
                 self.cache.set_tracking(local)
+                self.push_log.append((time.monotonic(), str(local)))
                 return
             if not any(marker in refused.lower() for marker in _RACE_MARKERS):
                 said = f": {outcome.remote_output}" if outcome.remote_output else ""
@@ -214,6 +261,41 @@ class RemoteRecorder:
             f"git: {self.remote.display}: {self.cache.branch!r} kept moving; "
             f"gave up pushing after {self.retry.attempts} attempts (the commits stay in {self.cache.path})"
         )
+
+
+    # ---- the background push ---------------------------------------------------------------------------
+    def _start_push(self) -> None:
+        self._wait_push()
+        self._pusher = threading.Thread(target=self._background_push, name="gitflagger-push", daemon=True)
+        self._pusher.start()
+
+    def _wait_push(self) -> None:
+        pusher, self._pusher = self._pusher, None
+        if pusher is not None:
+            pusher.join()
+
+    def _background_push(self) -> None:
+        """Push the cache's durable head as it is; anything but a clean success is left to :meth:`flush`."""
+        try:
+            if self._push_repo is None:
+                self._push_repo = pygit2.Repository(str(self.cache.path))
+            repo, ref = self._push_repo, self.cache.branch_ref
+            head = _target(repo, ref)
+            if head is None or head == _target(repo, self.cache.tracking_ref):
+                return
+            outcome = transport.push(repo, self.remote, f"{ref}:{ref}")
+            if ref not in outcome.rejected:
+                tracking = self.cache.tracking_ref
+                repo.create_reference_direct(tracking, head, True, message="gitflagger: pushed")
+                self.push_log.append((time.monotonic(), str(head)))
+        except (GitflaggerError, pygit2.GitError, OSError):
+            return  # flush() pushes again and reports what goes wrong
+
+
+def _target(repo: pygit2.Repository, name: str) -> pygit2.Oid | None:
+    ref = repo.references.get(name)
+    target = ref.target if ref is not None else None
+    return target if isinstance(target, pygit2.Oid) else None
 
 
 def _conflict_message(remote: RemoteConfig, conflicts: list[Conflict]) -> str:
