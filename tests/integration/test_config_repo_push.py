@@ -243,3 +243,63 @@ def test_a_dry_run_against_a_remote_pushes_nothing(
     assert "+++ b/local/test/podinfo/canary.yaml" in result.stdout
     assert result.stdout.splitlines()[-1] == f"dry run: nothing recorded in {git_repo.ssh} (main)"
     assert git_server.head(git_repo.path.name) == before
+
+
+def test_a_persisted_batch_reaches_the_remote_in_the_background(
+    git_server: GitServer, git_repo: RepoUrls, tmp_path: Path
+) -> None:
+    http, _ = both(git_server, git_repo, tmp_path)
+    writer = recorder(http, tmp_path / "w")
+    writer.begin()
+    results = [writer.record(step(1, canary=podinfo(f"app{i}"))) for i in range(3)]
+    persisted = writer.persist()
+
+    deadline = time.monotonic() + 60
+    while not writer.push_log and time.monotonic() < deadline:
+        time.sleep(0.02)  # no flush: the push started at the persist
+    assert git_server.head(git_repo.path.name) == persisted.head == results[-1].commit_id
+    assert [head for _, head in writer.push_log] == [persisted.head]
+    writer.flush()  # nothing left to push
+    assert [head for _, head in writer.push_log] == [persisted.head]
+    assert len(step_ids(git_server, git_repo)) == 3
+
+
+def test_a_batch_whose_background_push_lost_a_race_is_replayed_by_flush(
+    git_server: GitServer, git_repo: RepoUrls, tmp_path: Path
+) -> None:
+    http, ssh = both(git_server, git_repo, tmp_path)
+    a, b = recorder(http, tmp_path / "a"), recorder(ssh, tmp_path / "b")
+    a.begin()
+    b.begin()
+    a.record(step(1))
+    b.record(step(1, canary=FRONTEND))
+    a.persist()
+    a.flush()
+    b.persist()  # its background push is refused: the remote moved
+    b.flush()  # fetch, replay, push
+
+    assert b.push_retries >= 1
+    ids = step_ids(git_server, git_repo)
+    assert len(ids) == 2 and set(ids.values()) == {1}
+
+
+def test_a_refused_background_push_is_retried_without_duplicating_a_step(
+    git_server: GitServer, git_repo: RepoUrls, tmp_path: Path
+) -> None:
+    http, _ = both(git_server, git_repo, tmp_path)
+    git_server.install_rejecting_hook(git_repo.path.name, "frozen")
+    writer = recorder(http, tmp_path / "w")
+    writer.begin()
+    writer.record(step(1))
+    writer.persist()
+    with pytest.raises(PermanentError, match="frozen"):
+        writer.flush()
+    git_server.remove_hook(git_repo.path.name)
+
+    writer.begin()
+    assert writer.record(step(1)).skipped_reason is not None  # the step waits in the cache, not again
+    writer.record(step(2, weight=20))
+    writer.persist()
+    writer.flush()
+    assert weights_on_server(git_server, git_repo, "test/podinfo") == [10, 20]
+    assert set(step_ids(git_server, git_repo).values()) == {1}
