@@ -8,7 +8,9 @@ credential options and ``--repo-cache``, and hands the command a single
 and ``--checksum-key-file``.
 
 The options name *files* holding credentials, never the credentials: a value
-on a command line ends up in ``ps`` output and shell history.
+on a command line ends up in ``ps`` output and shell history. ``--git-ca-file``
+(or ``$GITFLAGGER_GIT_CA_FILE``) adds a private CA for ``https://`` remotes; TLS
+verification itself can never be turned off.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from gitflagger.adapters.git import (
     RepoSettings,
     parse_signer,
 )
+from gitflagger.adapters.git.transport import trust_ca_file
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,6 +46,7 @@ _NAMES = (
     "ssh_key_passphrase_file",
     "known_hosts",
     "allow_insecure_http",
+    "git_ca_file",
     "repo_cache",
     "sign_commits",
     "checksum_key_file",
@@ -52,6 +56,7 @@ REPO_EPILOG = """\b
 Config repo (--repo):
   ./config.git, file:///srv/config.git     a local repository (created bare when missing)
   https://git.example.com/org/config.git   --git-username + --git-password-file, or --git-token-file
+                                           [--git-ca-file] for a private CA
   ssh://git@git.example.com/org/config.git --ssh-key [--ssh-key-passphrase-file] [--known-hosts]
   git@git.example.com:org/config.git       the same, scp form
 """
@@ -97,6 +102,13 @@ def repo_options(*, writes: bool = False, help_repo: str = "") -> Callable[[F], 
                 help="Trusted SSH host keys.  [default: ~/.ssh/known_hosts]",
             ),
             click.option(
+                "--git-ca-file",
+                type=_FILE,
+                envvar="GITFLAGGER_GIT_CA_FILE",
+                help="PEM CA certificates to trust for https:// remotes, besides the system's "
+                "($GITFLAGGER_GIT_CA_FILE).",
+            ),
+            click.option(
                 "--allow-insecure-http",
                 is_flag=True,
                 help="Allow credentials over plain http:// (tests and loopback only).",
@@ -128,6 +140,9 @@ def repo_options(*, writes: bool = False, help_repo: str = "") -> Callable[[F], 
 
 
 def _settings(values: dict[str, Any]) -> RepoSettings:
+    ca_file = values["git_ca_file"]
+    if ca_file is not None:
+        trust_ca_file(ca_file)  # libgit2's trust store is process-wide
     remote = RemoteConfig(
         url=values["repo_url"],
         username=values["git_username"],

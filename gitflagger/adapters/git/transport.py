@@ -21,6 +21,14 @@ key. So each SSH operation:
 
 The user's own known_hosts is only ever read, never written.
 
+**TLS.** libgit2 (OpenSSL) verifies an ``https://`` server's certificate
+and host name itself and hands the verdict to ``certificate_check``; a
+``False`` is an error, never overridden. A private CA is added with
+:func:`trust_ca_file` (``--git-ca-file``): libgit2's trust store is
+process-wide, so the CA is added for every HTTPS remote of the process, on top
+of the system's CAs, and stays until the process exits. The CA file is checked
+(readable, PEM certificates) before it is handed to libgit2.
+
 **Authentication failures.** libgit2 calls the credentials callback again
 after a rejection, until the server gives up ("too many redirects or
 authentication replays"). We count: a second call for HTTP means the first
@@ -37,11 +45,13 @@ them as the error they are.
 from __future__ import annotations
 
 import contextlib
+import ssl
 import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pygit2
 from pygit2.enums import CredentialType, FetchPrune
@@ -53,6 +63,10 @@ MAX_SSH_CREDENTIAL_CALLS = 3
 """libssh2 may ask once for the user name and once for the key; more means refusal."""
 
 _HOME_LOCK = threading.Lock()
+_CA_LOCK = threading.Lock()
+_TRUSTED_CA_FILES: list[str] = []
+"""CA bundles added to libgit2's process-wide trust store, for error messages."""
+_PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
 _NOT_A_REPO = ("404", "does not appear to be a git repository", "repository not found")
 _LOCAL_NON_FAST_FORWARD = ("non-fastforwardable", "contains commits that are not present locally")
 _UNREACHABLE = (
@@ -133,6 +147,51 @@ class _Callbacks(pygit2.RemoteCallbacks):
         self.output.append(string)
 
 
+def trust_ca_file(path: Path) -> None:
+    """Trust the PEM CA certificates in ``path`` for HTTPS remotes, in addition to the system's.
+
+    The bundle is checked first (readable, at least one PEM certificate, all of
+    them parseable by OpenSSL), so a typo is an error naming the file rather
+    than an unexplained TLS failure later. Adding the same file twice is a no-op.
+
+    Raises:
+        PermanentError: the file cannot be read or holds no usable certificate.
+    """
+    shown = str(path)
+    try:
+        text = path.read_text(encoding="ascii", errors="replace")
+    except OSError as err:
+        raise PermanentError(f"git: cannot read the CA file {shown}: {err.strerror or err}") from None
+    if _PEM_CERTIFICATE not in text:
+        raise PermanentError(
+            f"git: the CA file {shown} holds no PEM certificate (expected {_PEM_CERTIFICATE} blocks)"
+        )
+    try:
+        ssl.create_default_context(cadata=text)
+    except (ssl.SSLError, ValueError) as err:
+        raise PermanentError(f"git: the CA file {shown} holds an unreadable certificate: {err}") from None
+    resolved = str(path.resolve())
+    with _CA_LOCK:
+        if resolved in _TRUSTED_CA_FILES:
+            return
+        try:
+            _load_ca(resolved)
+        except pygit2.GitError as err:
+            raise PermanentError(f"git: libgit2 cannot use the CA file {shown}: {err}") from None
+        _TRUSTED_CA_FILES.append(resolved)
+
+
+def _load_ca(cert_file: str) -> None:
+    """Add ``cert_file`` to libgit2's process-wide TLS trust store (OpenSSL adds; it never replaces)."""
+    pygit2.settings.set_ssl_cert_locations(cert_file, None)
+
+
+def trusted_ca_files() -> tuple[str, ...]:
+    """The CA files :func:`trust_ca_file` added to this process's trust store."""
+    with _CA_LOCK:
+        return tuple(_TRUSTED_CA_FILES)
+
+
 def list_branches(repo: pygit2.Repository, remote: RemoteConfig) -> list[str]:
     """The branch names ``origin`` has (``main``, …); empty for an empty repository."""
     with _session(remote, "reading the branches of") as cb:
@@ -203,11 +262,27 @@ def _ssh_home(creds: Credentials) -> Iterator[None]:
                 pygit2.settings.homedir = previous
 
 
+def _tls_rejected(remote: RemoteConfig) -> str:
+    """Why an HTTPS server's certificate was refused, and what to pass to trust it."""
+    cas = trusted_ca_files()
+    trusted = f"the CA file {', '.join(cas)} or the system's CAs" if cas else "the system's CAs"
+    hint = (
+        "check that --git-ca-file holds the CA that signed the server's certificate"
+        if cas
+        else "if the server uses a private CA, pass its certificate with --git-ca-file"
+    )
+    name = urlsplit(remote.libgit2_url).hostname or remote.host
+    return (
+        f"git: the TLS certificate of {remote.host} is not trusted ({remote.display}): it is not "
+        f"signed by {trusted}, has expired, or does not name {name}; {hint}"
+    )
+
+
 def _translate(err: Exception, remote: RemoteConfig, creds: Credentials, action: str) -> GitflaggerError:
     url = remote.display
     if isinstance(err, _HostKeyRejected | pygit2.CertificateError):
         if remote.transport is not Transport.SSH:
-            return PermanentError(f"git: the TLS certificate of {remote.host} is not valid ({url})")
+            return PermanentError(_tls_rejected(remote))
         return PermanentError(
             f"git: the ssh host key of {remote.host} is not trusted: it is missing from "
             f"{creds.known_hosts_source or 'known_hosts'} or does not match it; "
