@@ -10,7 +10,12 @@
   ``git-receive-pack '/abs/path.git'`` in the login shell. The ssh user is the
   user running the tests (sshd needs a real account; root in CI).
 
-URLs: ``http://127.0.0.1:PORT/NAME.git`` and ``ssh://USER@127.0.0.1:PORT/ROOT/NAME.git``
+- HTTPS (opt-in, :meth:`GitServer.start_https`): the same handler behind TLS on
+  its own port, with a server certificate for ``127.0.0.1`` and ``localhost``
+  signed by a throwaway CA generated for this server (``tls.ca``). ``tls.other_ca``
+  is a second CA that signed nothing here: trusting it is "the wrong CA".
+
+URLs: ``http://127.0.0.1:PORT/NAME.git``, ``https://127.0.0.1:PORT/NAME.git`` and ``ssh://USER@127.0.0.1:PORT/ROOT/NAME.git``
 (the absolute-path ssh:// form works with both the git CLI and libgit2).
 ``known_hosts`` holds ``[127.0.0.1]:PORT ssh-ed25519 ...``; ``ssh_home`` is a
 directory whose ``.ssh/known_hosts`` is that file, for libgit2 (see the
@@ -22,11 +27,14 @@ from __future__ import annotations
 import atexit
 import base64
 import contextlib
+import datetime
 import getpass
+import ipaddress
 import os
 import shlex
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -38,6 +46,10 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pygit2
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.testbed.prometheus import free_port, kill_group, log_tail
 
@@ -55,6 +67,91 @@ class RepoUrls:
     path: Path
     http: str
     ssh: str
+    https: str = ""
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files of the HTTPS listener: its CA, its certificate and key, and an unrelated CA."""
+
+    ca: Path
+    cert: Path
+    key: Path
+    other_ca: Path
+
+
+def _tls_files(directory: Path) -> TlsFiles:
+    """A CA, a server certificate it signs for 127.0.0.1 and localhost, and a second, unrelated CA."""
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+
+    def name(common_name: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+    def ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name(common_name))
+            .issuer_name(name(common_name))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True, content_commitment=False, key_encipherment=False,
+                    data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                    encipher_only=False, decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256())
+        )
+        return key, cert
+
+    ca_key, ca_cert = ca("gitflagger testbed git CA")
+    _, other_cert = ca("gitflagger testbed unrelated CA")
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(name("127.0.0.1"))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    files = TlsFiles(
+        ca=directory / "ca.pem",
+        cert=directory / "server.pem",
+        key=directory / "server-key.pem",
+        other_ca=directory / "other-ca.pem",
+    )
+    pem = serialization.Encoding.PEM
+    files.ca.write_bytes(ca_cert.public_bytes(pem))
+    files.other_ca.write_bytes(other_cert.public_bytes(pem))
+    files.cert.write_bytes(leaf.public_bytes(pem))
+    files.key.write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    files.key.chmod(0o600)
+    return files
 
 
 def _run(*cmd: str, cwd: Path | None = None) -> str:
@@ -102,6 +199,10 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.server.git._connections.add(self.connection)
+        if isinstance(self.connection, ssl.SSLSocket):
+            # Handshake here, in the request's thread: in accept() one stalled client
+            # would block every other connection.
+            self.connection.do_handshake()
 
     def finish(self) -> None:
         with contextlib.suppress(OSError):
@@ -207,9 +308,13 @@ class GitServer:
         self.username, self.password, self.token = username, password, token
         self.ssh_user = getpass.getuser()
         self.http_port = free_port()
+        self.https_port = free_port()
         self.ssh_port = free_port()
         self._httpd: _HTTPServer | None = None
         self._http_thread: threading.Thread | None = None
+        self._httpsd: _HTTPServer | None = None
+        self._https_thread: threading.Thread | None = None
+        self._tls: TlsFiles | None = None
         self._sshd: subprocess.Popen[bytes] | None = None
         self._connections: set[socket.socket] = set()
         self._cgi: set[subprocess.Popen[bytes]] = set()
@@ -241,8 +346,9 @@ class GitServer:
         return self
 
     def stop(self) -> None:
-        """Stop both servers abruptly: in-flight requests and sessions are cut."""
+        """Stop every server abruptly: in-flight requests and sessions are cut."""
         self.stop_http()
+        self.stop_https()
         self.stop_ssh()
 
     def close(self) -> None:
@@ -272,6 +378,36 @@ class GitServer:
                 conn.shutdown(socket.SHUT_RDWR)
         if self._http_thread is not None:
             self._http_thread.join(timeout=10)
+
+    @property
+    def tls(self) -> TlsFiles:
+        """The HTTPS listener's CA, certificate and key (generated on first use)."""
+        if self._tls is None:
+            self._tls = _tls_files(self.dir / "tls")
+        return self._tls
+
+    def start_https(self) -> None:
+        """Serve the same repos over HTTPS on ``https_port`` (idempotent)."""
+        if self._httpsd is not None:
+            return
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.tls.cert, self.tls.key)
+        httpd = _HTTPServer(("127.0.0.1", self.https_port), _Handler)
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
+        httpd.git = self
+        self._httpsd = httpd
+        self._https_thread = threading.Thread(target=httpd.serve_forever, name="gitserver-https", daemon=True)
+        self._https_thread.start()
+
+    def stop_https(self) -> None:
+        if self._httpsd is None:
+            return
+        self._httpsd.shutdown()
+        self._httpsd.server_close()
+        self._httpsd = None
+        if self._https_thread is not None:
+            self._https_thread.join(timeout=10)
 
     def start_ssh(self, timeout: float = 30.0) -> None:
         if self._sshd is not None and self._sshd.poll() is None:
@@ -325,6 +461,9 @@ class GitServer:
         auth = f"{self.username}:{self.password}@" if credentials else ""
         return f"http://{auth}127.0.0.1:{self.http_port}/{name.removesuffix('.git')}.git"
 
+    def https_url(self, name: str) -> str:
+        return f"https://127.0.0.1:{self.https_port}/{name.removesuffix('.git')}.git"
+
     def ssh_url(self, name: str) -> str:
         return f"ssh://{self.ssh_user}@127.0.0.1:{self.ssh_port}{self.repo_path(name)}"
 
@@ -341,7 +480,7 @@ class GitServer:
             builder.insert("README.md", blob, pygit2.enums.FileMode.BLOB)
             sig = pygit2.Signature("testbed", "testbed@example.invalid", 1_700_000_000, 0)
             repo.create_commit(f"refs/heads/{branch}", sig, sig, "Initial commit", builder.write(), [])
-        return RepoUrls(path, self.http_url(name), self.ssh_url(name))
+        return RepoUrls(path, self.http_url(name), self.ssh_url(name), self.https_url(name))
 
     def install_rejecting_hook(self, name: str, message: str) -> None:
         hook = self.repo_path(name) / "hooks" / "pre-receive"
