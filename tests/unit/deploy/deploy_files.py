@@ -181,4 +181,6 @@ def populated_state() -> State:
         condition=Condition(status="Unknown", reason="Progressing",
                             message="New revision detected podinfo.test",
                             last_update_time=at, last_transition_time=at),
+        session_affinity_cookie="flagger-cookie=LIbQWwnzdh",
+        previous_session_affinity_cookie="flagger-cookie=OldOldOldO",
     )
