@@ -95,6 +95,16 @@ _EMPTY = object()
 
 
 def _normalize(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool:  # the common leaves first: exact types, no MRO walk
+        return value
+    if kind is dict:
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            item = _normalize(v)
+            if item is not _EMPTY:
+                out[k if type(k) is str else _key(k)] = item
+        return out or _EMPTY
     if value is None:
         return _EMPTY
     if isinstance(value, Mapping):
