@@ -4,14 +4,19 @@ Each Canary plays a healthy release (:func:`tests.bench.fleet.promote_timeline`,
 through :func:`gitflagger.engine.simulate.simulate`, the same pipeline
 ``gitflagger simulate`` runs; the N Canaries are interleaved round-robin, the
 way a controller's pass over its Canaries would commit them, into one
-:class:`GitRecorder` on a fresh copy of the seeded repo.
+:class:`GitRecorder` on a fresh copy of the seeded repo. Each round is one
+pass, recorded with the controller's batch API (:class:`PassRecorder`).
 
 Rows, each a median over repeated runs:
 
-* ``raw commit``: the baseline, commits/s of :class:`RawCommitter` on the same repo;
+* ``raw commit``: the baseline, commits/s of :class:`RawCommitter` on the same repo
+  (one commit at a time, loose objects: the raw cost the issue names);
+* ``pipeline N=…``: decide → render → record, one batch per pass, steps/s and
+  its ratio to the baseline; the time includes each pass's ``persist()``;
+* ``unbatched``: the same at N=100 with each step committed on its own (the
+  recorder without batches, as before);
 * ``record only``: the recorder alone, replaying the steps captured from a
-  pipeline run (no decide or render), steps/s and its ratio to the baseline;
-* ``pipeline N=…``: decide → render → record, steps/s and its ratio to the baseline.
+  pipeline run (no decide or render), one batch per pass.
 
 Then (not with --quick) the record stage alone, loose-object write cost on disk and tmpfs, and
 one pyinstrument profile of the N=100 pipeline; the self-time leaders go
@@ -46,62 +51,123 @@ TARGET_RATIO = 0.6
 class CapturingRecorder:
     """A :class:`GitRecorder` that also keeps every step it was given (for the record-only replay)."""
 
-    def __init__(self, inner: GitRecorder) -> None:
+    def __init__(self, inner: Any) -> None:
         self.inner = inner
-        self.steps: list[Step] = []
+        self.steps: list[tuple[int, Step]] = []
+        """(pass number, step) in recording order."""
 
     def record(self, step: Step) -> RecordResult:
-        self.steps.append(step)
+        self.steps.append((getattr(self.inner, "passes", 0), step))
         return self.inner.record(step)
 
     def flush(self) -> None:
         self.inner.flush()
 
 
-def interleaved(gens: list[Iterator[TickResult]]) -> Iterator[TickResult]:
-    """Round-robin over the Canaries' step generators until all are done."""
+class PassRecorder:
+    """What :func:`simulate` sees of the controller's recorder during a pass.
+
+    :func:`simulate` plays one Canary and flushes after each step; a controller
+    (``Controller.run_pass``) records the steps of every due Canary into one
+    batch (``begin``), makes it durable once (``persist``: one pack, one branch
+    update, the index refs) and only then applies. So ``flush`` here does
+    nothing, and :func:`interleaved` opens and persists a batch per round, each
+    round being one pass over the N Canaries. Unbatched, each step is committed
+    on its own (loose objects and a branch update per step), the old way.
+    """
+
+    def __init__(self, inner: GitRecorder, batched: bool) -> None:
+        self.inner = inner
+        self.batched = batched
+        self.passes = 0
+
+    def record(self, step: Step) -> RecordResult:
+        return self.inner.record(step)
+
+    def flush(self) -> None:
+        pass
+
+    def begin(self) -> None:
+        self.passes += 1
+        if self.batched:
+            self.inner.begin()
+
+    def end_pass(self) -> None:
+        if self.batched:
+            self.inner.persist()
+        self.inner.flush()
+
+
+def interleaved(
+    gens: list[Iterator[TickResult]], recorder: PassRecorder | None = None
+) -> Iterator[TickResult]:
+    """Round-robin over the Canaries' step generators until all are done; a round is one pass."""
     live = list(gens)
     while live:
         still = []
+        if recorder is not None:
+            recorder.begin()
         for gen in live:
             try:
                 yield next(gen)
             except StopIteration:
                 continue
             still.append(gen)
+        if recorder is not None:
+            recorder.end_pass()
         live = still
 
 
 def pipeline_run(
-    n: int, capture: bool = False, where: str | None = None
+    n: int, capture: bool = False, where: str | None = None, batched: bool = True
 ) -> tuple[float, int, list[Step], int]:
-    """One timed run: (seconds, steps, captured steps, commits)."""
+    """One timed run: (seconds, steps, captured steps, commits). The end of each pass is timed too."""
     loads = fleet.workloads(n)
     timeline = fleet.promote_timeline()
     with fleet.seeded_repo(FILES, where) as path:
-        recorder: Any = GitRecorder(str(path), branch=fleet.BRANCH, prefix=fleet.PREFIX)
-        if capture:
-            recorder = CapturingRecorder(recorder)
+        git = GitRecorder(str(path), branch=fleet.BRANCH, prefix=fleet.PREFIX)
+        passes = PassRecorder(git, batched)
+        recorder: Any = CapturingRecorder(passes) if capture else passes
         gens = [simulate(w, timeline, recorder) for w in loads]
         gc.collect()
         steps = commits = 0
         start = time.perf_counter()
-        for tick in interleaved(gens):
+        for tick in interleaved(gens, passes):
             steps += 1
-            commits += tick.commit is not None
+            commits += len(tick.commits)
         seconds = time.perf_counter() - start
         captured = recorder.steps if capture else []
+        _check_recorded(git, commits)
     return seconds, steps, captured, commits
 
 
-def record_only_run(steps: list[Step]) -> float:
+def _check_recorded(recorder: GitRecorder, commits: int) -> None:
+    """The run's commits are all on the branch (a benchmark that lost them would measure nothing)."""
+    repo = pygit2.Repository(recorder.repo.path)
+    found = 0
+    commit = repo.revparse_single(fleet.BRANCH).peel(pygit2.Commit)
+    while commit.parents:
+        found += 1
+        commit = commit.parents[0]
+    if found != commits:
+        raise RuntimeError(f"{commits} commits made but {found} on the branch")
+
+
+def record_only_run(steps: list[tuple[int, Step]]) -> float:
+    """The captured steps replayed pass by pass: one batch per pass, as they were recorded."""
     with fleet.seeded_repo(FILES) as path:
         recorder = GitRecorder(str(path), branch=fleet.BRANCH, prefix=fleet.PREFIX)
         gc.collect()
         start = time.perf_counter()
-        for step in steps:
+        current = None
+        for number, step in steps:
+            if number != current:
+                if current is not None:
+                    recorder.flush()
+                recorder.begin()
+                current = number
             recorder.record(step)
-            recorder.flush()
+        recorder.flush()
         return time.perf_counter() - start
 
 
@@ -127,11 +193,11 @@ def profile(n: int) -> tuple[str, Path | None]:
     loads = fleet.workloads(n)
     timeline = fleet.promote_timeline()
     with fleet.seeded_repo(FILES) as path:
-        recorder = GitRecorder(str(path), branch=fleet.BRANCH, prefix=fleet.PREFIX)
+        recorder = PassRecorder(GitRecorder(str(path), branch=fleet.BRANCH, prefix=fleet.PREFIX), True)
         gens = [simulate(w, timeline, recorder) for w in loads]
         profiler = Profiler(interval=0.0005)
         profiler.start()
-        for _ in interleaved(gens):
+        for _ in interleaved(gens, recorder):
             pass
         profiler.stop()
     session = profiler.last_session
@@ -237,7 +303,7 @@ def run(quick: bool) -> list[Row]:
         notes=f"baseline; repo of {seeded} files, path depth {len(fleet.baseline_path())}; "
         "each throughput row below is paired with its own raw runs",
     ))
-    captured: list[Step] = []
+    captured: list[tuple[int, Step]] = []
     for n in sizes:
         facts: dict[str, int] = {}
 
@@ -249,15 +315,22 @@ def run(quick: bool) -> list[Row]:
             return steps / seconds
 
         p = paired(measure, runs if n <= 100 else 1)  # N=1,000 is ~11,000 steps: one run
-        rows.append(_row(f"decide→render→record, N={n:,} canaries", p,
-                         f"{facts['steps']} steps, {facts['commits']} commits per run, one repo"))
+        rows.append(_row(f"decide→render→record, N={n:,} canaries, one batch per pass", p,
+                         f"{facts['steps']} steps, {facts['commits']} commits per run, one repo; a pass "
+                         f"(one round over the N) is recorded as the controller records it: begin(), "
+                         f"the records, persist() (one pack, one branch update, the index refs)"))
+    p = paired(lambda: (lambda r: r[1] / r[0])(pipeline_run(sizes[0], batched=False)), runs)
+    rows.append(_row(f"decide→render→record, N={sizes[0]}, unbatched (before batches)", p,
+                     "each step committed on its own: loose objects, a branch update and an index ref "
+                     "per step (GitRecorder without begin(): reconcile_one, simulate)", target=False))
     if quick:
         return rows  # the breakdown rows (record only, prototype, storage, profile) are make bench only
     if captured:
         steps = captured
         p = paired(lambda: len(steps) / record_only_run(steps), runs)
-        rows.append(_row(f"record only (replayed steps, N={sizes[0]})", p,
-                         "GitRecorder.record alone: YAML → blobs/trees → commit → ref CAS → cache ref"))
+        rows.append(_row(f"record only (replayed steps, N={sizes[0]}, one batch per pass)", p,
+                         "GitRecorder.record alone: YAML → blobs/trees → commit in memory; "
+                         "per pass: pack, branch CAS, packed index refs"))
     shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
     disk = Sample.of([loose_write_us(None) for _ in range(runs)])
     rows.append(disk.row("one new loose object (1 KiB blob), bench temp dir", "µs",
