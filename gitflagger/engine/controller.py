@@ -173,6 +173,7 @@ class Controller:
                     break
                 results.append(self._prepare(obj, now))
             if batch is not None:
+                self._guard()  # leadership may have gone during the pass: then nothing is written
                 persisted = self._persist(batch, results)
         except BaseException:
             if batch is not None:

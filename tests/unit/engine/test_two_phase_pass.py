@@ -15,6 +15,7 @@ import pytest
 from gitflagger.adapters.git import StepTrailers
 from gitflagger.adapters.git.maintenance import pack_count
 from gitflagger.engine.controller import Controller
+from gitflagger.engine.reconcile import LeadershipLost
 from gitflagger.errors import TemporaryError
 from gitflagger.render import Manifest
 from tests.unit.adapters.loopback import LoopbackServer
@@ -167,3 +168,29 @@ def test_a_failed_persist_applies_nothing_and_the_next_pass_records_each_step_on
     assert len([o for o in c.run_pass() if o.stepped]) == 3
     ids = step_ids(world)
     assert len(ids) == 3 and all(count == 1 for count in ids.values())
+
+
+def test_leadership_lost_during_the_pass_writes_nothing_of_it(world: World) -> None:
+    class Elector:
+        leading = True
+
+        @property
+        def is_leader(self) -> bool:
+            return self.leading
+
+    elector = Elector()
+    c = Controller(world.cluster, world.ctx, elector=elector)  # type: ignore[arg-type]
+    c.sync()
+    original = world.recorder.record
+
+    def lose_the_lease_after_recording(step: Any) -> Any:
+        result = original(step)
+        elector.leading = False  # the lease expires while the pass is still recording
+        return result
+
+    world.recorder.record = lose_the_lease_after_recording  # type: ignore[method-assign]
+    with pytest.raises(LeadershipLost):
+        c.run_pass()
+
+    assert branch_head(world) is None and world.cluster.applies == 0
+    assert not world.recorder.batching
