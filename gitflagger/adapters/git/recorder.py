@@ -253,7 +253,7 @@ class GitRecorder:
                 return Persisted(head=str(head) if head is not None else None)
             try:
                 return self._persist(batch)
-            except pygit2.GitError as err:
+            except (pygit2.GitError, OSError) as err:  # OSError: writing the pack (disk full, permissions)
                 raise TemporaryError(f"git: cannot persist {len(batch.commits)} steps: {err}") from err
             finally:
                 self._batch = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -16,6 +17,7 @@ from gitflagger.adapters.git.latest import canary_ref_name, latest_step_commit
 from gitflagger.adapters.git.maintenance import PACK_LIMIT, due, pack_count
 from gitflagger.adapters.git.pack import encode_pack, write_pack
 from gitflagger.adapters.git.recorder import BatchRecorder
+from gitflagger.errors import TemporaryError
 from tests.unit.record.steps import head_commits, manifests, podinfo, step
 
 
@@ -303,3 +305,25 @@ def test_no_step_is_recorded_twice_or_lost(
     found = Counter(t.step_id for t in trailers_of(pygit2.Repository(repo.path)))
     assert all(count == 1 for count in found.values())
     assert sum(found.values()) == sum(durable.values())
+
+
+def test_a_pack_that_cannot_be_written_is_a_temporary_error_and_nothing_moves(
+    repo: pygit2.Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = GitRecorder(repo, maintenance_threshold=0)
+    recorder.record(step(1))
+    before = head_commits(repo)[0].id
+
+    def disk_full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("gitflagger.adapters.git.recorder.write_pack", disk_full)
+    recorder.begin()
+    recorder.record(step(2, weight=20))
+    with pytest.raises(TemporaryError, match=r"cannot persist 1 steps: .*No space left"):
+        recorder.persist()
+
+    assert head_commits(pygit2.Repository(repo.path))[0].id == before
+    assert not recorder.batching
+    monkeypatch.undo()
+    assert recorder.record(step(2, weight=20)).commit_id  # the retry records it, once
