@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 from gitflagger.loadtester.commands import (
     DEFAULT_ALLOWED,
+    ArgumentRefused,
     CommandInvalid,
     CommandPolicy,
     CommandRefused,
@@ -154,6 +155,8 @@ class LoadTester:
             task = self._make_task(payload, kind, cmd)
         except CommandInvalid as err:
             return self._refuse(payload, "invalid", 400, str(err), cmd)
+        except ArgumentRefused as err:
+            return self._refuse(payload, "file_argument", 403, str(err), cmd)
         except CommandRefused as err:
             reason = "bash_disabled" if kind == "bash" else "not_allowed"
             return self._refuse(payload, reason, 403, str(err), cmd)

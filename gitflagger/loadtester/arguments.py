@@ -39,7 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from gitflagger.loadtester.commands import CommandRefused
+from gitflagger.loadtester.commands import ArgumentRefused
 
 
 class Use(Enum):
@@ -186,7 +186,7 @@ def check_arguments(program: str, args: Sequence[str]) -> None:
     >>> check_arguments("curl", ["-s", "-d", "{}", "http://podinfo-canary.test:9898/"])
     >>> try:
     ...     check_arguments("curl", ["-sd@/etc/passwd", "http://x/"])
-    ... except CommandRefused as err:
+    ... except ArgumentRefused as err:
     ...     print(err)
     curl option -d with '@/etc/passwd' reads a local file: cmd tasks may not read or write local files
     """
@@ -325,10 +325,10 @@ _WHAT = {
 }
 
 
-def _refused(rules: Rules, option: str, value: str | None, what: str) -> CommandRefused:
+def _refused(rules: Rules, option: str, value: str | None, what: str) -> ArgumentRefused:
     subject = f"{rules.program} option {option}" if option != "URL" else f"{rules.program} URL"
     if value is not None and option != "URL":
         subject += f" with {value!r}"
     elif value is not None:
         subject += f" {value!r}"
-    return CommandRefused(f"{subject} {what}: cmd tasks may not read or write local files")
+    return ArgumentRefused(f"{subject} {what}: cmd tasks may not read or write local files")

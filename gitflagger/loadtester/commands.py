@@ -60,6 +60,10 @@ class CommandRefused(PermissionError):
     """The command is well formed but runs something the operator did not allow (HTTP 403)."""
 
 
+class ArgumentRefused(CommandRefused):
+    """An allowed program was given an argument that reads or writes local files (HTTP 403)."""
+
+
 def split_command(cmd: str) -> list[str]:
     """Split ``cmd`` into arguments, refusing anything only a shell would understand.
 

@@ -39,7 +39,7 @@ class LoadTesterMetrics:
         self.tasks_refused = Counter(
             f"{PREFIX}_tasks_refused_total",
             "Task requests refused before anything ran, by reason "
-            "(invalid, not_allowed, bash_disabled, unknown_type)",
+            "(invalid, not_allowed, file_argument, bash_disabled, unknown_type)",
             ["reason"], registry=r,
         )
         self.tasks_running = Gauge(

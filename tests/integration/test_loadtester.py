@@ -443,7 +443,7 @@ def test_allowed_programs_may_not_read_or_write_local_files(
         status, body = call(server, "/", webhook(text, blocking="true"))
         assert status == 403
         assert complaint in body and "cmd tasks may not read or write local files" in body
-        assert metric(server, 'gitflagger_loadtester_tasks_refused_total{reason="not_allowed"}') == 1
+        assert metric(server, 'gitflagger_loadtester_tasks_refused_total{reason="file_argument"}') == 1
         assert metric(server, 'gitflagger_loadtester_tasks_started_total{type="cmd"}') == 0
         assert receiver.bodies == [] and target.paths == []
         assert not written.exists()
