@@ -202,22 +202,23 @@ def _sticky_route(canary: Canary, routes: Routes) -> dict[str, Any]:
         if routes.expired_cookie:
             match = _merge_match([_cookie_match(routes.expired_cookie)], svc.match)
             route = _http_route(canary, match, destinations)
-            headers: dict[str, Any] = (
-                dict(copy.deepcopy(svc.headers)) if isinstance(svc.headers, Mapping) else {}
+            route["headers"] = _with_response_header(
+                svc.headers, SET_COOKIE, f"{routes.expired_cookie}; {MAX_AGE}=-1"
             )
-            response = headers.get("response")
-            response = dict(response) if isinstance(response, Mapping) else {}
-            add = response.get("add")
-            add = dict(add) if isinstance(add, Mapping) else {}
-            add[SET_COOKIE] = f"{routes.expired_cookie}; {MAX_AGE}=-1"
-            response["add"] = add
-            headers["response"] = response
-            route = {k: v for k, v in route.items() if k != "route"}
-            route["headers"] = headers
-            route["route"] = destinations
         else:
             route = _http_route(canary, svc.match, destinations)
     return {"name": STICKY_ROUTE, **route}
+
+
+def _with_response_header(headers: Any, name: str, value: str) -> dict[str, Any]:
+    """A copy of the service's Istio ``headers`` block with ``response.add[name] = value``."""
+    out: dict[str, Any] = dict(copy.deepcopy(headers)) if isinstance(headers, Mapping) else {}
+    response = out.get("response")
+    response = dict(response) if isinstance(response, Mapping) else {}
+    add = response.get("add")
+    response["add"] = {**(add if isinstance(add, Mapping) else {}), name: value}
+    out["response"] = response
+    return out
 
 
 def _cookie_match(cookie: str) -> dict[str, Any]:
