@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 import pytest
 from hypothesis import given
@@ -130,3 +131,24 @@ def test_the_same_step_decides_the_same_cookie() -> None:
     again = walk(spec, live, [observe(revision=NEW)])[-1]
     assert first.routes.canary > 0
     assert first.state.session_affinity_cookie == again.state.session_affinity_cookie != ""
+
+
+@given(st.lists(st.integers(min_value=0, max_value=100), max_size=30), st.text(max_size=8))
+def test_cookie_bookkeeping_invariants(weights: list[int], seed: str) -> None:
+    """Over any run of weights: one cookie per stretch of traffic, retired when the weight drops to 0."""
+    state = State()
+    drawn: list[str] = []
+    for weight in weights:
+        before = state
+        state = settle(AFFINITY, state, weight, seed)
+        if weight > 0:
+            assert split_cookie(state.session_affinity_cookie) is not None
+            if before.session_affinity_cookie:
+                assert state.session_affinity_cookie == before.session_affinity_cookie
+            else:
+                drawn.append(state.session_affinity_cookie)
+                assert state.session_affinity_cookie != before.previous_session_affinity_cookie
+        else:
+            assert state.session_affinity_cookie == ""
+            assert state.previous_session_affinity_cookie in ("", *drawn)
+    assert all(a != b for a, b in pairwise(drawn)), "a new rollout reused the last cookie"
