@@ -165,6 +165,8 @@ class _Batch:
     commits: list[pygit2.Oid] = field(default_factory=list)
     latest: dict[tuple[str, ...], pygit2.Oid] = field(default_factory=dict)
     """Per Canary directory, its newest step in this batch (the per-canary index refs, once persisted)."""
+    subtrees: dict[tuple[str, ...], pygit2.Oid] = field(default_factory=dict)
+    """Per Canary directory, the tree its newest step in this batch wrote."""
 
 
 class GitRecorder:
@@ -198,6 +200,11 @@ class GitRecorder:
         self._lock = threading.RLock()
         self._batch: _Batch | None = None
         self._buffered: tuple[pygit2.Repository, MemoryObjects, pygit2.OdbBackend] | None = None
+        self._known: dict[tuple[str, ...], tuple[pygit2.Oid, pygit2.Oid]] = {}
+        """Per Canary directory: (the last step this recorder persisted there, the tree it wrote).
+
+        What the index ref says, without reading that commit's (large) root tree again: trusted,
+        like the ref, only while the directory at the head is still that very tree."""
 
     def record(self, step: Step) -> RecordResult:
         """Commit ``step`` on the branch unless it is already there or changes nothing.
@@ -279,6 +286,9 @@ class GitRecorder:
         if existing is not None and existing.id == subtree:
             return RecordResult(None, SkipReason.UNCHANGED)
         mine = batch.latest.get(directory)
+        known = self._known.get(directory)
+        if mine is None and known is not None and existing is not None and existing.id == known[1]:
+            mine = known[0]  # this recorder's last step of the Canary, and its directory is unchanged since
         if mine is not None:
             previous: pygit2.Commit | None = repo[mine].peel(pygit2.Commit)
         else:
@@ -301,6 +311,7 @@ class GitRecorder:
         batch.head = commit
         batch.commits.append(commit)
         batch.latest[directory] = commit
+        batch.subtrees[directory] = subtree
         return RecordResult(str(commit))
 
     def _persist(self, batch: _Batch) -> Persisted:
@@ -351,6 +362,11 @@ class GitRecorder:
         final = {c: where[c] for c in where}
         index = {d: final.get(str(c)) for d, c in batch.latest.items()}
         remember_steps(repo, {d: pygit2.Oid(hex=c) for d, c in index.items() if c is not None})
+        for directory, landed in index.items():
+            if landed is None:
+                self._known.pop(directory, None)
+            else:
+                self._known[directory] = (pygit2.Oid(hex=landed), batch.subtrees[directory])
         return Persisted(
             head=str(head),
             commits=len(final),

@@ -327,3 +327,21 @@ def test_a_pack_that_cannot_be_written_is_a_temporary_error_and_nothing_moves(
     assert not recorder.batching
     monkeypatch.undo()
     assert recorder.record(step(2, weight=20)).commit_id  # the retry records it, once
+
+
+def test_previous_step_follows_another_writers_step_between_two_batches(repo: pygit2.Repository) -> None:
+    recorder = GitRecorder(repo, maintenance_threshold=0)
+    recorder.begin()
+    recorder.record(step(1))
+    recorder.persist()
+    theirs = GitRecorder(pygit2.Repository(repo.path)).record(step(2, weight=20))  # another writer
+
+    recorder.begin()
+    again = recorder.record(step(2, weight=20))  # that writer's step, retried here: a duplicate
+    mine = recorder.record(step(3, weight=30))
+    recorder.persist()
+
+    steps = trailers_of(pygit2.Repository(repo.path))
+    assert [t.canary_weight for t in steps] == [10, 20, 30]
+    assert steps[2].previous_step == theirs.commit_id
+    assert mine.commit_id and again.skipped_reason is not None
