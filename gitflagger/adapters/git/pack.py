@@ -46,6 +46,11 @@ IDX_MAGIC = b"\377tOc"
 IDX_VERSION = 2
 COMPRESSION = 1
 """zlib level: the pass's pack is rewritten by the next ``git repack`` anyway; speed matters more here."""
+TREE_COMPRESSION = 0
+"""Trees are stored, not deflated: they are mostly object ids, which do not compress (level 1 saves
+about a third of a 40 KB tree and costs 20× the time), and a busy config repo writes a large one
+per step (the prefix directory lists every namespace). ``git repack`` deltas them later."""
+_TREE = 2
 
 _PACK_PRIORITY = 3
 _MEMORY_PRIORITY = 2
@@ -146,7 +151,8 @@ def encode_pack(objects: Objects) -> tuple[bytes, bytes, str]:
     entries: list[tuple[bytes, int, int]] = []  # raw id, offset, crc32
     for oid, (kind, data) in objects.items():
         offset = len(pack)
-        packed = _header(kind, len(data)) + zlib.compress(data, COMPRESSION)
+        level = TREE_COMPRESSION if kind == _TREE else COMPRESSION
+        packed = _header(kind, len(data)) + zlib.compress(data, level)
         pack += packed
         entries.append((oid.raw, offset, zlib.crc32(packed)))
     pack_sha = hashlib.sha1(pack).digest()
