@@ -8,27 +8,27 @@ build is a row whose notes carry the exact reason (the last lines of ``go``'s
 output).
 
 Run: :func:`run_flagger` runs the binary on the scenario of
-:mod:`tests.bench.controller_scale` (same testbed, same N Canaries in a fresh
-namespace, after gitflagger's run has stopped and its namespace is gone) and
-measures CPU-seconds and RSS of the Flagger process over the same kind of
-window. Flagger's API requests are not counted: there is no counting proxy in
-front of the apiserver, and client-go's own counters are not readable from
-outside. Ratios are gitflagger/Flagger against gitflagger's figures from the
-same bench run.
+:mod:`tests.bench.controller_scale` (same testbed, same N Canaries at the same
+interval in a fresh namespace, after gitflagger's runs have stopped) and
+measures it exactly as gitflagger is measured: steps from the Canary status
+transitions an admin watch sees, API requests from the kube-apiserver audit
+log (each controller has its own ServiceAccount), CPU-seconds and RSS from
+``/proc``, over the same fixed window. N=100 always runs; larger N when
+gitflagger ran at that N and the budget allows. Ratios are gitflagger/Flagger
+against gitflagger's figures from the same bench run.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.bench import controller_scale
-from tests.bench.harness import CACHE, Row, ratio
+from tests.bench.harness import CACHE, Row, ratio, remaining
 
 MODULE = "github.com/fluxcd/flagger"
 VERSION = "v1.44.0"
@@ -109,55 +109,34 @@ def _version() -> str:
     return (proc.stdout + proc.stderr).strip().splitlines()[0] if (proc.stdout + proc.stderr).strip() else ""
 
 
-def run_flagger(scenario: controller_scale.Scenario, n: int, work: Path) -> controller_scale.Measured:
-    """Flagger on the same N Canaries in a fresh namespace, after gitflagger has stopped.
-
-    Steps: when every release finished, N × 8 (the steps gitflagger commits for one release);
-    otherwise the Normal Canary Events first seen inside the window (an undercount);
-    API requests are not counted: Flagger's client-go has no client-side counter we can read
-    and there is no counting proxy yet.
-    """
-    from datetime import datetime
-
-    ns = f"fl-{n}"
-    scenario.namespace(ns, n)
-    args = [str(BINARY), "-kubeconfig", str(scenario.cluster.kubeconfig), "-mesh-provider", "istio",
+def run_flagger(scenario: controller_scale.Scenario, plan: controller_scale.Plan,
+                work: Path) -> controller_scale.Measured:
+    """Flagger on the same N Canaries in a fresh namespace, after gitflagger has stopped, measured the
+    same way (:func:`tests.bench.controller_scale.measure`): steps are the Canary status transitions
+    an admin watch sees, API requests come from the audit log (its own ServiceAccount)."""
+    ns = f"fl-{plan.n}"
+    kubeconfig, user = scenario.identity("flagger")
+    created = time.monotonic()
+    scenario.namespace(ns, plan)
+    watch = controller_scale.CanaryWatch(scenario.http, scenario.api, ns)
+    args = [str(BINARY), "-kubeconfig", str(kubeconfig), "-mesh-provider", "istio",
             "-metrics-server", "http://127.0.0.1:9", "-namespace", ns, "-enable-leader-election=false",
+            "-kubeconfig-qps", controller_scale.QPS, "-kubeconfig-burst", controller_scale.BURST,
             "-log-level", "info", "-port", "0"]
-    with (work / "flagger.log").open("ab") as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        out, t0, t1 = controller_scale.measure(scenario, ns, n, "Flagger", proc.pid,
-                                               lambda: proc.poll() is None, lambda: None)
+        with controller_scale.controller_process(args, work / f"flagger-{plan.n}.log") as proc:
+            out, _, _ = controller_scale.measure(scenario, ns, plan, "Flagger", user, proc.pid,
+                                                 lambda: proc.poll() is None, lambda: None, watch)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-        events = scenario.canary_events(ns)
-        scenario.drop_namespace(ns)
-    steps = 0
-    for event in events:
-        stamp = event.get("firstTimestamp") or event.get("eventTime")
-        if not stamp:
-            continue
-        when = datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
-        if t0 - 1 <= when <= t1 + 1 and event.get("type") == "Normal":
-            steps += 1
-    if out.succeeded == n:
-        # Every release completed: the steps are known (the same ones gitflagger commits). The Events
-        # undercount: the count varied 362..703 between runs for the same 100 releases (client-go's
-        # event broadcaster is asynchronous and loses what is queued when the process stops).
-        out.steps = n * controller_scale.STEPS_PER_RELEASE
-        out.notes.append(f"steps = {n} releases × {controller_scale.STEPS_PER_RELEASE} (all Succeeded); "
-                         f"{steps} Normal Canary Events seen in the window")
-    else:
-        out.steps = steps
-        out.notes.append("steps = Normal Canary Events first seen in the window (not every release finished)")
+        watch.stop()
+    out.phases_timing["total_with_create"] = time.monotonic() - created
+    controller_scale.dump(out, watch, work / f"flagger-{plan.n}.json")
     return out
+
+
+HOW = (f"flagger {VERSION} -mesh-provider istio (own process and ServiceAccount, -kubeconfig-qps "
+       f"{controller_scale.QPS} -kubeconfig-burst {controller_scale.BURST}: its defaults), same Canaries, "
+       "run after gitflagger's runs stopped")
 
 
 def run(quick: bool) -> list[Row]:
@@ -182,38 +161,54 @@ def run(quick: bool) -> list[Row]:
     work = controller_scale.WORKDIR / ("flagger-" + time.strftime("%Y%m%d-%H%M%S"))
     work.mkdir(parents=True, exist_ok=True)
     scenario = controller_scale.shared_scenario(work)
-    for n in controller_scale.FULL_N:
+    for i, plan in enumerate(controller_scale.PLAN):
+        left = remaining()
+        if i > 0 and (plan.n not in controller_scale._LAST
+                      or (left is not None and left < plan.estimate())):
+            why = ("no gitflagger figures at this N to compare with" if plan.n not in controller_scale._LAST
+                   else f"the bench budget has {left:.0f} s left, this run needs about "
+                        f"{plan.estimate():.0f} s")
+            rows.append(Row(f"Flagger N={plan.n} @{plan.interval}s", None, "", notes=f"not run: {why}"))
+            continue
         try:
-            fl = run_flagger(scenario, n, work)
+            fl = run_flagger(scenario, plan, work)
         except Exception as err:
-            rows.append(Row(f"Flagger N={n}", None, "", notes="error",
+            rows.append(Row(f"Flagger N={plan.n}", None, "", notes="error",
                             error=f"{type(err).__name__}: {err}"))
             continue
-        rows += controller_scale.rows_for(
-            fl, f"flagger {VERSION} -mesh-provider istio -namespace fl-{n} (own process, defaults: qps 100, "
-                "burst 250), same Canaries, run after gitflagger stopped; API requests not counted "
-                "(no counting proxy; client-go exposes no counter we can read from outside)")
-        gf = controller_scale._LAST.get(n)
-        if gf is None:
-            rows.append(Row(f"gitflagger/Flagger N={n}", None, "", notes="no gitflagger run to compare"))
-            continue
-        gcpu = gf.cpu / gf.steps if gf.steps else None
-        fcpu = fl.cpu / fl.steps if fl.steps else None
-        rows.append(Row(f"gitflagger/Flagger N={n}: CPU-seconds per step", gcpu, "CPU-s/step", baseline=fcpu,
-                        ratio=ratio(gcpu, fcpu),
-                        notes=f"gitflagger {gf.cpu:.2f} CPU-s / {gf.steps} commits vs Flagger "
-                              f"{fl.cpu:.2f} CPU-s / {fl.steps} steps "
-                              "(see the Flagger rows for how each was counted)"))
-        same = "the same work" if gf.succeeded == fl.succeeded == n else "NOT the same work"
-        rows.append(Row(f"gitflagger/Flagger N={n}: CPU-seconds over the window", gf.cpu, "CPU-s",
-                        baseline=fl.cpu, ratio=ratio(gf.cpu, fl.cpu),
-                        notes=f"{same}: gitflagger {gf.steps} steps, {gf.succeeded}/{n} Succeeded in "
-                              f"{gf.seconds:.0f} s; Flagger {fl.steps} steps, {fl.succeeded}/{n} Succeeded "
-                              f"in {fl.seconds:.0f} s"))
-        rows.append(Row(f"gitflagger/Flagger N={n}: RSS", gf.rss_mb, "MB", baseline=fl.rss_mb,
-                        ratio=ratio(gf.rss_mb, fl.rss_mb),
-                        notes="VmRSS at each window's end"))
-        rows.append(Row(f"gitflagger/Flagger N={n}: API requests per step", None, "",
-                        notes="not measured for Flagger: no counting proxy between Flagger "
-                              "and the apiserver"))
+        rows += controller_scale.rows_for(fl, HOW)
+        rows += ratio_rows(controller_scale._LAST.get(plan.n), fl)
     return rows
+
+
+def ratio_rows(gf: controller_scale.Measured | None, fl: controller_scale.Measured) -> list[Row]:
+    n = fl.plan.n
+    label = f"gitflagger/Flagger N={n} @{fl.plan.interval}s"
+    if gf is None or fl.cut:
+        return [Row(label, None, "", notes="no gitflagger run to compare" if gf is None
+                    else f"Flagger's run was cut short: {fl.cut}")]
+
+    def per(x: float | None, m: controller_scale.Measured) -> float | None:
+        return None if x is None or not m.steps else x / m.steps
+
+    same = (f"gitflagger {gf.steps} steps in {gf.seconds:.0f} s, Flagger {fl.steps} steps in "
+            f"{fl.seconds:.0f} s (offered {n / fl.plan.interval * fl.seconds:.0f})")
+    gcpu, fcpu = per(gf.cpu, gf), per(fl.cpu, fl)
+    greq, freq = per(_f(gf.requests_audit), gf), per(_f(fl.requests_audit), fl)
+    gcli = per(_f(gf.requests_client), gf)
+    return [
+        Row(f"{label}: CPU-seconds per step", gcpu, "CPU-s/step", baseline=fcpu, ratio=ratio(gcpu, fcpu),
+            notes=f"gitflagger {gf.cpu:.2f} CPU-s vs Flagger {fl.cpu:.2f} CPU-s over the window; {same}"),
+        Row(f"{label}: API requests per step (audit)", greq, "req/step", baseline=freq,
+            ratio=ratio(greq, freq),
+            notes=f"both counted in the kube-apiserver audit log by ServiceAccount: gitflagger "
+                  f"{gf.requests_audit}, Flagger {fl.requests_audit} requests"
+                  + (f"; gitflagger's own client count: {gcli:.2f} req/step" if gcli is not None else "")),
+        Row(f"{label}: RSS", gf.rss_mb, "MB", baseline=fl.rss_mb, ratio=ratio(gf.rss_mb, fl.rss_mb),
+            notes=f"VmRSS at each window's end (peaks: gitflagger {gf.peak_mb:.0f} MB, Flagger "
+                  f"{fl.peak_mb:.0f} MB)"),
+    ]
+
+
+def _f(x: int | None) -> float | None:
+    return None if x is None else float(x)

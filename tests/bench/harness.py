@@ -5,6 +5,11 @@ with Row's field names is accepted too, for modules that do not import this
 one). The harness runs the selected modules in order; a module that raises, or
 cannot be imported, becomes one error row and the others still run.
 
+The whole run has a time budget (``--budget``, 20 minutes by default, 2 with
+``--quick``): :func:`remaining` tells a benchmark how much is left, and the
+long ones (the controller on the testbed) skip or shorten what no longer fits
+and say so in their rows. The report records the total wall time.
+
 Figures are medians over repeated runs (:func:`repeat`); each row says how many
 runs (``n``) and their spread (``low``..``high``). A ratio is always against a
 baseline measured in the same process, in the same run, on the same data.
@@ -29,6 +34,21 @@ from pathlib import Path
 from typing import Any
 
 CACHE = Path.home() / ".cache" / "gitflagger" / "bench"
+BUDGET, QUICK_BUDGET = 1_200.0, 120.0
+"""Seconds for ``make bench`` and ``make bench-quick`` on a warm testbed (issue #7)."""
+
+_deadline: float | None = None
+
+
+def set_budget(seconds: float | None) -> None:
+    """Start the run's clock: :func:`remaining` counts down from ``seconds`` (None: no budget)."""
+    global _deadline
+    _deadline = None if seconds is None else time.monotonic() + seconds
+
+
+def remaining() -> float | None:
+    """Seconds left in the run's budget (may be negative); None when there is no budget."""
+    return None if _deadline is None else _deadline - time.monotonic()
 
 
 @dataclass
@@ -210,10 +230,13 @@ def machine() -> dict[str, Any]:
     }
 
 
-def report(outcomes: Sequence[Outcome], quick: bool) -> dict[str, Any]:
+def report(outcomes: Sequence[Outcome], quick: bool, wall_seconds: float | None = None,
+           budget: float | None = None) -> dict[str, Any]:
     return {
         "generated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "quick": quick,
+        "wall_seconds": None if wall_seconds is None else round(wall_seconds, 1),
+        "budget_seconds": budget,
         "machine": machine(),
         "benchmarks": [
             {"name": o.name, "seconds": round(o.seconds, 3), "error": o.error, "rows": len(o.rows)}
@@ -271,8 +294,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", action="append", metavar="NAME",
                         help="run only this benchmark (repeatable, or comma-separated): "
                         + ", ".join(b.name for b in BENCHMARKS))
+    parser.add_argument("--budget", type=float, metavar="SECONDS",
+                        help=f"time budget for the run (default {BUDGET:.0f}, --quick {QUICK_BUDGET:.0f}; "
+                        "0: none); long benchmarks skip what does not fit")
     args = parser.parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 200)
+    budget = args.budget if args.budget is not None else (QUICK_BUDGET if args.quick else BUDGET)
+    began = time.monotonic()
+    set_budget(budget or None)
     outcomes: list[Outcome] = []
     for bench in select(args.only, args.quick):
         console.print(f"[bold]running {bench.name}[/] ...")
@@ -281,9 +310,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             console.print(f"[red]{bench.name} failed[/]:\n{outcome.error}")
         console.print(f"  {bench.name}: {len(outcome.rows)} rows in {outcome.seconds:.1f} s")
         outcomes.append(outcome)
+    wall = time.monotonic() - began
     console.print(table(outcomes))
+    console.print(f"total wall time {wall:.0f} s" + (f" (budget {budget:.0f} s)" if budget else ""))
     if args.report:
-        args.report.write_text(json.dumps(report(outcomes, args.quick), indent=2) + "\n")
+        body = report(outcomes, args.quick, wall, budget or None)
+        args.report.write_text(json.dumps(body, indent=2) + "\n")
         console.print(f"report written to {args.report}")
     sys.stdout.flush()
     return 0
