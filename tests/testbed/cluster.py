@@ -14,9 +14,10 @@ For benchmarks, ``Cluster(nodes=4, pods_per_node=1000, component_qps=500)``
 holds thousands of Pods without the testbed's own controllers being rate
 limited (at their default client limits, 20 qps for kube-controller-manager,
 the testbed brings up about 10 Pods a second; at 500 qps, 1,000 Deployments of
-2 replicas are all Running about 6 s after the last one is created), and ``audit_groups`` turns on the kube-apiserver audit log (level
-Metadata, JSON lines) for those user groups only, so a controller's API
-requests can be counted at the server (:func:`audit_events`); with
+2 replicas are all Running about 6 s after the last one is created), and
+``audit_groups`` turns on the kube-apiserver audit log (level Metadata, JSON
+lines) for those user groups only, so a controller's API requests can be
+counted at the server (:func:`audit_events`); with
 :meth:`Cluster.service_account_kubeconfig` each controller gets its own
 identity. Both are off by default: tests pay for neither.
 
