@@ -15,6 +15,7 @@ HTTP request) and either returns the decoded body or raises one of
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -188,7 +189,16 @@ class LineStream(Iterator[dict[str, Any]]):
             self.close()
 
     def close(self) -> None:
-        """Close the connection: an unfinished chunked stream must never go back to the pool."""
+        """Close the connection: an unfinished chunked stream must never go back to the pool.
+
+        The socket is shut down first, so a thread blocked reading this stream
+        wakes up at once (closing alone does not interrupt a blocked read, and
+        the server would keep the watch open).
+        """
+        shutdown = getattr(self._response, "shutdown", None)
+        if callable(shutdown):
+            with contextlib.suppress(ValueError, RuntimeError, OSError):
+                shutdown()
         self._response.close()
         self._response.release_conn()
 

@@ -10,7 +10,7 @@ too old raises :class:`WatchExpired`: list again.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from gitflagger.adapters.kube.errors import from_status
@@ -22,7 +22,8 @@ EVENT_TYPES = ("ADDED", "MODIFIED", "DELETED")
 
 
 class Watch(Iterator[tuple[str, dict[str, Any]]]):
-    """Yields ``("ADDED"|"MODIFIED"|"DELETED", object)``; objects without managedFields.
+    """Yields ``("ADDED"|"MODIFIED"|"DELETED", object)``; objects without managedFields
+    (or as ``transform`` leaves them).
 
     Iterating raises :class:`~gitflagger.adapters.kube.errors.WatchExpired`
     on 410 Gone and :class:`~gitflagger.adapters.kube.errors.Unavailable` when
@@ -38,8 +39,10 @@ class Watch(Iterator[tuple[str, dict[str, Any]]]):
         api_version: str,
         kind: str,
         what: str,
+        transform: Callable[[dict[str, Any]], dict[str, Any]] = strip_managed_fields,
     ) -> None:
         self._lines = lines
+        self._transform = transform
         self.resource_version = resource_version
         """The newest resourceVersion seen (events and bookmarks): where the next watch starts."""
         self._api_version = api_version
@@ -65,7 +68,7 @@ class Watch(Iterator[tuple[str, dict[str, Any]]]):
                 continue
             obj.setdefault("apiVersion", self._api_version)
             obj.setdefault("kind", self._kind)
-            return kind, strip_managed_fields(obj)
+            return kind, self._transform(obj)
         raise StopIteration
 
     def close(self) -> None:
