@@ -6,9 +6,12 @@ VirtualService), so a promotion's new primary template is in place before
 anything is scaled; then the actions (scale the canary up or down).
 
 Verification after acting (Argo Rollouts' ``VerifyWeight``): the live
-VirtualService is read back and its weights compared with the decision's. A
-mismatch means something else owns the routes (a person, another controller, a
-mutating webhook); it is reported as drift, not silently trusted.
+VirtualService's weights are compared with the decision's. The live object is
+the one the apply answered with (or, when the apply was skipped because
+nothing could change, the live object it compared), so verifying costs no
+request; only when the VirtualService was not among the applied objects is it
+read. A mismatch means something else owns the routes (a person, another
+controller, a mutating webhook); it is reported as drift, not silently trusted.
 
 Drift on other objects: an object whose rendered manifest did not change since
 the last step, yet which the apply had to change, was edited behind our back.
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 from gitflagger.adapters.kube.health import route_weights
 from gitflagger.decide import Action, Decision, Routes
 from gitflagger.engine.observe import Live
-from gitflagger.engine.ports import ClusterPort
+from gitflagger.engine.ports import AppliedObject, ClusterPort
 from gitflagger.model.canary import Canary
 from gitflagger.render import Manifest
 from gitflagger.render.names import canary_service_name, primary_name
@@ -87,7 +90,7 @@ def apply_step(
             cluster.scale(canary.namespace, canary.target_name, scale_up_replicas(live))
         elif action is Action.SCALE_CANARY_DOWN:
             cluster.scale(canary.namespace, canary.target_name, 0)
-    mismatch = verify_routes(cluster, canary, decision.routes) if apply_objects else None
+    mismatch = verify_routes(cluster, canary, decision.routes, results) if apply_objects else None
     if mismatch is not None:
         drift.append(Drift("VirtualService", canary.service_name, mismatch))
     return Applied(tuple(changed), tuple(drift), time.monotonic() - started)
@@ -103,9 +106,21 @@ def scale_up_replicas(live: Live) -> int:
     return replicas if isinstance(replicas, int) and replicas > 0 else 1
 
 
-def verify_routes(cluster: ClusterPort, canary: Canary, routes: Routes) -> str | None:
-    """Read the live VirtualService back; a description of the mismatch, or ``None`` when it agrees."""
-    vs = cluster.get(ISTIO_API_VERSION, "VirtualService", canary.namespace, canary.service_name)
+def verify_routes(
+    cluster: ClusterPort, canary: Canary, routes: Routes, results: Sequence[AppliedObject] = ()
+) -> str | None:
+    """The live VirtualService's weights against ``routes``: a description of the mismatch, or ``None``.
+
+    The live VirtualService is the apply's answer for it in ``results`` when
+    there is one; otherwise it is read.
+    """
+    vs: Mapping[str, object] | None = None
+    for result in results:
+        if result.kind == "VirtualService" and result.name == canary.service_name:
+            vs = result.desired_after
+            break
+    else:
+        vs = cluster.get(ISTIO_API_VERSION, "VirtualService", canary.namespace, canary.service_name)
     return weights_mismatch(vs, canary, routes)
 
 

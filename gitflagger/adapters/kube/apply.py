@@ -1,6 +1,7 @@
-"""Server-side apply, Flux style: dry-run first, apply only what drifted (DESIGN §5).
+"""Server-side apply, Flux style: apply only what drifted (DESIGN §5).
 
-For each object, in dependency order:
+Without watch caches (``reconcile``, ``--dry-run``), for each object in
+dependency order:
 
 1. ``GET`` the live object (``None`` when it does not exist yet);
 2. server-side apply with ``dryRun=All``: what the object *would* be;
@@ -9,12 +10,25 @@ For each object, in dependency order:
 4. only when they differ, and not in dry-run mode, apply for real.
 
 So applying the same manifests twice writes nothing the second time, and the
-result of step 2 is exactly what ``--dry-run`` shows as the live diff. Which
-fields gitflagger may take and force is decided in :mod:`.apply_rules`.
+result of step 2 is exactly what ``--dry-run`` shows as the live diff.
+
+With watch caches (:meth:`Applier.use_caches`, the controller), the live
+object comes from the cache and there is no dry-run:
+
+* **skip**: when the object sent is the one applied last time and the live
+  object is still what that apply answered (same resourceVersion, or the same
+  :func:`~.apply_rules.comparable` form), nothing is sent at all;
+* otherwise **apply once**, and compare the live object before with the
+  answer: they differ exactly when the apply changed something (drift, or a
+  new manifest). The answer goes into the cache at once.
+
+Which fields gitflagger may take and force is decided in :mod:`.apply_rules`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +46,7 @@ from gitflagger.adapters.kube.apply_rules import (
     replicas_applied_by,
     replicas_applied_elsewhere,
 )
+from gitflagger.adapters.kube.cache import CacheSet, ObjectCache
 from gitflagger.adapters.kube.errors import Invalid
 from gitflagger.adapters.kube.resources import Resource, ResourceMap
 from gitflagger.adapters.kube.transport import SSA_PATCH, Transport
@@ -67,6 +82,46 @@ def _replicas(obj: Mapping[str, Any] | None) -> Any:
     return ((obj or {}).get("spec") or {}).get("replicas")
 
 
+def _digest(obj: Mapping[str, Any] | None) -> bytes:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).digest()
+
+
+def _version(obj: Mapping[str, Any] | None) -> str:
+    return str(((obj or {}).get("metadata") or {}).get("resourceVersion") or "")
+
+
+@dataclass(frozen=True)
+class LastApply:
+    """What the last real apply of one object sent and got back, for :func:`can_skip`."""
+
+    sent: bytes
+    """Digest of the object sent."""
+    version: str
+    """resourceVersion of the answer."""
+    answer: bytes
+    """Digest of the answer's comparable form."""
+
+
+def can_skip(last: LastApply | None, sent: bytes, live: Mapping[str, Any] | None, handover: bool) -> bool:
+    """Whether applying ``sent`` again can change nothing: the same object as last time, and the
+    live object untouched since (same resourceVersion, or the same comparable form).
+
+    >>> live = {"metadata": {"resourceVersion": "7"}, "spec": {"a": 1}}
+    >>> last = LastApply(b"m", "7", _digest(comparable(live)))
+    >>> can_skip(last, b"m", live, False)
+    True
+    >>> can_skip(last, b"m", {"metadata": {"resourceVersion": "9"}, "spec": {"a": 1}, "status": {}}, False)
+    True
+    >>> can_skip(last, b"m", {"metadata": {"resourceVersion": "9"}, "spec": {"a": 2}}, False)
+    False
+    >>> can_skip(last, b"other", live, False)
+    False
+    """
+    if last is None or live is None or handover or last.sent != sent:
+        return False
+    return _version(live) == last.version or _digest(comparable(live)) == last.answer
+
+
 class Applier:
     """Applies manifests for :class:`~gitflagger.adapters.kube.KubeCluster`.
 
@@ -88,6 +143,17 @@ class Applier:
         self.field_manager = field_manager
         self._read = read
         self._list_items = list_items
+        self._caches: CacheSet | None = None
+        self._last: dict[tuple[str, str, str, str], LastApply] = {}
+
+    def use_caches(self, caches: CacheSet) -> None:
+        """Read live objects from ``caches`` and switch to skip-or-apply-once (see the module doc)."""
+        self._caches = caches
+
+    def _cache(self, resource: Resource, namespace: str) -> ObjectCache | None:
+        if self._caches is None:
+            return None
+        return self._caches.cache(resource.api_version, resource.kind, namespace)
 
     def apply(
         self,
@@ -112,7 +178,8 @@ class Applier:
         namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
         if not name or (resource.namespaced and not namespace):
             raise Invalid(f"apply {resource.label}: a manifest needs metadata.name and metadata.namespace")
-        live = self._read(resource, namespace, name)
+        cache = None if dry_run else self._cache(resource, namespace)
+        live = cache.get(namespace, name) if cache is not None else self._read(resource, namespace, name)
         handover = False
         if resource.kind == "Deployment" and (
             (namespace, name) in hpa_managed
@@ -127,6 +194,8 @@ class Applier:
         if owned_by(live, self.field_manager):
             query.append(("force", "true"))
         path = resource.path(namespace, name)
+        if self._caches is not None and not dry_run:
+            return self._apply_once(resource, obj, live, query, handover, cache)
         would_be = self.transport.request(
             "PATCH",
             path,
@@ -163,6 +232,55 @@ class Applier:
             desired_after=redacted(after) or {},
             api_version=resource.api_version,
             applied=applied,
+        )
+
+    def _apply_once(
+        self,
+        resource: Resource,
+        obj: dict[str, Any],
+        live: dict[str, Any] | None,
+        query: list[tuple[str, str]],
+        handover: bool,
+        cache: ObjectCache | None,
+    ) -> ApplyResult:
+        """Skip, or apply with no dry-run first; ``changed`` compares live before with the answer."""
+        meta = obj.get("metadata") or {}
+        namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+        key = (resource.api_version, resource.kind, namespace, name)
+        sent = _digest(obj)
+        before = comparable(live) if live is not None else None
+        if can_skip(self._last.get(key), sent, live, handover):
+            return ApplyResult(
+                kind=resource.kind,
+                namespace=namespace,
+                name=name,
+                changed=False,
+                live_before=redacted(before),
+                desired_after=redacted(before) or {},
+                api_version=resource.api_version,
+            )
+        answer = self.transport.request(
+            "PATCH",
+            resource.path(namespace, name),
+            query=query,
+            body=obj,
+            content_type=SSA_PATCH,
+            apply=True,
+            what=resource.describe("apply", namespace, name),
+        )
+        after = comparable(answer)
+        self._last[key] = LastApply(sent, _version(answer), _digest(after))
+        if cache is not None:
+            cache.observe(answer)
+        return ApplyResult(
+            kind=resource.kind,
+            namespace=namespace,
+            name=name,
+            changed=before != after or handover,
+            live_before=redacted(before),
+            desired_after=redacted(after) or {},
+            api_version=resource.api_version,
+            applied=True,
         )
 
     def _hand_over_replicas(

@@ -3,6 +3,11 @@
 Objects are plain dicts, as the API serves them, minus ``managedFields``.
 Every request is rate limited, counted in :attr:`KubeCluster.requests_made`
 and its failures arrive as :mod:`gitflagger.adapters.kube.errors`.
+
+With :meth:`KubeCluster.start_caches` (the controller), the kinds a step reads
+and applies (:data:`CACHED`) are served from watch caches
+(:mod:`.cache`) and applies skip what cannot change (:mod:`.apply`): a step
+then costs its writes only. Secrets are always read by name.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from gitflagger.adapters.kube.apply import Applier, ApplyResult
+from gitflagger.adapters.kube.apply import HPAS, Applier, ApplyResult
+from gitflagger.adapters.kube.cache import CacheSet, ObjectCache
 from gitflagger.adapters.kube.errors import Conflict, NotFound
 from gitflagger.adapters.kube.events import EventRecorder
 from gitflagger.adapters.kube.ratelimit import TokenBucket
@@ -33,6 +39,15 @@ CONFIG_KINDS = {
 }
 CONFLICT_RETRIES = 5
 PAGE_SIZE = 500
+CACHED = (
+    DEPLOYMENTS,
+    HPAS,
+    Resource("v1", "Service", "services", True),
+    CONFIG_KINDS["configmap"],
+    Resource("networking.istio.io/v1beta1", "VirtualService", "virtualservices", True),
+    Resource("networking.istio.io/v1beta1", "DestinationRule", "destinationrules", True),
+)
+"""The kinds :meth:`KubeCluster.start_caches` watches: what a step reads and applies. Never Secrets."""
 
 
 def _meta(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,12 +78,13 @@ class KubeCluster:
         self.transport = Transport(api_client, self.limiter)
         self.resources = ResourceMap(self.transport)
         self._events = EventRecorder(self.transport, instance=event_instance or socket.gethostname())
+        self.caches: CacheSet | None = None
         self._applier = Applier(
             self.transport,
             self.resources,
             field_manager,
             read=self._get_raw,
-            list_items=lambda resource, namespace: self._list(resource, namespace)[0],
+            list_items=self._list_items,
         )
 
     @classmethod
@@ -89,7 +105,39 @@ class KubeCluster:
         return cls(api, **kw)
 
     def close(self) -> None:
+        self.stop_caches()
         self.api_client.close()
+
+    # ---- caches ------------------------------------------------------------------------------------
+    def start_caches(self, namespace: str | None, *, watch_timeout: int = 300) -> CacheSet:
+        """Start watch caches of :data:`CACHED` in ``namespace`` (None: all) and serve reads from them.
+
+        Until a cache has synced, its kind is read by name as before; callers
+        wait with :meth:`CacheSet.wait_synced` before the first step. From
+        then on, :meth:`apply` skips objects that cannot change and applies
+        the others once, without a dry-run.
+        """
+        if self.caches is not None:
+            return self.caches
+        self._make_room_for_watches(len(CACHED) + 1)
+        self.caches = CacheSet(self.transport, CACHED, namespace or "", watch_timeout=watch_timeout)
+        self._applier.use_caches(self.caches)
+        return self.caches.start()
+
+    def stop_caches(self) -> None:
+        if self.caches is not None:
+            self.caches.stop()
+
+    def _make_room_for_watches(self, watches: int) -> None:
+        """Each open watch holds a pooled connection; keep room for the requests beside them."""
+        pool = getattr(getattr(self.api_client, "rest_client", None), "pool_manager", None)
+        kw = getattr(pool, "connection_pool_kw", None)
+        if pool is None or not isinstance(kw, dict):
+            return
+        wanted = watches + 8
+        if int(kw.get("maxsize") or 1) < wanted:
+            kw["maxsize"] = wanted
+            pool.clear()  # pools are made again, with the new size, at their next request
 
     @property
     def requests_made(self) -> int:
@@ -139,8 +187,10 @@ class KubeCluster:
         )
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        """The object, or None when it does not exist."""
-        obj = self._get_raw(self.resources.resolve(api_version, kind), namespace, name)
+        """The object, or None when it does not exist; from a synced watch cache when there is one."""
+        resource = self.resources.resolve(api_version, kind)
+        cache = self._cache(resource, namespace)
+        obj = cache.get(namespace, name) if cache is not None else self._get_raw(resource, namespace, name)
         return None if obj is None else strip_managed_fields(obj)
 
     def list_objects(
@@ -153,14 +203,18 @@ class KubeCluster:
     ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
         """``(configmaps, secrets)`` by name for ``("configmap"|"secret", name)`` pairs; missing: omitted.
 
-        One GET per name, never a list: the RBAC then needs no namespace-wide
+        ConfigMaps come from the watch cache when it serves; Secrets are always
+        one GET per name, never a list: the RBAC then needs no namespace-wide
         Secret read (issue 5, part 7).
         """
         found: dict[str, dict[str, dict[str, Any]]] = {"configmap": {}, "secret": {}}
         for kind, name in dict.fromkeys(names):
             if kind not in CONFIG_KINDS:
                 raise ValueError(f"config kind must be 'configmap' or 'secret', got {kind!r}")
-            obj = self._get_raw(CONFIG_KINDS[kind], namespace, name)
+            cache = self._cache(CONFIG_KINDS[kind], namespace)
+            obj = cache.get(namespace, name) if cache is not None else self._get_raw(
+                CONFIG_KINDS[kind], namespace, name
+            )
             if obj is not None:
                 found[kind][name] = strip_managed_fields(obj)
         return found["configmap"], found["secret"]
@@ -262,6 +316,15 @@ class KubeCluster:
     def _canary_resource(self, canary: Mapping[str, Any]) -> Resource:
         api_version = str(canary.get("apiVersion") or CANARIES.api_version)
         return Resource(api_version, CANARIES.kind, CANARIES.plural, True)
+
+    def _cache(self, resource: Resource, namespace: str) -> ObjectCache | None:
+        if self.caches is None:
+            return None
+        return self.caches.cache(resource.api_version, resource.kind, namespace)
+
+    def _list_items(self, resource: Resource, namespace: str) -> list[dict[str, Any]]:
+        cache = self._cache(resource, namespace)
+        return cache.items(namespace) if cache is not None else self._list(resource, namespace)[0]
 
     def _get_raw(self, resource: Resource, namespace: str, name: str) -> dict[str, Any] | None:
         try:
