@@ -23,7 +23,7 @@ from gitflagger.engine.preview import preview
 from gitflagger.engine.reconcile import ApplyMode, Context, reconcile_one
 from gitflagger.engine.report import Reporting
 from gitflagger.engine.serving import Endpoint
-from gitflagger.engine.telemetry import Telemetry, configure_logging
+from gitflagger.engine.telemetry import Telemetry, configure_logging, logger
 from gitflagger.errors import PermanentError
 from gitflagger.model.canary import V1BETA1
 
@@ -138,16 +138,24 @@ def run(repo: RepoSettings, **opts: Any) -> int:
             commit = f" [{outcome.commit[:10]}]" if outcome.commit else ""
             click.echo(f"{outcome.canary}: {subject}{commit}")
         return 1 if any(o.error and o.skipped != "invalid" for o in outcomes) else 0
-    endpoint = None
-    if opts["metrics_addr"]:
-        endpoint = Endpoint(opts["metrics_addr"], ctx.telemetry.registry, ready=controller.synced.is_set,
-                            healthy=lambda: not controller.lost.is_set())
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    # Watch caches of what a step reads and applies, synced before the first pass: a step then
+    # sends only its writes. Ready (/readyz) once the Canaries and every cache have been listed.
+    caches = kube.start_caches(opts["namespace"])
+    endpoint = None
+    if opts["metrics_addr"]:
+        endpoint = Endpoint(opts["metrics_addr"], ctx.telemetry.registry,
+                            ready=lambda: controller.synced.is_set() and caches.synced,
+                            healthy=lambda: not controller.lost.is_set())
     try:
+        if not caches.wait_synced(stop):
+            return 0
+        logger(component="cache").info("caches synced", **caches.stats())
         return controller.run(stop)
     finally:
+        kube.stop_caches()
         if endpoint is not None:
             endpoint.close()
 

@@ -17,8 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from kubernetes import client as k8s_client
 
+from gitflagger.adapters.kube import KubeCluster
+from gitflagger.adapters.kube.transport import Transport
 from gitflagger.model.documents import load_documents
+from tests.integration.test_kube_support import wait_for
 from tests.testbed.cluster import Cluster
 from tests.unit.deploy.access import FORBIDDEN, LEASE, NEEDED
 from tests.unit.deploy.deploy_files import (
@@ -210,6 +214,44 @@ def test_the_controller_applies_generated_objects_and_scales_the_target(
     assert scale.status_code == 200, scale.text
     assert controller.call("DELETE", object_path(primary)).status_code == 403
     assert controller.call("PUT", object_path(primary), primary).status_code == 403
+
+
+def test_the_controllers_watch_caches_sync_and_secrets_are_only_read_by_name(
+    cluster: Cluster, admin: KubeHttp, installed: Installed, controller: KubeHttp,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``gitflagger run``'s caches, cluster-wide as the controller runs them, under the shipped RBAC."""
+    ns = installed.namespace
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": ns},
+              "data": {"password": "czNjcjN0"}}
+    admin.ok("POST", collection("v1", "Secret", ns), secret)
+    sent: list[tuple[str, str, dict[str, str]]] = []
+    send = Transport._send
+
+    def recording(self: Transport, method: str, path: str, query: Any, *args: Any) -> Any:
+        sent.append((method, path, dict(query)))
+        return send(self, method, path, query, *args)
+
+    monkeypatch.setattr(Transport, "_send", recording)
+    assert cluster.pki is not None
+    configuration = k8s_client.Configuration()
+    configuration.host = cluster.api_url
+    configuration.ssl_ca_cert = str(cluster.pki.ca.cert)
+    configuration.api_key = {"authorization": controller.session.headers["Authorization"]}
+    kube = KubeCluster(k8s_client.ApiClient(configuration), qps=200, burst=200)
+    try:
+        caches = kube.start_caches(None)
+        wait_for("the caches to sync", lambda: caches.synced)
+        assert [c.resource.kind for c in caches.caches.values() if not c.serving] == []  # none fell back
+        _, secrets = kube.get_configs(ns, [("secret", "db")])
+        assert secrets["db"]["data"] == secret["data"]
+    finally:
+        kube.close()
+    secret_requests = [(m, p, q) for m, p, q in sent if "/secrets" in p]
+    assert secret_requests == [("GET", f"/api/v1/namespaces/{ns}/secrets/db", {})]
+    watched = {p for m, p, q in sent if q.get("watch") == "1"}
+    assert watched >= {"/apis/apps/v1/deployments", "/api/v1/configmaps", "/api/v1/services",
+                       "/apis/networking.istio.io/v1beta1/virtualservices"}
 
 
 def test_the_controller_elects_a_leader_in_its_own_namespace_only(

@@ -59,12 +59,17 @@ NEEDED: list[Access] = [
     *_each("patch", "flagger.app", "canaries", "status"),
     *_each("update", "flagger.app", "canaries", "finalizers"),
     *_each("get", "flagger.app", "metrictemplates alertproviders"),
-    # observe by name, then apply: get live, dry-run PATCH, PATCH (creates when absent)
+    # observe and apply: watch caches (list, watch) in the run loop, by name (get) in
+    # reconcile; PATCH applies (and creates when absent)
     *_each("get create patch", "apps", "deployments"),
+    *_each("list watch", "apps", "deployments", "", ALL, APP),
     *_each("patch", "apps", "deployments", "scale"),
-    *_each("get list create patch", "autoscaling", "horizontalpodautoscalers"),
+    *_each("get list watch create patch", "autoscaling", "horizontalpodautoscalers"),
+    *_each("list watch", "autoscaling", "horizontalpodautoscalers", "", ALL),
     *_each("get create patch", "", "services configmaps secrets"),
+    *_each("list watch", "", "services configmaps", "", ALL, APP),
     *_each("get create patch", "networking.istio.io", "virtualservices destinationrules"),
+    *_each("list watch", "networking.istio.io", "virtualservices destinationrules", "", ALL, APP),
     *_each("create patch", "", "events"),
     # leader election in its own namespace, on its own Lease
     Access("create", "coordination.k8s.io", "leases", namespace=OWN),
@@ -76,11 +81,10 @@ FORBIDDEN: list[Access] = [
     # No enumerating Secrets, anywhere; no changing or deleting the ones that exist.
     *_each("list watch", "", "secrets", "", ALL, APP, OWN),
     *_each("update delete deletecollection", "", "secrets"),
-    # Objects are read by name: no namespace-wide or cluster-wide reads of them.
-    *_each("list watch", "", "configmaps services", "", ALL, APP),
-    *_each("list watch", "apps", "deployments", "", ALL, APP),
-    *_each("list watch", "networking.istio.io", "virtualservices", "", ALL),
+    # Only the watch-cached kinds are listed: everything else is read by name.
     *_each("list watch", "flagger.app", "metrictemplates alertproviders", "", ALL),
+    *_each("list watch", "coordination.k8s.io", "leases", "", ALL),
+    *_each("list watch", "apps", "replicasets", "", ALL, APP),
     # Generated objects go away with their Canary (garbage collector); writes are patches.
     *_each("update delete", "apps", "deployments"),
     *_each("update", "apps", "deployments", "scale"),
