@@ -319,12 +319,12 @@ def run(quick: bool) -> list[Row]:
                          f"{facts['steps']} steps, {facts['commits']} commits per run, one repo; a pass "
                          f"(one round over the N) is recorded as the controller records it: begin(), "
                          f"the records, persist() (one pack, one branch update, the index refs)"))
+    if quick:
+        return rows  # the breakdown rows (unbatched, record only, storage, profile) are make bench only
     p = paired(lambda: (lambda r: r[1] / r[0])(pipeline_run(sizes[0], batched=False)), runs)
     rows.append(_row(f"decide→render→record, N={sizes[0]}, unbatched (before batches)", p,
                      "each step committed on its own: loose objects, a branch update and an index ref "
                      "per step (GitRecorder without begin(): reconcile_one, simulate)", target=False))
-    if quick:
-        return rows  # the breakdown rows (record only, prototype, storage, profile) are make bench only
     if captured:
         steps = captured
         p = paired(lambda: len(steps) / record_only_run(steps), runs)
