@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from gitflagger.adapters.git import GitRecorder, SkipReason, StepTrailers, open_repository
 from gitflagger.adapters.git.latest import canary_ref_name, latest_step_commit
-from gitflagger.adapters.git.maintenance import PACK_LIMIT, due, pack_count
+from gitflagger.adapters.git.maintenance import PACK_LIMIT, due, maintain, pack_count
 from gitflagger.adapters.git.pack import encode_pack, write_pack
 from gitflagger.adapters.git.recorder import BatchRecorder
 from gitflagger.errors import TemporaryError
@@ -258,6 +258,15 @@ def test_maintenance_is_due_when_packs_pile_up(repo: pygit2.Repository) -> None:
     assert pack_count(repo.path) > PACK_LIMIT
     assert due(repo.path, 2000)
     assert not due(repo.path, 0)
+
+    report = maintain(repo.path)  # folds the packs the recorder still has open
+
+    assert report.failed is None and pack_count(repo.path) < PACK_LIMIT
+    recorder.begin()
+    assert recorder.record(step(PACK_LIMIT + 3, weight=1)).commit_id
+    recorder.persist()
+    assert len(head_commits(pygit2.Repository(repo.path))) == PACK_LIMIT + 3
+    assert git(repo.path, "fsck", "--strict", "--no-dangling").returncode == 0
 
 
 # ---- the property: whatever the interleaving, no step is recorded twice or lost ----------------------
