@@ -4,7 +4,8 @@ Three rounds, each only as wide as the step needs:
 
 1. :func:`read_live` reads the objects (target, primary, HPA, the configs
    both reference, the live VirtualService). That is enough for the revision,
-   the tracked-config checksums and readiness.
+   the tracked-config checksums and readiness. In the controller these reads
+   are answered by watch caches and cost no request (Secrets are read by name).
 2. :func:`measure` queries metrics only when :func:`metrics_due` says this step
    judges them: a Canary between rollouts costs Prometheus nothing.
 3. :func:`ask_gates` calls only the webhook types :func:`gates_due` names, in

@@ -9,6 +9,14 @@ so that a cluster adapter can change its internals without touching the engine.
 
 Objects are plain dicts as the API server returns them, ``managedFields``
 stripped. Every method raises only :mod:`gitflagger.errors` exceptions.
+
+How a read is served is the adapter's business: the controller's
+``KubeCluster`` answers :meth:`ClusterPort.get` and
+:meth:`ClusterPort.get_configs` from watch caches (Secrets excepted), and its
+:meth:`ClusterPort.apply` sends nothing for an object that cannot change. The
+engine sees the same results either way: ``changed`` says the live object
+differed from the manifest, and ``desired_after`` is the live object after
+the apply (what route verification reads).
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -245,8 +246,13 @@ class ObjectCache:
                     self._list()
                     if stop.is_set():
                         return
+                opened = time.monotonic()
                 self._watch(stop)
-                delay = BACKOFF_MIN
+                if time.monotonic() - opened < BACKOFF_MIN:  # ended at once: never a tight loop of watches
+                    stop.wait(delay)
+                    delay = min(delay * 2, BACKOFF_MAX)
+                else:
+                    delay = BACKOFF_MIN
             except WatchExpired:
                 self._log.info("watch expired, listing again")
                 self._version = ""
