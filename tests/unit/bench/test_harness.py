@@ -54,7 +54,8 @@ def test_quick_report_has_rows_errors_and_missing_modules(fake_benchmarks: None,
     assert harness.main(["--quick", "--report", str(out)]) == 0
     report = json.loads(out.read_text())
 
-    assert set(report) == {"generated", "quick", "machine", "benchmarks", "rows", "wall_seconds", "budget_seconds"}
+    assert set(report) == {"generated", "quick", "machine", "benchmarks", "rows", "wall_seconds",
+                           "budget_seconds"}
     assert report["quick"] is True
     assert isinstance(report["wall_seconds"], float) and report["wall_seconds"] >= 0
     assert [b["name"] for b in report["benchmarks"]] == ["good", "broken", "missing"]
