@@ -194,3 +194,58 @@ def test_leadership_lost_during_the_pass_writes_nothing_of_it(world: World) -> N
 
     assert branch_head(world) is None and world.cluster.applies == 0
     assert not world.recorder.batching
+
+
+def test_a_pass_goes_in_chunks_each_durable_before_its_applies(world: World) -> None:
+    c = Controller(world.cluster, world.ctx, batch_size=2)  # type: ignore[arg-type]
+    c.sync()
+    heads = watch_applies(world)
+
+    outcomes = c.run_pass()
+
+    assert sorted(o.canary for o in outcomes if o.stepped) == sorted(f"test/{n}" for n in NAMES)
+    final = branch_head(world)
+    assert pack_count(world.recorder.repo.path) == 2  # a chunk of two, then a chunk of one
+    first_chunk = {h for h in heads if h != final}
+    assert len(first_chunk) == 1 and None not in first_chunk  # the first chunk's applies saw its own pack
+    assert heads[-1] == final  # the last chunk's applies came after its persist
+    first = pygit2.Repository(str(world.repo_path))[first_chunk.pop()].peel(pygit2.Commit)
+    assert len(first.parents) == 1 and len(first.parents[0].parents) == 0  # the first chunk: two steps
+    assert {o.commit for o in outcomes} <= {str(c.id) for c in world.commits()}
+    assert all(count == 1 for count in step_ids(world).values())
+
+
+def test_a_crash_in_a_later_chunk_keeps_the_earlier_chunks_applied_and_records_nothing_twice(
+    world: World,
+) -> None:
+    c = Controller(world.cluster, world.ctx, batch_size=2)  # type: ignore[arg-type]
+    c.sync()
+    recorded: list[str] = []
+    original = world.recorder.record
+
+    def dies_in_the_second_chunk(step: Any) -> Any:
+        if len(recorded) == 2:
+            raise Killed()
+        result = original(step)
+        recorded.append(step.canary.ref)
+        return result
+
+    world.recorder.record = dies_in_the_second_chunk  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        c.run_pass()
+
+    assert len(step_ids(world)) == 2  # the first chunk is on disk
+    phases = {n: world.cluster.obj("Canary", n).get("status", {}).get("phase") for n in NAMES}
+    assert {phases[ref.split("/")[1]] for ref in recorded} == {"Initializing"}  # and applied, reported
+    assert [phases[n] for n in NAMES if f"test/{n}" not in recorded] == [None]  # the third: untouched
+    assert not world.recorder.batching  # the second chunk's batch was discarded
+    world.recorder.record = original  # type: ignore[method-assign]
+
+    restarted = Controller(world.cluster, world.ctx, batch_size=2)  # type: ignore[arg-type]
+    restarted.sync()
+    assert [o.canary for o in restarted.run_pass() if o.stepped] == [
+        f"test/{n}" for n in NAMES if f"test/{n}" not in recorded
+    ]  # only the Canary whose step was lost is due
+    ids = step_ids(world)
+    assert len(ids) == 3 and all(count == 1 for count in ids.values())
+    assert {world.cluster.obj("Canary", n)["status"]["phase"] for n in NAMES} == {"Initializing"}
