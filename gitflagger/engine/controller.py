@@ -34,7 +34,7 @@ process exits and its successor takes over from the Canaries' status.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -86,6 +86,7 @@ class Controller:
         namespace: str | None = None,
         elector: Elector | None = None,
         batch_size: int = BATCH_SIZE,
+        after_pass: Callable[[], object] | None = None,
     ) -> None:
         self.cluster = cluster
         self.ctx = ctx
@@ -93,6 +94,9 @@ class Controller:
         self.elector = elector
         self.batch_size = batch_size
         """At most this many due Canaries are recorded into one batch (see :meth:`run_pass`)."""
+        self.after_pass = after_pass
+        """Called by :meth:`run` after each pass, before it sleeps (``gitflagger run``: return freed
+        memory to the system)."""
         self.synced = threading.Event()
         """Set once the first list succeeded: ``/readyz``."""
         self.lost = threading.Event()
@@ -248,7 +252,11 @@ class Controller:
                 except LeadershipLost:
                     self.lost.set()
                     break
+                if self.after_pass is not None:
+                    self.after_pass()
             self._wake.clear()
+            if stop.is_set():
+                break
             self._wake.wait(self.seconds_until_next() if self.synced.is_set() else 1.0)
         if self.lost.is_set():
             self._log.error("leadership lost, stopping")

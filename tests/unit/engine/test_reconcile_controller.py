@@ -217,3 +217,17 @@ def test_without_revert_on_deletion_no_finalizer_is_kept(world: World) -> None:
     c = controller(world)
     c.run_pass()
     assert world.canary["metadata"]["finalizers"] == []
+
+
+def test_run_calls_after_pass_once_each_pass_has_stepped(world: World) -> None:
+    stop = threading.Event()
+    seen: list[str] = []
+
+    def after_pass() -> None:
+        seen.append(world.status.get("phase", ""))
+        stop.set()
+
+    c = Controller(world.cluster, world.ctx, after_pass=after_pass)  # type: ignore[arg-type]
+    c.sync()
+    assert c.run(stop) == 0
+    assert seen == ["Initializing"]  # the pass had stepped and reported before the hook ran
