@@ -119,6 +119,38 @@ def test_a_list_replaces_the_store_but_keeps_writes_newer_than_it() -> None:
     assert c.items("elsewhere") == [] and len(c) == 3
 
 
+class PagedServer:
+    """Answers a list in pages of two, with continue tokens, as the API server does with ``limit``."""
+
+    def __init__(self, objects: list[dict[str, Any]]) -> None:
+        self.objects = objects
+        self.queries: list[dict[str, str]] = []
+
+    def request(self, method: str, path: str, *, what: str, query: Any = ()) -> dict[str, Any]:
+        q = dict(query)
+        self.queries.append(q)
+        start = int(q.get("continue") or 0)
+        end = start + 2
+        meta = {"resourceVersion": "50", **({"continue": str(end)} if end < len(self.objects) else {})}
+        items = [{k: v for k, v in copy.deepcopy(o).items() if k not in ("apiVersion", "kind")}
+                 for o in self.objects[start:end]]
+        return {"metadata": meta, "items": items}
+
+
+def test_a_list_of_many_pages_holds_every_object_in_the_servers_order() -> None:
+    server = PagedServer([svc(f"s{i}", str(10 + i), port=i) for i in range(5)])
+    c = ObjectCache(server, SERVICES, "test")  # type: ignore[arg-type]
+    c.observe(svc("s1", "60", port=99))  # our write, newer than the list
+
+    c._list()
+
+    assert [q.get("continue") for q in server.queries] == [None, "2", "4"]  # three pages
+    assert [o["metadata"]["name"] for o in c.items("test")] == [f"s{i}" for i in range(5)]
+    assert [o["spec"]["ports"][0]["port"] for o in c.items("test")] == [0, 99, 2, 3, 4]
+    assert {o["kind"] for o in c.items("test")} == {"Service"}  # filled in, as a list leaves it out
+    assert c.synced.is_set() and len(c) == 5
+
+
 def test_every_read_is_a_fresh_copy() -> None:
     c = cache()
     c.observe(svc("a", "1"))
