@@ -193,6 +193,12 @@ def ratio_rows(gf: controller_scale.Measured | None, fl: controller_scale.Measur
 
     same = (f"gitflagger {gf.steps} steps in {gf.seconds:.0f} s, Flagger {fl.steps} steps in "
             f"{fl.seconds:.0f} s (offered {n / fl.plan.interval * fl.seconds:.0f})")
+    early = [who for who, m in (("gitflagger", gf), ("Flagger", fl))
+             if any("not every Canary Progressing" in note for note in m.notes)]
+    if early:
+        same = (f"NOT comparable: {' and '.join(early)}'s window opened before every Canary was "
+                f"Progressing (see its steps row); {same}")
+    warn = "NOT comparable (see the CPU row); " if early else ""
     gcpu, fcpu = per(gf.cpu, gf), per(fl.cpu, fl)
     greq, freq = per(_f(gf.requests_audit), gf), per(_f(fl.requests_audit), fl)
     gcli = per(_f(gf.requests_client), gf)
@@ -201,11 +207,11 @@ def ratio_rows(gf: controller_scale.Measured | None, fl: controller_scale.Measur
             notes=f"gitflagger {gf.cpu:.2f} CPU-s vs Flagger {fl.cpu:.2f} CPU-s over the window; {same}"),
         Row(f"{label}: API requests per step (audit)", greq, "req/step", baseline=freq,
             ratio=ratio(greq, freq),
-            notes=f"both counted in the kube-apiserver audit log by ServiceAccount: gitflagger "
+            notes=warn + "both counted in the kube-apiserver audit log by ServiceAccount: gitflagger "
                   f"{gf.requests_audit}, Flagger {fl.requests_audit} requests"
                   + (f"; gitflagger's own client count: {gcli:.2f} req/step" if gcli is not None else "")),
         Row(f"{label}: RSS", gf.rss_mb, "MB", baseline=fl.rss_mb, ratio=ratio(gf.rss_mb, fl.rss_mb),
-            notes=f"VmRSS at each window's end (peaks: gitflagger {gf.peak_mb:.0f} MB, Flagger "
+            notes=warn + f"VmRSS at each window's end (peaks: gitflagger {gf.peak_mb:.0f} MB, Flagger "
                   f"{fl.peak_mb:.0f} MB)"),
     ]
 
