@@ -239,6 +239,8 @@ class Controller:
         """Run until ``stop`` (exit code 0) or until leadership is lost (exit code 1)."""
         watcher = threading.Thread(target=self.watch, args=(stop,), name="canary-watch", daemon=True)
         watcher.start()
+        # A stop (SIGTERM) must end the sleep between passes at once, not when the next Canary is due.
+        threading.Thread(target=self._wake_on, args=(stop,), name="stop-wake", daemon=True).start()
         if self.elector is not None:
             self._log.info("waiting for leadership")
             if not self.elector.wait_until_leader(stop):
@@ -264,6 +266,10 @@ class Controller:
         return 0
 
     # ---- internals ---------------------------------------------------------------------------------
+    def _wake_on(self, stop: threading.Event) -> None:
+        stop.wait()
+        self._wake.set()
+
     def _prepare(self, obj: Obj, now: datetime) -> Prepared | StepOutcome:
         """Phase 1 for one Canary: finalizers, then observe → record; an outcome when no step goes on."""
         ref = _ref(obj)

@@ -231,3 +231,19 @@ def test_run_calls_after_pass_once_each_pass_has_stepped(world: World) -> None:
     c.sync()
     assert c.run(stop) == 0
     assert seen == ["Initializing"]  # the pass had stepped and reported before the hook ran
+
+
+def test_a_stop_ends_the_sleep_between_passes_at_once(world: World) -> None:
+    stop = threading.Event()
+    passed = threading.Event()
+    c = Controller(world.cluster, world.ctx, after_pass=passed.set)  # type: ignore[arg-type]
+    c.sync()
+    codes: list[int] = []
+    runner = threading.Thread(target=lambda: codes.append(c.run(stop)), daemon=True)
+    runner.start()
+    assert passed.wait(10)
+    assert c.seconds_until_next() > 10  # the only Canary is not due again for a while: run() sleeps
+    stop.set()
+    runner.join(10)  # without the wake-up it would sleep until the Canary is due (up to 30 s)
+    assert not runner.is_alive()
+    assert codes == [0]
