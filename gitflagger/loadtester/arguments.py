@@ -325,7 +325,13 @@ _WHAT = {
 }
 
 
+_USERINFO = re.compile(r"(://)[^/@\s]*@")
+
+
 def _refused(rules: Rules, option: str, value: str | None, what: str) -> ArgumentRefused:
+    """The refusal names the option and echoes its value, with any URL credentials (``user:pw@``) masked."""
+    if value is not None:
+        value = _USERINFO.sub(r"\1***@", value)
     subject = f"{rules.program} option {option}" if option != "URL" else f"{rules.program} URL"
     if value is not None and option != "URL":
         subject += f" with {value!r}"

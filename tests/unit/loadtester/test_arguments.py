@@ -84,6 +84,7 @@ REFUSED = [
     ("curl {http://x/,file:///etc/passwd}", "reads a local file"),
     ("curl [file:///etc/passwd]", "reads a local file"),
     ("curl -- file:///etc/passwd", "curl URL 'file:///etc/passwd'"),
+    ("curl https://u:token@h/{a,file:///etc/passwd}", "curl URL 'https://***@h/{a,file:///etc/passwd}'"),
     ("curl --url file:///etc/passwd", "curl option --url with 'file:///etc/passwd'"),
     # hey (Go flags: -D, --D, -D=, --D=)
     ("hey -D /etc/passwd URL", "hey option -D with '/etc/passwd' reads or writes a local file"),
