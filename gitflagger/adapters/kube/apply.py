@@ -212,17 +212,7 @@ class Applier:
         changed = before != after or handover  # giving up a field is a change even at the same value
         applied = changed and not dry_run
         if applied:
-            after = comparable(
-                self.transport.request(
-                    "PATCH",
-                    path,
-                    query=query,
-                    body=obj,
-                    content_type=SSA_PATCH,
-                    apply=True,
-                    what=resource.describe("apply", namespace, name),
-                )
-            )
+            after = comparable(self._send(resource, namespace, name, obj, query))
         return ApplyResult(
             kind=resource.kind,
             namespace=namespace,
@@ -259,15 +249,7 @@ class Applier:
                 desired_after=redacted(before) or {},
                 api_version=resource.api_version,
             )
-        answer = self.transport.request(
-            "PATCH",
-            resource.path(namespace, name),
-            query=query,
-            body=obj,
-            content_type=SSA_PATCH,
-            apply=True,
-            what=resource.describe("apply", namespace, name),
-        )
+        answer = self._send(resource, namespace, name, obj, query)
         after = comparable(answer)
         self._last[key] = LastApply(sent, _version(answer), _digest(after))
         if cache is not None:
@@ -282,6 +264,21 @@ class Applier:
             api_version=resource.api_version,
             applied=True,
         )
+
+    def _send(
+        self, resource: Resource, namespace: str, name: str, obj: dict[str, Any], query: list[tuple[str, str]]
+    ) -> dict[str, Any]:
+        """The server-side apply itself; the live object as the API server answers it."""
+        answer: dict[str, Any] = self.transport.request(
+            "PATCH",
+            resource.path(namespace, name),
+            query=query,
+            body=obj,
+            content_type=SSA_PATCH,
+            apply=True,
+            what=resource.describe("apply", namespace, name),
+        )
+        return answer
 
     def _hand_over_replicas(
         self, resource: Resource, namespace: str, name: str, live: Mapping[str, Any] | None
