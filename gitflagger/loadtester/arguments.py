@@ -235,12 +235,7 @@ class _Parser:
         if eq:
             self._judge(use, shown, joined)
             return i
-        if i >= len(args):
-            if use in (Use.FILE, Use.OUTPUT):
-                raise _refused(self.rules, shown, None, _WHAT[use])
-            return i
-        self._judge(use, shown, args[i])
-        return i + 1
+        return self._separate_value(use, shown, args, i)
 
     def _long_use(self, name: str, shown: str) -> Use | None:
         """The option's use; a prefix of refused options counts as refused (curl and Go differ)."""
@@ -273,13 +268,17 @@ class _Parser:
             if rest:
                 self._judge(use, shown, rest)
                 return i
-            if i >= len(args):
-                if use in (Use.FILE, Use.OUTPUT):
-                    raise _refused(self.rules, shown, None, _WHAT[use])
-                return i
-            self._judge(use, shown, args[i])
-            return i + 1
+            return self._separate_value(use, shown, args, i)
         return i
+
+    def _separate_value(self, use: Use, shown: str, args: list[str], i: int) -> int:
+        """Judge the value in the next word; return the index after it. No value for a file option: refused."""
+        if i >= len(args):
+            if use in (Use.FILE, Use.OUTPUT):
+                raise _refused(self.rules, shown, None, _WHAT[use])
+            return i
+        self._judge(use, shown, args[i])
+        return i + 1
 
     def _judge(self, use: Use, shown: str, value: str) -> None:
         check = _JUDGES.get(use)
