@@ -272,7 +272,7 @@ class _Parser:
         return i
 
     def _separate_value(self, use: Use, shown: str, args: list[str], i: int) -> int:
-        """Judge the value in the next word; return the index after it. No value for a file option: refused."""
+        """Judge the value in the next word; the index after it. No value for a file option: refused."""
         if i >= len(args):
             if use in (Use.FILE, Use.OUTPUT):
                 raise _refused(self.rules, shown, None, _WHAT[use])
