@@ -194,7 +194,7 @@ def run(repo: RepoSettings, **opts: Any) -> int:
     if opts["metrics_addr"]:
         endpoint = Endpoint(opts["metrics_addr"], ctx.telemetry.registry,
                             ready=lambda: controller.synced.is_set() and caches.synced,
-                            healthy=lambda: not controller.lost.is_set())
+                            unhealthy=lambda: "leadership lost" if controller.lost.is_set() else "")
     try:
         if not caches.wait_synced(stop):
             return 0
