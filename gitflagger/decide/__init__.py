@@ -5,7 +5,8 @@
 step needs, so it can gather them before calling ``decide``.
 """
 
-from gitflagger.decide.decision import Action, Decision, Event, Routes
+from gitflagger.decide.decision import Action, Decision, Routes
+from gitflagger.decide.events import Event, EventKind, Severity
 from gitflagger.decide.machine import decide, gates_due, metrics_due
 from gitflagger.decide.observation import (
     ManualIntent,
@@ -21,11 +22,13 @@ __all__ = [
     "Action",
     "Decision",
     "Event",
+    "EventKind",
     "ManualIntent",
     "MetricOutcome",
     "MetricResult",
     "Observation",
     "Routes",
+    "Severity",
     "WebhookResult",
     "WorkloadHealth",
     "current_routes",

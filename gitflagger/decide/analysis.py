@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gitflagger.decide import messages as msg
-from gitflagger.decide.decision import Event
+from gitflagger.decide.events import Event
 from gitflagger.decide.observation import MetricOutcome, MetricResult
 from gitflagger.model.canary import BUILTIN_METRICS, MetricCheck
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from gitflagger.decide.events import Event
 from gitflagger.decide.observation import ManualIntent
 from gitflagger.model.canary import WebhookType
 from gitflagger.model.status import State
@@ -45,14 +46,6 @@ class Action(StrEnum):
     PROMOTE = "promote"
     """Copy the target's pod template and config to the primary."""
     SCALE_CANARY_DOWN = "scale-canary-down"
-
-
-@dataclass(frozen=True)
-class Event:
-    """A Kubernetes Event on the Canary, with Flagger's exact text."""
-
-    message: str
-    warning: bool = False
 
 
 @dataclass(frozen=True)

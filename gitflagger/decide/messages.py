@@ -10,6 +10,10 @@ comment above each function names where Flagger emits it. Two details matter:
   (``99``, ``99.5``, ``1e+06``): :func:`go_float` does the same, so a
   threshold of ``99`` never shows up as ``99.0``.
 
+Each text comes with an :class:`~gitflagger.decide.events.EventKind` and a
+severity; alerts, metrics and webhook event types use those, so a text here is
+free to change (``tests/unit/engine/test_event_kinds.py`` rewrites them all).
+
 The few texts with no Flagger counterpart (manual intents, a gate without a
 result) are marked *gitflagger*.
 """
@@ -20,7 +24,8 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from gitflagger.decide.decision import Event
+from gitflagger.decide.events import Event, Severity
+from gitflagger.decide.events import EventKind as K
 from gitflagger.model.canary import Canary
 from gitflagger.model.durations import format_go
 
@@ -49,12 +54,17 @@ class Names:
         )
 
 
-def info(message: str) -> Event:
-    return Event(message)
+def info(kind: K, message: str) -> Event:
+    return Event(kind, Severity.INFO, message)
 
 
-def warning(message: str) -> Event:
-    return Event(message, warning=True)
+def warning(kind: K, message: str) -> Event:
+    return Event(kind, Severity.WARN, message)
+
+
+def error(kind: K, message: str) -> Event:
+    """A rollback: Flagger alerts on it at ``error``."""
+    return Event(kind, Severity.ERROR, message)
 
 
 def go_float(value: float) -> str:
@@ -93,76 +103,80 @@ def go_float(value: float) -> str:
 
 
 def initialization_done(n: Names) -> Event:
-    return info(f"Initialization done! {n.canary}")
+    return info(K.INITIALIZED, f"Initialization done! {n.canary}")
 
 
 # --- new revision (scheduler.go checkCanaryStatus, hasCanaryRevisionChanged) -------------
 
 
 def new_revision(n: Names) -> Event:
-    return info(f"New revision detected! Scaling up {n.target}")
+    return info(K.NEW_REVISION, f"New revision detected! Scaling up {n.target}")
 
 
 def revision_restart(n: Names) -> Event:
-    return info(f"New revision detected! Restarting analysis for {n.target}")
+    return info(K.NEW_REVISION, f"New revision detected! Restarting analysis for {n.target}")
 
 
 def manual_retry(n: Names) -> Event:
     """*gitflagger*: ``gitflagger retry`` on a Failed canary, worded like :func:`new_revision`."""
-    return info(f"Manual retry! Scaling up {n.target}")
+    return info(K.RETRY, f"Manual retry! Scaling up {n.target}")
 
 
 # --- gates (scheduler_hooks.go) ------------------------------------------------------------
 
 
 def waiting_for_approval(n: Names, webhook: str) -> Event:
-    return warning(f"Halt {n.canary} advancement waiting for approval {webhook}")
+    return warning(K.WAITING_APPROVAL, f"Halt {n.canary} advancement waiting for approval {webhook}")
 
 
 def confirm_rollout_passed(webhook: str) -> Event:
-    return info(f"Confirm-rollout check {webhook} passed")
+    return info(K.GATE_PASSED, f"Confirm-rollout check {webhook} passed")
 
 
 def pre_rollout_failed(n: Names, webhook: str, error: str) -> Event:
-    return warning(f"Halt {n.canary} advancement pre-rollout check {webhook} failed {error}")
+    return warning(K.GATE_FAILED, f"Halt {n.canary} advancement pre-rollout check {webhook} failed {error}")
 
 
 def pre_rollout_passed(webhook: str) -> Event:
-    return info(f"Pre-rollout check {webhook} passed")
+    return info(K.GATE_PASSED, f"Pre-rollout check {webhook} passed")
 
 
 def rollout_hook_failed(n: Names, webhook: str, error: str) -> Event:
     """scheduler.go ``runAnalysis``: a ``rollout`` webhook is an external check."""
-    return warning(f"Halt {n.canary} advancement external check {webhook} failed {error}")
+    return warning(K.GATE_FAILED, f"Halt {n.canary} advancement external check {webhook} failed {error}")
 
 
 def waiting_for_traffic_increase(n: Names, webhook: str) -> Event:
-    return warning(f"Halt {n.canary} advancement waiting for traffic increase approval {webhook}")
+    return warning(
+        K.WAITING_APPROVAL, f"Halt {n.canary} advancement waiting for traffic increase approval {webhook}"
+    )
 
 
 def confirm_traffic_increase_passed(webhook: str) -> Event:
-    return info(f"Confirm-traffic-increase check {webhook} passed")
+    return info(K.GATE_PASSED, f"Confirm-traffic-increase check {webhook} passed")
 
 
 def waiting_for_promotion(n: Names, webhook: str) -> Event:
-    return warning(f"Halt {n.canary} advancement waiting for promotion approval {webhook}")
+    return warning(
+        K.WAITING_APPROVAL, f"Halt {n.canary} advancement waiting for promotion approval {webhook}"
+    )
 
 
 def confirm_promotion_passed(webhook: str) -> Event:
-    return info(f"Confirm-promotion check {webhook} passed")
+    return info(K.GATE_PASSED, f"Confirm-promotion check {webhook} passed")
 
 
 def rollback_hook_quiet(webhook: str) -> Event:
-    return info(f"Rollback hook {webhook} not signaling a rollback")
+    return info(K.ROLLBACK_CHECK, f"Rollback hook {webhook} not signaling a rollback")
 
 
 def rollback_hook_passed(webhook: str) -> Event:
-    return warning(f"Rollback check {webhook} passed")
+    return warning(K.ROLLBACK_CHECK, f"Rollback check {webhook} passed")
 
 
 def rollback_hook_missing(n: Names, webhook: str) -> Event:
     """*gitflagger*: the engine did not call a due ``rollback`` webhook; don't guess its answer."""
-    return warning(f"Halt {n.canary} advancement rollback check {webhook} has no result")
+    return warning(K.ROLLBACK_CHECK, f"Halt {n.canary} advancement rollback check {webhook} has no result")
 
 
 # --- readiness (canary/deployment_ready.go, scheduler.go) ------------------------------------
@@ -170,143 +184,144 @@ def rollback_hook_missing(n: Names, webhook: str) -> Event:
 
 def not_ready(n: Names, message: str) -> Event:
     """Flagger's readiness error, worded as in DESIGN §3 and Flagger's own older releases."""
-    return warning(f"Halt {n.canary} advancement {message}")
+    return warning(K.NOT_READY, f"Halt {n.canary} advancement {message}")
 
 
 # --- analysis (scheduler.go, scheduler_metrics.go) -----------------------------------------
 
 
 def starting_analysis(n: Names) -> Event:
-    return info(f"Starting canary analysis for {n.target}")
+    return info(K.ANALYSIS_STARTED, f"Starting canary analysis for {n.target}")
 
 
 def success_rate_below(n: Names, value: float, bound: float) -> Event:
-    return warning(f"Halt {n.canary} advancement success rate {value:.2f}% < {go_float(bound)}%")
+    return warning(K.HALT, f"Halt {n.canary} advancement success rate {value:.2f}% < {go_float(bound)}%")
 
 
 def success_rate_above(n: Names, value: float, bound: float) -> Event:
-    return warning(f"Halt {n.canary} advancement success rate {value:.2f}% > {go_float(bound)}%")
+    return warning(K.HALT, f"Halt {n.canary} advancement success rate {value:.2f}% > {go_float(bound)}%")
 
 
 def duration_below(n: Names, value_ns: int, bound_ns: int) -> Event:
     return warning(
-        f"Halt {n.canary} advancement request duration {format_go(value_ns)} < {format_go(bound_ns)}"
+        K.HALT, f"Halt {n.canary} advancement request duration {format_go(value_ns)} < {format_go(bound_ns)}"
     )
 
 
 def duration_above(n: Names, value_ns: int, bound_ns: int) -> Event:
     return warning(
-        f"Halt {n.canary} advancement request duration {format_go(value_ns)} > {format_go(bound_ns)}"
+        K.HALT, f"Halt {n.canary} advancement request duration {format_go(value_ns)} > {format_go(bound_ns)}"
     )
 
 
 def metric_below(n: Names, metric: str, value: float, bound: float) -> Event:
-    return warning(f"Halt {n.canary} advancement {metric} {value:.2f} < {go_float(bound)}")
+    return warning(K.HALT, f"Halt {n.canary} advancement {metric} {value:.2f} < {go_float(bound)}")
 
 
 def metric_above(n: Names, metric: str, value: float, bound: float) -> Event:
-    return warning(f"Halt {n.canary} advancement {metric} {value:.2f} > {go_float(bound)}")
+    return warning(K.HALT, f"Halt {n.canary} advancement {metric} {value:.2f} > {go_float(bound)}")
 
 
 def builtin_no_values(n: Names, provider: str, metric: str) -> Event:
     return warning(
+        K.METRIC_ERROR,
         f"Halt advancement no values found for {provider} metric {metric} "
-        f"probably {n.target} is not receiving traffic"
+        f"probably {n.target} is not receiving traffic",
     )
 
 
 def builtin_query_failed(error: str) -> Event:
-    return warning(f"Prometheus query failed: {error}")
+    return warning(K.METRIC_ERROR, f"Prometheus query failed: {error}")
 
 
 def inline_no_values(metric: str) -> Event:
-    return warning(f"Halt advancement no values found for metric: {metric}")
+    return warning(K.METRIC_ERROR, f"Halt advancement no values found for metric: {metric}")
 
 
 def inline_query_failed(metric: str, error: str) -> Event:
-    return warning(f"Prometheus query failed for {metric}: {error}")
+    return warning(K.METRIC_ERROR, f"Prometheus query failed for {metric}: {error}")
 
 
 def custom_no_values(metric: str, error: str) -> Event:
-    return warning(f"Halt advancement no values found for custom metric: {metric}: {error}")
+    return warning(K.METRIC_ERROR, f"Halt advancement no values found for custom metric: {metric}: {error}")
 
 
 def custom_query_failed(metric: str, error: str) -> Event:
-    return warning(f"Metric query failed for {metric}: {error}")
+    return warning(K.METRIC_ERROR, f"Metric query failed for {metric}: {error}")
 
 
 # --- traffic (scheduler.go runCanary, runAB, runBlueGreen, runPromotionTrafficShift) --------
 
 
 def advance_weight(n: Names, weight: int) -> Event:
-    return info(f"Advance {n.canary} canary weight {weight}")
+    return info(K.ADVANCE, f"Advance {n.canary} canary weight {weight}")
 
 
 def advance_iteration(n: Names, iteration: int, total: int) -> Event:
-    return info(f"Advance {n.canary} canary iteration {iteration}/{total}")
+    return info(K.ADVANCE, f"Advance {n.canary} canary iteration {iteration}/{total}")
 
 
 def route_all_to_canary(mirror: bool) -> Event:
     if mirror:
-        return info("Stop traffic mirroring and route all traffic to canary")
-    return info("Routing all traffic to canary")
+        return info(K.ADVANCE, "Stop traffic mirroring and route all traffic to canary")
+    return info(K.ADVANCE, "Routing all traffic to canary")
 
 
 def advance_primary_weight(n: Names, weight: int) -> Event:
-    return info(f"Advance {n.canary} primary weight {weight}")
+    return info(K.ADVANCE, f"Advance {n.canary} primary weight {weight}")
 
 
 def route_all_to_primary() -> Event:
-    return info("Routing all traffic to primary")
+    return info(K.ROUTE_TO_PRIMARY, "Routing all traffic to primary")
 
 
 # --- promotion -------------------------------------------------------------------------------
 
 
 def copying_spec(n: Names) -> Event:
-    return info(f"Copying {n.target} template spec to {n.primary}")
+    return info(K.PROMOTE, f"Copying {n.target} template spec to {n.primary}")
 
 
 def manual_promotion(n: Names) -> Event:
     """*gitflagger*: ``gitflagger promote``, before Flagger's usual promotion texts."""
-    return info(f"Manual promotion requested for {n.canary}")
+    return info(K.INTENT, f"Manual promotion requested for {n.canary}")
 
 
 def promotion_completed(n: Names) -> Event:
-    return info(f"Promotion completed! Scaling down {n.target}")
+    return info(K.PROMOTED, f"Promotion completed! Scaling down {n.target}")
 
 
 def promotion_skipped_analysis(n: Names) -> Event:
-    return info(f"Promotion completed! Canary analysis was skipped for {n.target}")
+    return info(K.PROMOTED, f"Promotion completed! Canary analysis was skipped for {n.target}")
 
 
 # --- rollback (scheduler.go rollback, advanceCanary) -----------------------------------------
 
 
 def threshold_reached(n: Names, failed_checks: int) -> Event:
-    return warning(f"Rolling back {n.canary} failed checks threshold reached {failed_checks}")
+    return error(K.ROLLBACK, f"Rolling back {n.canary} failed checks threshold reached {failed_checks}")
 
 
 def deadline_exceeded(n: Names, reason: str) -> Event:
-    return warning(f"Rolling back {n.canary} progress deadline exceeded {reason}")
+    return error(K.ROLLBACK, f"Rolling back {n.canary} progress deadline exceeded {reason}")
 
 
 def rollback_webhook(n: Names) -> Event:
-    return warning(f"Rolling back {n.canary} manual webhook invoked")
+    return error(K.ROLLBACK, f"Rolling back {n.canary} manual webhook invoked")
 
 
 def manual_abort(n: Names) -> Event:
     """*gitflagger*: ``gitflagger abort``, worded like :func:`rollback_webhook`."""
-    return warning(f"Rolling back {n.canary} manual abort requested")
+    return error(K.ROLLBACK, f"Rolling back {n.canary} manual abort requested")
 
 
 def canary_failed(n: Names) -> Event:
-    return warning(f"Canary failed! Scaling down {n.canary}")
+    return error(K.FAILED, f"Canary failed! Scaling down {n.canary}")
 
 
 def intent_ignored(n: Names, intent: str, reason: str) -> Event:
     """*gitflagger*: a manual intent that does not apply in the current phase."""
-    return info(f"Manual {intent} ignored for {n.canary}: {reason}")
+    return info(K.INTENT, f"Manual {intent} ignored for {n.canary}: {reason}")
 
 
 # --- the Promoted condition (canary/status.go MakeStatusConditions) --------------------------

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from gitflagger.decide import messages as msg
 from gitflagger.decide.analysis import evaluate
-from gitflagger.decide.decision import Action, Event
+from gitflagger.decide.decision import Action
+from gitflagger.decide.events import Event
 from gitflagger.decide.observation import ManualIntent
 from gitflagger.decide.step import Step, routes_of
 from gitflagger.decide.transitions import (

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from gitflagger.decide import messages as msg
 from gitflagger.decide.affinity import settle
-from gitflagger.decide.decision import Action, Decision, Event, Routes
+from gitflagger.decide.decision import Action, Decision, Routes
+from gitflagger.decide.events import Event
 from gitflagger.decide.gates import GateBook
 from gitflagger.decide.observation import ManualIntent, Observation
 from gitflagger.decide.weights import current_routes

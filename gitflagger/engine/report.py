@@ -9,7 +9,8 @@ Flagger: a Slack outage must not stall a release.
 Alerts follow Flagger's choice of what is worth a message: the start of a
 rollout, its end (promoted or failed), and every warning (halts, timeouts),
 each at its severity, to every ``analysis.alerts`` provider that wants it and
-to the global ``--slack-url`` notifier.
+to the global ``--slack-url`` notifier. The choice reads each event's kind and
+severity (:attr:`Event.alerts`), never its text.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from gitflagger.adapters.notifiers import (
     should_alert,
 )
 from gitflagger.adapters.webhooks import run_gates, send_events
-from gitflagger.decide import Decision, Event
+from gitflagger.decide import Decision, Event, EventKind, Severity
 from gitflagger.engine.apply import Drift
 from gitflagger.engine.observe import webhook_checksum
 from gitflagger.engine.ports import ClusterPort, Obj
@@ -36,9 +37,6 @@ from gitflagger.errors import GitflaggerError
 from gitflagger.model.canary import V1BETA1, Canary
 from gitflagger.model.status import State
 from gitflagger.model.templates import parse_alert_provider, secret_data
-
-_ERROR_PREFIXES = ("Canary failed!", "Rolling back")
-_NEWS_PREFIXES = ("New revision detected", "Promotion completed!")
 
 
 @dataclass(frozen=True)
@@ -72,12 +70,13 @@ def announce(
     events = list(decision.events)
     for item in drift:
         text = f"Drift detected on {item.kind} {item.name}.{canary.namespace}: {item.detail}"
-        events.append(Event(text, warning=True))
+        events.append(Event(EventKind.DRIFT, Severity.WARN, text))
         telemetry.drift.labels(canary.name, canary.namespace, item.kind).inc()
     phase = decision.state.phase.value if decision.state.phase else ""
     checksum = webhook_checksum(decision.state.last_applied_spec)
     for event in events:
-        log.info("event", message=event.message, warning=event.warning)
+        log.info("event", kind=event.kind.value, severity=event.severity.value, message=event.message)
+        telemetry.events.labels(canary.name, canary.namespace, event.kind.value).inc()
         try:
             cluster.emit_event(canary_obj, event.message, warning=event.warning)
         except GitflaggerError as err:
@@ -110,7 +109,7 @@ def _alerts(
     commit: str,
     log: Any,
 ) -> None:
-    worth = [(e, _severity(e)) for e in events if e.warning or e.message.startswith(_NEWS_PREFIXES)]
+    worth = [e for e in events if e.alerts]
     if not worth:
         return
     fields = canary_fields(canary, cluster=reporting.cluster_name)
@@ -122,23 +121,22 @@ def _alerts(
         notifier = _provider(cluster, canary, alert.provider_ref.namespace, alert.provider_ref.name, log)
         if notifier is not None:
             targets.append((alert.name, alert.severity, notifier))
-    for event, severity in worth:
+    for event in worth:
         for name, wanted, notifier in targets:
-            if not should_alert(wanted, severity):
+            if not should_alert(wanted, event.severity):
                 continue
             try:
                 notifier.post(
-                    canary.target_name, canary.namespace, event.message, fields, severity, commit=step_commit
+                    canary.target_name,
+                    canary.namespace,
+                    event.message,
+                    fields,
+                    event.severity,
+                    commit=step_commit,
                 )
             except NotificationError as err:
                 log.warning("alert failed", alert=name, error=str(err))
                 telemetry.alert_failures.labels(canary.name, canary.namespace, notifier.service).inc()
-
-
-def _severity(event: Event) -> str:
-    if event.message.startswith(_ERROR_PREFIXES):
-        return "error"
-    return "warn" if event.warning else "info"
 
 
 def _provider(

@@ -90,6 +90,12 @@ class Telemetry:
             ["name", "namespace", "service"],
             registry=r,
         )
+        self.events = Counter(
+            "gitflagger_events",
+            "Events emitted on Canaries, by kind (advance, halt, rollback, ...)",
+            ["name", "namespace", "kind"],
+            registry=r,
+        )
         self.drift = Counter(
             "gitflagger_drift",
             "Live objects found differing from their committed manifest",

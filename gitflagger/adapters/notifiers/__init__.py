@@ -14,7 +14,6 @@ from gitflagger.adapters.notifiers.base import (
     Field,
     NotificationError,
     Notifier,
-    Severity,
     StepCommit,
     should_alert,
 )
@@ -24,6 +23,7 @@ from gitflagger.adapters.notifiers.gchat import GChat
 from gitflagger.adapters.notifiers.rocket import Rocket
 from gitflagger.adapters.notifiers.slack import Slack
 from gitflagger.adapters.notifiers.teams import MSTeams
+from gitflagger.decide.events import Severity
 
 __all__ = [
     "DEFAULT_DELIVERY",

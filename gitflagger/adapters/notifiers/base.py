@@ -16,26 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from gitflagger.adapters.webhooks import RetryPolicy, display_url, post_json
+from gitflagger.decide.events import Severity
 from gitflagger.errors import TemporaryError
-
-
-class Severity(StrEnum):
-    """Alert severities, ordered: ``info`` < ``warn`` < ``error``."""
-
-    INFO = "info"
-    WARN = "warn"
-    ERROR = "error"
-
-    @property
-    def rank(self) -> int:
-        return _RANK[self]
-
-
-_RANK = {Severity.INFO: 0, Severity.WARN: 1, Severity.ERROR: 2}
 
 
 def should_alert(alert_severity: str, event_severity: str) -> bool:
