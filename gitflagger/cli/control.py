@@ -10,9 +10,12 @@ from __future__ import annotations
 import dataclasses
 
 import click
+import pygit2
 
 from gitflagger.adapters.git import GitRecorder, Identity, RemoteRecorder, RepoSettings
 from gitflagger.adapters.git.intents import record_intent
+from gitflagger.adapters.git.layout import canary_directory
+from gitflagger.adapters.git.repository import branch_ref
 from gitflagger.cli.history import canary_ref
 from gitflagger.cli.repo_options import REPO_EPILOG, repo_options
 from gitflagger.decide import ManualIntent
@@ -50,12 +53,32 @@ Examples:
         assert isinstance(recorder, GitRecorder | RemoteRecorder)
         if isinstance(recorder, RemoteRecorder):
             recorder.sync()  # commit on top of the remote's head, so the push is a fast-forward
+        if not _recorded(recorder.repo, repo, canary):
+            # An intent for a Canary the controller never stepped would sit unread forever.
+            where = "/".join((*canary_directory(repo.prefix, *canary.split("/", 1)), ""))
+            raise PermanentError(
+                f"{canary}: no such Canary in {repo.remote.display} ({repo.branch}): nothing recorded "
+                f"in {where}; nothing committed (check the name and --repo-prefix)"
+            )
         commit = record_intent(recorder.repo, canary, intent, branch=repo.branch, prefix=repo.prefix,
                                identity=identity, reason=reason)
         recorder.flush()
         click.echo(f"{intent.value} recorded for {canary}: commit {commit[:10]} on {repo.branch}")
 
     return command
+
+
+def _recorded(git: pygit2.Repository, repo: RepoSettings, canary: str) -> bool:
+    """The branch head holds the Canary's directory: the controller has stepped it at least once."""
+    ref = git.references.get(branch_ref(repo.branch))
+    if ref is None:
+        return False
+    tree = git[ref.target].peel(pygit2.Commit).tree
+    path = "/".join(canary_directory(repo.prefix, *canary.split("/", 1)))
+    try:
+        return isinstance(tree[path], pygit2.Tree)
+    except KeyError:
+        return False
 
 
 promote = _command(ManualIntent.PROMOTE)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import click
-from rich.table import Table
+from ruamel.yaml import YAML
 
 from gitflagger.adapters.git import HistoryEntry, RepoSettings
+from gitflagger.cli.history_table import print_history
 from gitflagger.cli.repo_options import REPO_EPILOG, repo_options
-from gitflagger.cli.tables import print_table
 from gitflagger.model.status import format_time
 
 
@@ -42,20 +43,35 @@ changed; `git show <commit>` shows that step's files and evidence.
 @click.option(
     "--output",
     "-o",
-    type=click.Choice(["table", "json"]),
+    type=click.Choice(["table", "json", "jsonl", "yaml"]),
     default="table",
     show_default=True,
-    help="A table, or one JSON object per step and line.",
+    help="A table; one JSON or YAML document {canary, steps}; or jsonl: one JSON object per step and line.",
 )
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Show at most N steps.")
-def history(canary: str, repo: RepoSettings, output: str, limit: int | None) -> None:
+@click.option("--wide", is_flag=True, help="One line per row, however wide (by default rows wrap to fit).")
+def history(canary: str, repo: RepoSettings, output: str, limit: int | None, wide: bool) -> None:
     """List the recorded steps of the Canary NS/NAME, newest first."""
     rows = repo.history(canary, limit=limit)
-    if output == "json":
+    if output == "jsonl":
         for row in rows:
             click.echo(json.dumps(_as_json(row)))
         return
-    _print_table(canary, rows, repo.prefix)
+    if output in ("json", "yaml"):
+        document: dict[str, object] = {"canary": canary, "steps": [_as_json(row) for row in rows]}
+        text = json.dumps(document, indent=2) + "\n" if output == "json" else _yaml(document)
+        click.echo(text, nl=False)
+        return
+    print_history(canary, rows, repo.prefix, wide=wide)
+
+
+def _yaml(document: dict[str, object]) -> str:
+    out = io.StringIO()
+    yaml = YAML()
+    yaml.default_flow_style = False
+    yaml.width = 4096  # one line per value: a wrapped Step-Id reads as two
+    yaml.dump(document, out)
+    return out.getvalue()
 
 
 def _as_json(row: HistoryEntry) -> dict[str, object]:
@@ -82,25 +98,3 @@ def _number(value: str) -> float | str:
         return float(value)
     except ValueError:
         return value
-
-
-def _print_table(canary: str, rows: list[HistoryEntry], prefix: str) -> None:
-    table = Table(title=f"{canary}: recorded steps, newest first")
-    for column in ("Time", "Phase", "Weight", "Failed", "Metrics", "Commit", "Subject"):
-        table.add_column(column, justify="right" if column in ("Weight", "Failed") else "left")
-    for row in rows:
-        t = row.trailers
-        phase = t.phase
-        if row.phase_changed and row.previous_phase:
-            phase = f"{row.previous_phase} → {t.phase}"
-        table.add_row(
-            format_time(row.time),
-            phase,
-            str(t.canary_weight),
-            str(t.failed_checks),
-            "\n".join(f"{name}={value}" for name, value in row.metrics.items()),
-            row.commit[:10],
-            row.subject,
-        )
-    where = f"{prefix.strip('/')}/{canary}/" if prefix.strip("/") else f"{canary}/"
-    print_table(table, *([] if rows else [f"no steps recorded for {canary} in {where} (see --repo-prefix)"]))

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from gitflagger import __version__
+from gitflagger.cli.completion import completion
 from gitflagger.cli.control import abort, promote, retry
 from gitflagger.cli.get import get
 from gitflagger.cli.history import history
@@ -65,6 +66,10 @@ def _run(
             windows_expand_args=windows_expand_args,
             **extra,
         )
+    except click.exceptions.NoArgsIsHelpError as err:
+        # A bare group (`gitflagger`, `gitflagger get`) asks for its help: print it, as --help does.
+        click.echo(err.ctx.get_help() if err.ctx is not None else err.format_message())
+        return 0
     except click.UsageError as err:
         return _fail(err.format_message(), USAGE_ERROR)
     except click.ClickException as err:
@@ -114,6 +119,7 @@ cli.add_command(promote)
 cli.add_command(abort)
 cli.add_command(retry)
 cli.add_command(loadtester_command, name="loadtester")
+cli.add_command(completion)
 
 
 def main() -> None:

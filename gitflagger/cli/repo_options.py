@@ -11,6 +11,10 @@ The options name *files* holding credentials, never the credentials: a value
 on a command line ends up in ``ps`` output and shell history. ``--git-ca-file``
 (or ``$GITFLAGGER_GIT_CA_FILE``) adds a private CA for ``https://`` remotes; TLS
 verification itself can never be turned off.
+
+Each option can also come from the environment (``GITFLAGGER_REPO``,
+``GITFLAGGER_REPO_PREFIX``, ``GITFLAGGER_GIT_TOKEN_FILE``, …, listed by
+``--help``), so a shell or CI job sets the repo once; a flag wins over its variable.
 """
 
 from __future__ import annotations
@@ -77,36 +81,66 @@ def repo_options(*, writes: bool = False, help_repo: str = "") -> Callable[[F], 
                 "--repo",
                 "repo_url",
                 required=True,
+                envvar="GITFLAGGER_REPO",
+                show_envvar=True,
                 metavar="URL|PATH",
                 help=help_repo or "The config repo: a path, file://, https:// or ssh:// URL.",
             ),
-            click.option("--branch", default=DEFAULT_BRANCH, show_default=True, help="The config branch."),
+            click.option(
+                "--branch",
+                default=DEFAULT_BRANCH,
+                show_default=True,
+                envvar="GITFLAGGER_BRANCH",
+                show_envvar=True,
+                help="The config branch.",
+            ),
             click.option(
                 "--repo-prefix",
                 default=DEFAULT_PREFIX,
                 show_default=True,
+                envvar="GITFLAGGER_REPO_PREFIX",
+                show_envvar=True,
                 help="This cluster's directory in the repo: <prefix>/<namespace>/<canary>/.",
             ),
-            click.option("--git-username", help="HTTPS user name (with --git-password-file or a token)."),
-            click.option("--git-password-file", type=_FILE, help="File holding the HTTPS password."),
+            click.option(
+                "--git-username",
+                envvar="GITFLAGGER_GIT_USERNAME",
+                show_envvar=True,
+                help="HTTPS user name (with --git-password-file or a token).",
+            ),
+            click.option(
+                "--git-password-file",
+                type=_FILE,
+                envvar="GITFLAGGER_GIT_PASSWORD_FILE",
+                show_envvar=True,
+                help="File holding the HTTPS password.",
+            ),
             click.option(
                 "--git-token-file",
                 type=_FILE,
+                envvar="GITFLAGGER_GIT_TOKEN_FILE",
+                show_envvar=True,
                 help="File holding an HTTPS token: a Bearer token, or the password of --git-username.",
             ),
-            click.option("--ssh-key", type=_FILE, help="Private key for ssh:// URLs."),
-            click.option("--ssh-key-passphrase-file", type=_FILE, help="File holding the key's passphrase."),
+            click.option(
+                "--ssh-key", type=_FILE, envvar="GITFLAGGER_SSH_KEY", show_envvar=True,
+                help="Private key for ssh:// URLs.",
+            ),
+            click.option("--ssh-key-passphrase-file", type=_FILE, envvar="GITFLAGGER_SSH_KEY_PASSPHRASE_FILE",
+                         show_envvar=True, help="File holding the key's passphrase."),
             click.option(
                 "--known-hosts",
                 type=_FILE,
+                envvar="GITFLAGGER_KNOWN_HOSTS",
+                show_envvar=True,
                 help="Trusted SSH host keys.  [default: ~/.ssh/known_hosts]",
             ),
             click.option(
                 "--git-ca-file",
                 type=_FILE,
                 envvar="GITFLAGGER_GIT_CA_FILE",
-                help="PEM CA certificates to trust for https:// remotes, besides the system's "
-                "($GITFLAGGER_GIT_CA_FILE).",
+                show_envvar=True,
+                help="PEM CA certificates to trust for https:// remotes, besides the system's.",
             ),
             click.option(
                 "--allow-insecure-http",

@@ -218,7 +218,8 @@ Examples:
 @repo_options(writes=True)
 @analysis_options
 @click.option("--dry-run", is_flag=True,
-              help="Print unified diffs against the repo head and live state; write nothing anywhere.")
+              help="Print unified diffs against the repo head and live state; write nothing anywhere. "
+              "Exit 1 when there is a diff, 0 when there is none.")
 def reconcile(canary: str, repo: RepoSettings, **opts: Any) -> int:
     """Run one step of the Canary NS/NAME now, whatever its schedule says."""
     configure_logging()
@@ -228,8 +229,7 @@ def reconcile(canary: str, repo: RepoSettings, **opts: Any) -> int:
     if obj is None:
         raise PermanentError(f"Canary {canary} not found")
     if opts["dry_run"]:
-        _print_preview(canary, kube, obj, repo, opts)
-        return 0
+        return 1 if _print_preview(canary, kube, obj, repo, opts) else 0  # as `flux diff`: 1 = a diff
     ctx = build_context(kube, repo, opts)
     sync = getattr(ctx.recorder, "sync", None)
     if callable(sync):
@@ -248,8 +248,8 @@ def reconcile(canary: str, repo: RepoSettings, **opts: Any) -> int:
 
 def _print_preview(
     canary: str, kube: KubeCluster, obj: dict[str, Any], repo: RepoSettings, opts: dict[str, Any]
-) -> None:
-    """Decide the next step without acting on it; print its diffs, repo head first, then live."""
+) -> bool:
+    """Decide the next step without acting on it; print its diffs, repo head first, then live; any diff?"""
     file_diffs: list[FileDiff] = []
 
     def collect(step: Step, diffs: Sequence[FileDiff]) -> None:
@@ -271,6 +271,7 @@ def _print_preview(
     print_diffs(f"{canary}: against the config repo ({repo.remote.display}, {repo.branch})", file_diffs)
     live = [FileDiff(d.name, "modified", d.text) for d in result.changes]
     print_diffs(f"{canary}: against the live objects (server-side dry run)", live)
+    return bool(file_diffs or live)
 
 
 def _elector(kube: KubeCluster, opts: dict[str, Any]) -> LeaderElector | None:

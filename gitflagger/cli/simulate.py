@@ -11,12 +11,13 @@ from rich.table import Table
 
 from gitflagger.adapters.git import FileDiff, RepoSettings, Step
 from gitflagger.cli.diffs import print_diffs
+from gitflagger.cli.history import canary_ref
 from gitflagger.cli.repo_options import REPO_EPILOG, repo_options
 from gitflagger.cli.tables import print_table
 from gitflagger.engine.simulate import DEFAULT_MAX_TICKS, TickResult
 from gitflagger.engine.simulate import simulate as run_simulation
 from gitflagger.engine.timeline import load_timeline
-from gitflagger.engine.workload import workload_from_documents
+from gitflagger.engine.workload import Workload, workloads_from_documents
 from gitflagger.model.documents import load_documents
 
 
@@ -40,6 +41,7 @@ Examples:
   gitflagger simulate canary.yaml deployment.yaml hpa.yaml --timeline promote.yaml --repo ./config.git
   gitflagger simulate app/*.yaml --timeline rollback.yaml --repo /tmp/preview --output json
   gitflagger simulate app/*.yaml --timeline promote.yaml --repo ./config.git --dry-run
+  gitflagger simulate apps/*.yaml --canary test/podinfo --timeline promote.yaml --repo ./config.git
   git -C ./config.git log --format='%h %s'
 
 """
@@ -74,6 +76,14 @@ Examples:
     show_default=True,
     help="Stop after N ticks even if no rollout ended.",
 )
+@click.option(
+    "--canary",
+    "only",
+    metavar="NS/NAME",
+    default=None,
+    callback=lambda ctx, param, value: value if value is None else canary_ref(ctx, param, value),
+    help="Simulate only this Canary of the files (default: each Canary, one after the other).",
+)
 @repo_options(
     writes=True,
     help_repo="Config repo to record into: a path (created bare when missing), file://, https:// or ssh://.",
@@ -81,7 +91,8 @@ Examples:
 @click.option(
     "--dry-run",
     is_flag=True,
-    help="Record and push nothing: print the diff each step would commit against the repo's head.",
+    help="Record and push nothing: print the diff each step would commit against the repo's head; "
+    "exit 1 when there is a diff, 0 when there is none.",
 )
 def simulate(
     files: tuple[Path, ...],
@@ -90,19 +101,36 @@ def simulate(
     output: str,
     max_ticks: int,
     dry_run: bool,
-) -> None:
+    only: str | None,
+) -> int:
     """Run FILE... (a Canary, its Deployment, HPA, ConfigMaps, Secrets) through a scripted timeline.
 
     The real decide, render and record stages run, with no cluster: every step
     that changes something becomes a commit in --repo (pushed when --repo is
     a URL). The run stops when a rollout that started after tick 0 has
-    Succeeded or Failed. With --dry-run nothing is written anywhere.
+    Succeeded or Failed. Several Canaries in the files run one after the
+    other, each through the same timeline. With --dry-run nothing is written
+    anywhere, and the exit code says whether anything would change (1) or
+    not (0), as `flux diff` does.
     """
-    workload = workload_from_documents(load_documents(files))
+    workloads = workloads_from_documents(load_documents(files), only)
+    changed = False
+    for workload in workloads:
+        changed |= _simulate_one(workload, timeline_file, repo, output, max_ticks, dry_run)
+    return 1 if dry_run and changed else 0
+
+
+def _simulate_one(
+    workload: Workload, timeline_file: Path, repo: RepoSettings, output: str, max_ticks: int, dry_run: bool
+) -> bool:
+    """Run one Canary through the timeline; whether any step changed (or, dry, would change) a file."""
     timeline = load_timeline(timeline_file)
     pending: list[FileDiff] = []
+    changed = False
 
     def collect(step: Step, diffs: Sequence[FileDiff]) -> None:
+        nonlocal changed
+        changed = changed or bool(diffs)
         if output == "json":
             pending.extend(diffs)
         else:
@@ -113,16 +141,17 @@ def simulate(
     where = f"{repo.remote.display} ({repo.branch})"
     if output == "json":
         for tick in ticks:
-            row = tick.to_json()
+            row = {"canary": workload.canary.ref, **tick.to_json()}
             if dry_run:
                 row["diff"] = [{"path": d.path, "status": d.status, "text": d.text} for d in pending]
                 pending.clear()
             click.echo(json.dumps(row))
-        return
+        return changed
     rows = list(ticks)
     commits = sum(len(r.commits) for r in rows)
     note = f"dry run: nothing recorded in {where}" if dry_run else f"{commits} commits in {where}"
     print_table(_table(workload.canary.key, rows), note)
+    return changed or (not dry_run and commits > 0)
 
 
 def _table(key: str, rows: list[TickResult]) -> Table:

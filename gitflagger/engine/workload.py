@@ -33,7 +33,35 @@ def workload_from_documents(docs: Sequence[Mapping[str, Any]]) -> Workload:
     if len(canaries) != 1:
         found = ", ".join(_name(d) for d in canaries) or "none"
         raise PermanentError(f"expected exactly one Canary ({API_GROUP}) in the files, found {found}")
-    canary = parse_canary(canaries[0])
+    return _workload(parse_canary(canaries[0]), docs)
+
+
+def workloads_from_documents(docs: Sequence[Mapping[str, Any]], only: str | None = None) -> list[Workload]:
+    """Every Canary among the documents with its objects, or the one ``only`` (``ns/name``) names.
+
+    The same ``ns/name`` twice (say a v1alpha3 and a v1beta1 copy) counts once when
+    both parse to the same spec, and is an error when they differ: one directory
+    in the repo cannot hold two different Canaries.
+    """
+    found: dict[str, Canary] = {}
+    for doc in docs:
+        if doc.get("kind") != "Canary" or _group(doc) != API_GROUP:
+            continue
+        canary = parse_canary(doc)
+        seen = found.get(canary.ref)
+        if seen is not None and seen.spec != canary.spec:
+            raise PermanentError(f"Canary {canary.ref} is in the files twice, with different specs; pass one")
+        found.setdefault(canary.ref, canary)
+    if not found:
+        raise PermanentError(f"no Canary ({API_GROUP}) in the files")
+    if only is not None:
+        if only not in found:
+            raise PermanentError(f"--canary {only}: not in the files, which hold {', '.join(sorted(found))}")
+        return [_workload(found[only], docs)]
+    return [_workload(canary, docs) for _, canary in sorted(found.items())]
+
+
+def _workload(canary: Canary, docs: Sequence[Mapping[str, Any]]) -> Workload:
     namespace = canary.namespace
 
     def objects(kind: str) -> dict[str, Mapping[str, Any]]:

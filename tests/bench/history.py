@@ -171,7 +171,7 @@ def _without_index_ref(path: Path, canary: str) -> Iterator[None]:
 
 def _cli(path: Path, canary: str) -> Callable[[], float]:
     args = [sys.executable, "-c", "from gitflagger.cli.main import main; main()", "history", canary]
-    args += ["--repo", str(path), "--repo-prefix", PREFIX, "--limit", str(FIRST), "-o", "json"]
+    args += ["--repo", str(path), "--repo-prefix", PREFIX, "--limit", str(FIRST), "-o", "jsonl"]
 
     def once() -> float:
         t = time.perf_counter()

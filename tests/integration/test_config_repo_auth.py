@@ -101,7 +101,7 @@ def test_simulate_records_to_a_remote_and_history_reads_it_back(
     simulated = CliRunner().invoke(
         cli, ["simulate", *PODINFO, "--timeline", str(TIMELINES / "promote.yaml"), *http, "-o", "json"]
     )
-    history = CliRunner().invoke(cli, ["history", "test/podinfo", *ssh, "-o", "json"])
+    history = CliRunner().invoke(cli, ["history", "test/podinfo", *ssh, "-o", "jsonl"])
 
     assert simulated.exit_code == 0, simulated.output
     assert history.exit_code == 0, history.output

@@ -59,7 +59,7 @@ def test_push_over_https_with_the_ca(https_server: GitServer, git_repo: RepoUrls
     history = _gitflagger(
         "history", "test/podinfo", "--repo", git_repo.https, "--git-username", https_server.username,
         "--git-password-file", str(tmp_path / "creds" / "password"), "--repo-cache", str(tmp_path / "c2"),
-        "-o", "json", env={"GITFLAGGER_GIT_CA_FILE": str(https_server.tls.ca)},
+        "-o", "jsonl", env={"GITFLAGGER_GIT_CA_FILE": str(https_server.tls.ca)},
     )
     assert history.returncode == 0, history.stderr
     assert '"phase": "Succeeded"' in history.stdout.splitlines()[0]

@@ -48,9 +48,9 @@ def app(kube: KubeCluster, kube_api: Any, namespace: str, meshsim: MeshSim) -> I
         yield ns
 
 
-def gitflagger(*args: str) -> str:
+def gitflagger(*args: str, code: int = 0) -> str:
     result = CliRunner().invoke(cli, list(args))
-    assert result.exit_code == 0, f"gitflagger {' '.join(args)}: {result.stderr or result.stdout}"
+    assert result.exit_code == code, f"gitflagger {' '.join(args)}: {result.stderr or result.stdout}"
     return result.stdout
 
 
@@ -61,7 +61,7 @@ def test_reconcile_previews_steps_and_promote_is_acted_on_at_the_next_step(
     common = ["--kubeconfig", str(cluster.kubeconfig), "--repo", str(repo),
               "--metrics-server", prometheus.url]
 
-    preview = gitflagger("reconcile", f"{ns}/podinfo", "--dry-run", *common)
+    preview = gitflagger("reconcile", f"{ns}/podinfo", "--dry-run", *common, code=1)  # 1: a diff (flux diff)
     assert "initializing, creating podinfo-primary" in preview
     assert "#   actions: initialize, scale-canary-down" in preview
     assert "+++ b/local/" in preview and "deployment-podinfo-primary.yaml" in preview

@@ -11,6 +11,7 @@ from gitflagger.adapters.git import open_repository
 from gitflagger.adapters.git.intents import read_intent
 from gitflagger.cli.main import cli
 from gitflagger.decide import ManualIntent
+from tests.unit.cli.test_simulate_cli import simulate_json
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -21,7 +22,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
 @pytest.mark.parametrize("intent", list(ManualIntent))
 def test_each_intent_becomes_a_commit_the_controller_reads(tmp_path: Path, intent: ManualIntent) -> None:
     repo = tmp_path / "config.git"
-    open_repository(repo)
+    simulate_json(repo, "promote")  # the controller has stepped test/podinfo
 
     code, out, err = invoke(intent.value, "test/podinfo", "--repo", str(repo), "--reason", "INC-1")
 

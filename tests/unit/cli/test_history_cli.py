@@ -15,7 +15,7 @@ def test_history_json_mirrors_the_simulation(tmp_path: Path) -> None:
     repo = tmp_path / "promote.git"
     ticks = simulate_json(repo, "promote")
 
-    result = CliRunner().invoke(cli, ["history", "test/podinfo", "--repo", str(repo), "-o", "json"])
+    result = CliRunner().invoke(cli, ["history", "test/podinfo", "--repo", str(repo), "-o", "jsonl"])
 
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
@@ -48,10 +48,10 @@ def test_history_table_with_limit(tmp_path: Path) -> None:
         ("2026-01-01T00:09:00Z", "Progressing → Failed", "0", "5"),
         ("2026-01-01T00:08:00Z", "Progressing", "20", "5"),
     ]
-    assert [r[4] for r in rows] == ["", "request-duration=120 request-success-rate=95.5"]
-    assert [r[6] for r in rows] == [
-        "podinfo.test: rollback, failed checks threshold reached 5",
-        "podinfo.test: halt advancement, success rate 95.50% < 99%",
+    assert [r[4] for r in rows] == ["", "request-duration: 120.00 request-success-rate: 95.50"]
+    assert [r[6] for r in rows] == [  # the title names the Canary: no "podinfo.test: " on every row
+        "rollback, failed checks threshold reached 5",
+        "halt advancement, success rate 95.50% < 99%",
     ]
 
 
@@ -74,7 +74,7 @@ def test_history_of_a_canary_with_no_steps(tmp_path: Path) -> None:
     simulate_json(repo, "promote")
 
     table = CliRunner().invoke(cli, ["history", "prod/other", "--repo", str(repo)])
-    as_json = CliRunner().invoke(cli, ["history", "prod/other", "--repo", str(repo), "-o", "json"])
+    as_json = CliRunner().invoke(cli, ["history", "prod/other", "--repo", str(repo), "-o", "jsonl"])
 
     last = table.stdout.splitlines()[-1]
     assert (
@@ -88,8 +88,8 @@ def test_a_file_url_is_the_local_repo(tmp_path: Path) -> None:
     repo = tmp_path / "promote.git"
     simulate_json(repo, "promote")
 
-    by_url = CliRunner().invoke(cli, ["history", "test/podinfo", "--repo", f"file://{repo}", "-o", "json"])
-    by_path = CliRunner().invoke(cli, ["history", "test/podinfo", "--repo", str(repo), "-o", "json"])
+    by_url = CliRunner().invoke(cli, ["history", "test/podinfo", "--repo", f"file://{repo}", "-o", "jsonl"])
+    by_path = CliRunner().invoke(cli, ["history", "test/podinfo", "--repo", str(repo), "-o", "jsonl"])
 
     assert by_url.exit_code == 0, by_url.output
     assert by_url.stdout == by_path.stdout and by_url.stdout.count("\n") > 5

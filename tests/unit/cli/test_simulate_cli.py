@@ -36,6 +36,7 @@ def test_promotion_story(tmp_path: Path) -> None:
     ticks = simulate_json(repo, "promote")
 
     assert set(ticks[0]) == {
+        "canary",
         "tick",
         "time",
         "phase",

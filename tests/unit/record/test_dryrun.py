@@ -73,7 +73,7 @@ def test_a_repo_that_does_not_exist_is_not_created(tmp_path: Path) -> None:
             "--dry-run",
         ],
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # 1: there is a diff, as `flux diff` says
     assert not (tmp_path / "new").exists()
     assert "+++ b/local/test/podinfo/virtualservice-podinfo.yaml" in result.stdout
     assert "--- /dev/null" in result.stdout
@@ -94,7 +94,7 @@ def test_simulate_dry_run_against_a_recorded_repo_writes_nothing_and_prints_plai
     again = CliRunner().invoke(cli, [*args("promote"), "--dry-run"])
     other = CliRunner().invoke(cli, [*args("rollback"), "--dry-run", "-o", "json"])
 
-    assert again.exit_code == 0 and other.exit_code == 0, again.output + other.output
+    assert again.exit_code == 1 and other.exit_code == 1, again.output + other.output
     assert snapshot(repo) == before
     assert "\x1b[" not in again.stdout  # piped: no colour codes
     ticks = [json.loads(line) for line in other.stdout.splitlines()]
@@ -115,5 +115,5 @@ def test_diffs_are_coloured_on_a_terminal(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         cli, [*args, "--dry-run"], color=True, env={"TERM": os.environ.get("TERM", "xterm")}
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     assert "\x1b[32m+" in result.stdout and "\x1b[1m+++ b/local/test/podinfo/" in result.stdout
