@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from gitflagger.adapters.files import load_documents
 from gitflagger.adapters.git import FileDiff, RepoSettings, Step
 from gitflagger.cli.diffs import print_diffs
 from gitflagger.cli.history import canary_ref
@@ -18,7 +19,6 @@ from gitflagger.engine.simulate import DEFAULT_MAX_TICKS, TickResult
 from gitflagger.engine.simulate import simulate as run_simulation
 from gitflagger.engine.timeline import load_timeline
 from gitflagger.engine.workload import Workload, workloads_from_documents
-from gitflagger.model.documents import load_documents
 
 
 @click.command(

@@ -34,9 +34,10 @@ from datetime import UTC, datetime
 from os import PathLike
 from typing import Any
 
+from gitflagger.adapters.files import read_text
 from gitflagger.decide.observation import ManualIntent
 from gitflagger.errors import FieldProblem, ValidationError
-from gitflagger.model.documents import parse_yaml, read_text
+from gitflagger.model.documents import parse_yaml
 from gitflagger.model.status import parse_time
 
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -25,7 +25,7 @@ from gitflagger.model.canary import (
     Webhook,
     WebhookType,
 )
-from gitflagger.model.documents import load_documents, load_yaml_text
+from gitflagger.model.documents import load_yaml_text
 from gitflagger.model.durations import Duration, format_go, format_go_seconds, parse_duration
 from gitflagger.model.hashing import canonical_json, config_checksum, pod_template_hash
 from gitflagger.model.parse import parse_canary, parse_canary_yaml
@@ -62,7 +62,6 @@ __all__ = [
     "config_checksum",
     "format_go",
     "format_go_seconds",
-    "load_documents",
     "load_yaml_text",
     "parse_canary",
     "parse_canary_yaml",

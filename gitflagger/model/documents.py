@@ -1,6 +1,7 @@
-"""Reading Kubernetes YAML files: many documents per file, one clear error per mistake.
+"""Parsing Kubernetes YAML: many documents per text, one clear error per mistake.
 
-Users hand gitflagger the same multi-document files they hand kubectl. The
+Users hand gitflagger the same multi-document files they hand kubectl (read
+from disk by :mod:`gitflagger.adapters.files`; the model never opens a file). The
 loader is ruamel.yaml's *safe* loader (no arbitrary Python tags), in its pure
 Python form so error positions do not depend on whether the C extension is
 installed. A syntax error becomes a :class:`~gitflagger.errors.ValidationError`
@@ -9,42 +10,14 @@ naming the file, line and column, never a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from os import PathLike
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from gitflagger.errors import FieldProblem, PermanentError, ValidationError
+from gitflagger.errors import FieldProblem, ValidationError
 from gitflagger.model.fields import describe
-
-
-def load_documents(paths: Iterable[str | PathLike[str]]) -> list[dict[str, Any]]:
-    """Every non-empty YAML document of every file, in order.
-
-    Empty documents (a stray ``---``) are skipped, as kubectl skips them. A
-    document that is not a mapping is an error: it cannot be a Kubernetes object.
-
-    Raises:
-        ValidationError: bad YAML or a non-mapping document, e.g.
-            ``invalid YAML: canary.yaml:12:5: mapping values are not allowed here``.
-        PermanentError: a file cannot be read.
-    """
-    out: list[dict[str, Any]] = []
-    for path in paths:
-        out.extend(load_yaml_text(read_text(path), source=str(path)))
-    return out
-
-
-def read_text(path: str | PathLike[str]) -> str:
-    """A UTF-8 file's text; an unreadable file is one clear :class:`PermanentError`."""
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        raise PermanentError(f"cannot read {path}: {reason}") from err
 
 
 def parse_yaml(text: str, *, source: str = "<string>") -> list[Any]:
@@ -63,7 +36,11 @@ def parse_yaml(text: str, *, source: str = "<string>") -> list[Any]:
 
 
 def load_yaml_text(text: str, *, source: str = "<string>") -> list[dict[str, Any]]:
-    """:func:`load_documents` for text already in memory; ``source`` names it in errors."""
+    """Every non-empty mapping document of ``text``; ``source`` names it in errors.
+
+    Empty documents (a stray ``---``) are skipped, as kubectl skips them. A
+    document that is not a mapping is an error: it cannot be a Kubernetes object.
+    """
     out: list[dict[str, Any]] = []
     for index, doc in enumerate(parse_yaml(text, source=source)):
         if doc is None:

@@ -24,9 +24,9 @@ from typing import Any
 import pygit2
 from pygit2.enums import FileMode
 
+from gitflagger.adapters.files import load_documents
 from gitflagger.engine.timeline import Timeline, parse_timeline
 from gitflagger.engine.workload import Workload, workload_from_documents
-from gitflagger.model.documents import load_documents
 from tests.bench.harness import CACHE
 
 ROOT = Path(__file__).resolve().parents[2]

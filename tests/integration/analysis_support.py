@@ -21,6 +21,7 @@ from typing import Any
 import pygit2
 from prometheus_client.parser import text_string_to_metric_families
 
+from gitflagger.adapters.files import load_documents
 from gitflagger.adapters.git import GitRecorder, read_history
 from gitflagger.adapters.kube import KubeCluster
 from gitflagger.engine.controller import Controller
@@ -29,7 +30,6 @@ from gitflagger.engine.reconcile import Context, StepOutcome
 from gitflagger.engine.report import Reporting
 from gitflagger.engine.telemetry import Telemetry, configure_logging
 from gitflagger.model.canary import V1BETA1
-from gitflagger.model.documents import load_documents
 from tests.integration.controller_support import IMAGE, ROOT, create, settled, wait_for
 from tests.testbed.prometheus import Prometheus
 

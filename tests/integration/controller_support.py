@@ -27,13 +27,13 @@ import pytest
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
+from gitflagger.adapters.files import load_documents
 from gitflagger.adapters.git import GitRecorder, RemoteRecorder, read_history
 from gitflagger.adapters.kube import KubeCluster
 from gitflagger.engine.intents import IntentStore
 from gitflagger.engine.reconcile import Context, StepOutcome, reconcile_one
 from gitflagger.engine.telemetry import Telemetry
 from gitflagger.model.canary import V1BETA1
-from gitflagger.model.documents import load_documents
 from tests.integration.test_deploy_rbac import Installed
 from tests.integration.test_kube_support import create
 from tests.testbed.cluster import Cluster

@@ -18,11 +18,11 @@ from pathlib import Path
 import pygit2
 import pytest
 
+from gitflagger.adapters.files import load_documents
 from gitflagger.adapters.git import ChecksumKey, RemoteConfig, RepoSettings, StepTrailers
 from gitflagger.engine.simulate import simulate
 from gitflagger.engine.timeline import parse_timeline
 from gitflagger.engine.workload import workload_from_documents
-from gitflagger.model.documents import load_documents
 from gitflagger.model.hashing import config_checksum
 from tests.integration.config_repo_support import credential_files, step_ids, weights_on_server
 from tests.testbed.gitserver import GitServer, RepoUrls

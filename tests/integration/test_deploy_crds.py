@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gitflagger.model.documents import load_documents
+from gitflagger.adapters.files import load_documents
 from gitflagger.model.parse import parse_canary
 from gitflagger.model.status import State
 from tests.testbed.cluster import Cluster

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s_client
 
+from gitflagger.adapters.files import load_documents
 from gitflagger.adapters.kube import KubeCluster
 from gitflagger.adapters.kube.transport import Transport
-from gitflagger.model.documents import load_documents
 from tests.integration.test_kube_support import wait_for
 from tests.testbed.cluster import Cluster
 from tests.unit.deploy.access import FORBIDDEN, LEASE, NEEDED

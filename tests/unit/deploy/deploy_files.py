@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from gitflagger.model.documents import load_documents
+from gitflagger.adapters.files import load_documents
 from gitflagger.model.status import Condition, Phase, State
 
 REPO = Path(__file__).resolve().parents[3]

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from gitflagger.adapters.files import load_documents
 from gitflagger.model.canary import WebhookType
-from gitflagger.model.documents import load_documents
 from gitflagger.model.parse_analysis import ALERT_SEVERITIES
 from gitflagger.model.status import Phase, State
 from gitflagger.model.templates import AlertProviderType

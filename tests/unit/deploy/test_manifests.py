@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML: YAML 1.1, as kubectl and the testbed's CRD installer read
 
-from gitflagger.model.documents import load_documents
+from gitflagger.adapters.files import load_documents
 from tests.testbed import crd_install
 from tests.unit.deploy.deploy_files import (
     ALERT_PROVIDER_CRD,

@@ -18,11 +18,11 @@ from typing import Any
 
 import pygit2
 
+from gitflagger.adapters.files import load_documents
 from gitflagger.adapters.git import GitRecorder
 from gitflagger.engine.intents import IntentStore
 from gitflagger.engine.reconcile import ApplyMode, Context, StepOutcome, reconcile_one
 from gitflagger.engine.telemetry import Telemetry
-from gitflagger.model.documents import load_documents
 from tests.unit.adapters.loopback import LoopbackServer, Reply, Request
 from tests.unit.engine.fake_cluster import FakeCluster
 

@@ -8,12 +8,12 @@ from typing import Any
 import pygit2
 import pytest
 
+from gitflagger.adapters.files import load_documents
 from gitflagger.adapters.git import GitRecorder
 from gitflagger.engine.simulate import TickResult, simulate
 from gitflagger.engine.timeline import load_timeline, parse_timeline
 from gitflagger.engine.workload import Workload, workload_from_documents
 from gitflagger.errors import PermanentError, ValidationError
-from gitflagger.model.documents import load_documents
 
 ROOT = Path(__file__).resolve().parents[3]
 PODINFO = [ROOT / "fixtures" / "podinfo" / n for n in ("deployment.yaml", "hpa.yaml", "canary.yaml")]

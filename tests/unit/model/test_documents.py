@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from gitflagger.adapters.files import load_documents
 from gitflagger.errors import PermanentError, ValidationError
-from gitflagger.model import load_documents, load_yaml_text
+from gitflagger.model import load_yaml_text
 from tests.unit.model.canaries import FIXTURES
 
 

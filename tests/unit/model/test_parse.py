@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from gitflagger.adapters.files import load_documents
 from gitflagger.errors import ValidationError
 from gitflagger.model import (
     Canary,
@@ -16,7 +17,6 @@ from gitflagger.model import (
     Strategy,
     ThresholdRange,
     WebhookType,
-    load_documents,
     parse_canary,
     parse_canary_yaml,
 )
