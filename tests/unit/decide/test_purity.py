@@ -1,4 +1,8 @@
-"""The decision core and the model do no I/O and read no clock: checked on the source itself."""
+"""The decision core, the model and the renderer do no I/O and read no clock: checked on the source.
+
+No file access either: ``pathlib``, ``os`` and the ``open`` builtin are refused,
+so reading a file belongs to an adapter (``gitflagger.adapters.files``).
+"""
 
 from __future__ import annotations
 
@@ -17,14 +21,20 @@ DENIED = {
     "urllib",
     "http",
     "os",
+    "pathlib",
+    "shutil",
+    "tempfile",
     "time",
     "random",
 }
+BUILTINS = {"open", "input", "print", "exec", "eval"}
+"""Builtins that reach a file or the terminal, or run code."""
 CLOCK_CALLS = {("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"), ("date", "today")}
 CLOCK_CALLS |= {("time", name) for name in ("time", "time_ns", "monotonic", "perf_counter")}
-PURE_PARTS = {"urllib.parse": None, "os": {"PathLike"}}
-"""Pure corners of denied packages: URL string parsing, and the ``PathLike`` typing protocol."""
-SOURCES = sorted([*PACKAGE.glob("decide/*.py"), *PACKAGE.glob("model/*.py")])
+PURE_PARTS: dict[str, set[str] | None] = {"urllib.parse": None}
+"""Pure corners of denied packages: URL string parsing."""
+PURE_LAYERS = ("decide", "model", "render")
+SOURCES = sorted(p for layer in PURE_LAYERS for p in PACKAGE.glob(f"{layer}/**/*.py"))
 
 
 def _ids(path: Path) -> str:
@@ -32,7 +42,7 @@ def _ids(path: Path) -> str:
 
 
 def test_there_is_something_to_scan() -> None:
-    assert {p.parent.name for p in SOURCES} == {"decide", "model"}
+    assert {p.relative_to(PACKAGE).parts[0] for p in SOURCES} == set(PURE_LAYERS)
     assert any(p.name == "machine.py" for p in SOURCES)
 
 
@@ -48,12 +58,33 @@ def _denied_imports(source: str) -> list[str]:
             imported += [(alias.name, None) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             imported += [(node.module, alias.name) for alias in node.names]
-    return sorted(f"{m}:{n}" for m, n in imported if m.split(".")[0] in DENIED and not _pure(m, n))
+    denied = [f"{m}:{n}" for m, n in imported if m.split(".")[0] in DENIED and not _pure(m, n)]
+    calls = [
+        f"{node.func.id}()"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in BUILTINS
+    ]
+    return sorted(denied + calls)
 
 
-def test_the_scan_would_catch_an_io_import() -> None:
-    source = "import os\nfrom urllib.request import urlopen\nfrom os import PathLike\nimport urllib.parse\n"
-    assert _denied_imports(source) == ["os:None", "urllib.request:urlopen"]
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("import os\n", ["os:None"]),
+        ("from os import PathLike\n", ["os:PathLike"]),
+        ("from pathlib import Path\n", ["pathlib:Path"]),
+        ("import pathlib\n", ["pathlib:None"]),
+        ("from urllib.request import urlopen\nimport urllib.parse\n", ["urllib.request:urlopen"]),
+        ("text = open('canary.yaml').read()\n", ["open()"]),
+        ("import shutil\n", ["shutil:None"]),
+    ],
+)
+def test_the_scan_would_catch_an_io_import(tmp_path: Path, source: str, found: list[str]) -> None:
+    """Written into a module under ``render/`` the way a real one would sit there."""
+    module = tmp_path / "gitflagger" / "render" / "bad.py"
+    module.parent.mkdir(parents=True)
+    module.write_text(source)
+    assert _denied_imports(module.read_text()) == found
 
 
 def _pure(module: str, name: str | None) -> bool:
