@@ -4,7 +4,7 @@
 clock (time is ``observation.now``), never calls a webhook (gate answers are
 in ``observation.webhooks``, see :mod:`gitflagger.decide.gates`) and never
 touches the cluster: the engine carries the Decision out. That makes every
-rule of DESIGN §3 a table row in the tests instead of a fake clientset.
+rule of Flagger's scheduler a table row in the tests instead of a fake clientset.
 
 This module holds the entry points and the phases before a rollout is in
 flight (initialization, steady phases, Waiting); :mod:`.progress` holds the

@@ -183,7 +183,7 @@ def rollback_hook_missing(n: Names, webhook: str) -> Event:
 
 
 def not_ready(n: Names, message: str) -> Event:
-    """Flagger's readiness error, worded as in DESIGN §3 and Flagger's own older releases."""
+    """Flagger's readiness error, worded as Flagger's own older releases did."""
     return warning(K.NOT_READY, f"Halt {n.canary} advancement {message}")
 
 

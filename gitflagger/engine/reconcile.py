@@ -1,6 +1,6 @@
 """One step of one Canary on a live cluster: observe → decide → render → record → apply → report.
 
-:func:`reconcile_one` is the whole pipeline of DESIGN §1 for one Canary object
+:func:`reconcile_one` is the whole pipeline (ARCHITECTURE.md, *The pipeline*) for one Canary object
 as the watch delivered it. It never raises for a problem of that one Canary:
 an invalid spec, a missing target, an API error all come back as a
 :class:`StepOutcome` saying why no step ran, so the controller keeps

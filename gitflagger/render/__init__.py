@@ -4,7 +4,7 @@ No I/O and no clock: the same inputs always give the same manifests in the same
 order, and :func:`gitflagger.render.yaml.dump_canonical` gives the same bytes,
 so the config repo only changes when something really changed.
 
-The order is the apply order (DESIGN §5): config copies, Services, the primary
+The order is the apply order (ARCHITECTURE.md, *Apply*): config copies, Services, the primary
 Deployment, its HPA, DestinationRules, then the VirtualService, which must not
 route to a Service or subset that does not exist yet.
 
@@ -53,7 +53,7 @@ _HPA_KIND = "HorizontalPodAutoscaler"
 class Manifest:
     """One object to apply. ``secret=True`` means: apply it, never write it to git.
 
-    The recorder stores a Secret copy as its :attr:`checksum` only (DESIGN §4);
+    The recorder stores a Secret copy as its :attr:`checksum` only (ARCHITECTURE.md, *The config repo*);
     :meth:`to_yaml` refuses secrets so a slip cannot leak one into a commit.
     """
 

@@ -20,7 +20,7 @@ primary keeps the old. These functions reproduce its config tracker
 
 Secret copies are real Secrets that the apply stage creates, but the recorder
 must never write them to git: :func:`gitflagger.render.render` marks them
-``secret=True`` and only their checksum is recorded (DESIGN §4).
+``secret=True`` and only their checksum is recorded (ARCHITECTURE.md, *The config repo*).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ rollouts (``pkg/canary/deployment_controller.go``):
   ``topologySpreadConstraints`` and pod anti-affinity that name the target
   renamed too, or the primary's pods would spread against the canary's;
 * with an HPA, ``spec.replicas`` is left out entirely: the HPA owns it, and
-  server-side apply must never take it back (DESIGN §5).
+  server-side apply must never take it back (ARCHITECTURE.md, *Apply*).
 
 Flagger stamps a random ``flagger-id`` annotation on each promotion to force a
 rolling update. Random values cannot be rendered deterministically, so instead

@@ -1,6 +1,6 @@
 """Where a Canary's step lives in the config repo, and what its files contain.
 
-Layout (DESIGN §4)::
+Layout (ARCHITECTURE.md, *The config repo*)::
 
     <prefix>/<namespace>/<canary>/
         canary.yaml                       the status snapshot (see :func:`snapshot_yaml`)

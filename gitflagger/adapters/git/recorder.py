@@ -118,7 +118,9 @@ class RecordResult:
 
 
 class Recorder(Protocol):
-    """The record stage as the engine sees it; local today, with a remote behind it later."""
+    """The record stage as the engine sees it: :class:`GitRecorder` for a local repository,
+    :class:`~gitflagger.adapters.git.remote_recorder.RemoteRecorder` for a remote one, and
+    :class:`~gitflagger.adapters.git.dryrun.DryRunRecorder`, which only computes diffs."""
 
     def record(self, step: Step) -> RecordResult: ...
 

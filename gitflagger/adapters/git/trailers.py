@@ -1,6 +1,6 @@
 """The commit trailers that make the config repo's history machine-readable.
 
-Every step commit ends with one paragraph of ``Key: value`` lines (DESIGN §4)::
+Every step commit ends with one paragraph of ``Key: value`` lines (ARCHITECTURE.md, *The config repo*)::
 
     Canary: test/podinfo
     Phase: Progressing
@@ -96,7 +96,7 @@ class StepTrailers:
     """The commit id of the Canary's previous step in its directory; ``None`` for its first step."""
 
     def render(self) -> str:
-        """The trailer paragraph, DESIGN §4's keys in DESIGN's order plus the two weights' partner."""
+        """The trailer paragraph, the documented keys in their order, both weights included."""
         chain = [f"{PREVIOUS_STEP}: {self.previous_step}"] if self.previous_step else []
         return "\n".join(
             [

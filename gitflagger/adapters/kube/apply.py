@@ -1,4 +1,4 @@
-"""Server-side apply, Flux style: apply only what drifted (DESIGN §5).
+"""Server-side apply, Flux style: apply only what drifted (ARCHITECTURE.md, *Apply*).
 
 Without watch caches (``reconcile``, ``--dry-run``), for each object in
 dependency order:

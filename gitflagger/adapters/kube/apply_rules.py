@@ -3,7 +3,7 @@
 :class:`~gitflagger.adapters.kube.apply.Applier` does the requests; these
 functions decide, from dicts alone:
 
-* :func:`in_apply_order`: dependency order (DESIGN §5).
+* :func:`in_apply_order`: dependency order (ARCHITECTURE.md, *Apply*).
 * :func:`comparable`: an object minus what the server changes on every write,
   so "dry-run result equals live" means "nothing to apply".
 * ``spec.replicas`` of a Deployment is never taken when an HPA targets it

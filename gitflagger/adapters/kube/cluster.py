@@ -1,4 +1,4 @@
-"""The Kubernetes edge of the pipeline: observe, apply and report (DESIGN §1, §5, §7).
+"""The Kubernetes edge of the pipeline: observe, apply and report (ARCHITECTURE.md, *Apply*).
 
 Objects are plain dicts, as the API serves them, minus ``managedFields``.
 Every request is rate limited, counted in :attr:`KubeCluster.requests_made`

@@ -5,7 +5,7 @@
   same checks in the same order and the same messages.
 * :func:`route_weights` is Flagger's Istio ``GetRoutes``: the weights the live
   VirtualService routes to the primary and the canary, read back after an
-  apply to detect drift (DESIGN §5).
+  apply to detect drift (ARCHITECTURE.md, *Apply*).
 """
 
 from __future__ import annotations
