@@ -194,7 +194,7 @@ def run(repo: RepoSettings, **opts: Any) -> int:
     if opts["metrics_addr"]:
         endpoint = Endpoint(opts["metrics_addr"], ctx.telemetry.registry,
                             ready=lambda: controller.synced.is_set() and caches.synced,
-                            unhealthy=lambda: "leadership lost" if controller.lost.is_set() else "")
+                            unhealthy=lambda: controller.unhealthy() or caches.unhealthy())
     try:
         if not caches.wait_synced(stop):
             return 0

@@ -34,6 +34,7 @@ process exits and its successor takes over from the Canaries' status.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -46,6 +47,7 @@ from gitflagger.engine.reconcile import (
     LeadershipLost,
     Prepared,
     StepOutcome,
+    fault,
     finish_one,
     prepare_one,
 )
@@ -57,6 +59,10 @@ RETRY_MIN = 5.0
 RETRY_MAX = 60.0
 FINALIZE_RETRY = 3.0
 WATCH_TIMEOUT = 300
+STUCK_FLOOR = 120.0
+"""Seconds without progress before ``/healthz`` calls the stepper stuck, whatever the intervals: a
+pass of a thousand Canaries, a slow push or a webhook's own timeout must not get a working
+controller restarted."""
 BATCH_SIZE = 100
 """Due Canaries recorded, persisted, then applied together. A batch holds each of its steps' new
 root tree in memory (about 40 bytes per Canary under the prefix, so about 40 KB each at 1,000
@@ -107,6 +113,10 @@ class Controller:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._log = logger(component="controller")
+        self._watcher: threading.Thread | None = None
+        self._progress: float | None = None
+        """``time.monotonic()`` of the stepper's last progress (a Canary or a pass finished);
+        ``None`` while it does not step (before :meth:`run`, waiting for leadership)."""
         if elector is not None:
             ctx.guard = self._guard
 
@@ -169,6 +179,12 @@ class Controller:
                 version = ""
                 stop.wait(delay)
                 delay = min(delay * 2, 30.0)
+            except Exception as err:  # a bug or an unforeseen answer: it must not end the watch silently
+                self._log.error("watch failed unexpectedly, listing again", retry_in=delay,
+                                error=f"{type(err).__name__}: {err}", exc_info=err)
+                version = ""
+                stop.wait(delay)
+                delay = min(delay * 2, 30.0)
 
     # ---- stepping ----------------------------------------------------------------------------------
     def run_pass(self, *, everything: bool = False) -> list[StepOutcome]:
@@ -206,6 +222,7 @@ class Controller:
                 if self.lost.is_set():
                     break
                 results.append(self._prepare(obj, now))
+                self._beat()
             if batch is not None:
                 self._guard()  # leadership may have gone during the chunk: then nothing of it is written
                 persisted = self._persist(batch, results)
@@ -221,6 +238,7 @@ class Controller:
                 outcomes.append(result)
             else:
                 outcomes.append(self._settle(result.canary.ref, finish_one(self.ctx, result, persisted), now))
+                self._beat()
         return outcomes
 
     def seconds_until_next(self) -> float:
@@ -237,7 +255,8 @@ class Controller:
 
     def run(self, stop: threading.Event) -> int:
         """Run until ``stop`` (exit code 0) or until leadership is lost (exit code 1)."""
-        watcher = threading.Thread(target=self.watch, args=(stop,), name="canary-watch", daemon=True)
+        watcher = threading.Thread(target=self._watch_logged, args=(stop,), name="canary-watch", daemon=True)
+        self._watcher = watcher
         watcher.start()
         # A stop (SIGTERM) must end the sleep between passes at once, not when the next Canary is due.
         threading.Thread(target=self._wake_on, args=(stop,), name="stop-wake", daemon=True).start()
@@ -247,15 +266,24 @@ class Controller:
                 return 0
             self._log.info("leading")
             threading.Thread(target=self._lead, args=(stop,), name="lease-renew", daemon=True).start()
+        self._beat()
+        failures = 0
         while not stop.is_set() and not self.lost.is_set():
             if self.synced.is_set():
                 try:
                     self.run_pass()
+                    failures = 0
                 except LeadershipLost:
                     self.lost.set()
                     break
+                except Exception as err:  # each Canary's faults are its own (.faults); this is the pass's
+                    failures += 1
+                    self._log.error("pass failed unexpectedly, trying again",
+                                    error=f"{type(err).__name__}: {err}", exc_info=err)
+                    stop.wait(min(RETRY_MIN * failures, RETRY_MAX))
                 if self.after_pass is not None:
                     self.after_pass()
+            self._beat()
             self._wake.clear()
             if stop.is_set():
                 break
@@ -265,7 +293,41 @@ class Controller:
             return 1
         return 0
 
+    # ---- health ------------------------------------------------------------------------------------
+    def unhealthy(self) -> str:
+        """Why this controller cannot work (``/healthz`` fails with it); empty while it can.
+
+        Leadership lost; the Canary watch thread dead (it restarts itself after
+        any exception, so this is a bug); or the stepper stuck: no Canary and no
+        pass finished for :meth:`stuck_limit` seconds.
+        """
+        if self.lost.is_set():
+            return "leadership lost"
+        if self._watcher is not None and not self._watcher.is_alive():
+            return "the Canary watch thread is dead"
+        if self._progress is not None:
+            idle, limit = time.monotonic() - self._progress, self.stuck_limit()
+            if idle > limit:
+                return f"the stepper made no progress for {idle:.0f}s (limit {limit:.0f}s)"
+        return ""
+
+    def stuck_limit(self) -> float:
+        """Two of the shortest Canary interval, and never less than :data:`STUCK_FLOOR` seconds."""
+        intervals = [interval_of(o).total_seconds() for o in self.canaries()]
+        return max(2 * min(intervals, default=0.0), STUCK_FLOOR)
+
     # ---- internals ---------------------------------------------------------------------------------
+    def _beat(self) -> None:
+        self._progress = time.monotonic()
+
+    def _watch_logged(self, stop: threading.Event) -> None:
+        try:
+            self.watch(stop)
+        except BaseException as err:  # watch() survives any Exception; say so if something still ends it
+            self._log.error("the Canary watch thread ended", error=f"{type(err).__name__}: {err}",
+                            exc_info=err)
+            raise
+
     def _wake_on(self, stop: threading.Event) -> None:
         stop.wait()
         self._wake.set()
@@ -286,6 +348,11 @@ class Controller:
         except GitflaggerError as err:
             self._backoff(ref, now)
             return StepOutcome(ref, error=str(err))
+        except LeadershipLost:
+            raise
+        except Exception as err:  # confined to this Canary (see .faults)
+            self._backoff(ref, now)
+            return StepOutcome(ref, error=fault(self.ctx, obj, "handling its finalizer", err, self._log))
         prepared = prepare_one(self.ctx, obj)
         if isinstance(prepared, StepOutcome):
             return self._settle(ref, prepared, now, obj)
@@ -295,8 +362,12 @@ class Controller:
         """Make the pass's batch durable. On failure no step of it is applied: each is retried."""
         try:
             return batch.persist()
-        except GitflaggerError as err:
-            self._log.warning("recording the pass failed, retrying its steps", error=str(err))
+        except Exception as err:  # unexpected ones too: the pass goes on with nothing of this batch applied
+            if isinstance(err, GitflaggerError):
+                self._log.warning("recording the pass failed, retrying its steps", error=str(err))
+            else:
+                self._log.error("recording the pass failed, retrying its steps", exc_info=err,
+                                error=f"{type(err).__name__}: {err}")
             now = self.ctx.clock()
             for i, result in enumerate(results):
                 if isinstance(result, Prepared):

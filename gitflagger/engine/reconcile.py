@@ -41,6 +41,7 @@ from gitflagger.adapters.git.intents import PendingIntent
 from gitflagger.adapters.git.recorder import BatchRecorder, Persisted
 from gitflagger.decide import Decision, MetricOutcome, current_routes
 from gitflagger.engine.apply import Applied, apply_step, weights_mismatch
+from gitflagger.engine.faults import report_fault
 from gitflagger.engine.intents import IntentStore
 from gitflagger.engine.observe import Live, ask_gates, first_look, measure, read_live
 from gitflagger.engine.plan import Plan, plan_step
@@ -85,6 +86,8 @@ class Context:
     """Per Canary (``ns/name``): ``Kind/name`` → checksum applied at its last step, for drift."""
     invalid: dict[str, str] = field(default_factory=dict)
     """Per Canary: the validation message last announced, so a bad spec is one Event, not one per pass."""
+    faults: dict[str, str] = field(default_factory=dict)
+    """Per Canary: the unexpected error last announced (:mod:`.faults`), cleared by a step that succeeds."""
     guard: Callable[[], None] = lambda: None
     """Called right before each write of a step; raises :class:`LeadershipLost` to stop it."""
 
@@ -145,20 +148,29 @@ def reconcile_one(ctx: Context, canary_obj: Mapping[str, Any]) -> StepOutcome:
 
 
 def prepare_one(ctx: Context, canary_obj: Mapping[str, Any]) -> Prepared | StepOutcome:
-    """Phase 1: observe → decide → render → record. A :class:`StepOutcome` when no step goes on."""
+    """Phase 1: observe → decide → render → record. A :class:`StepOutcome` when no step goes on.
+
+    Never raises for a fault of this one Canary, not even an unexpected exception
+    (:mod:`.faults`); only :class:`LeadershipLost` escapes. A batch stays whole when
+    a record fails part-way: the recorder adds a step to it only once its commit is written.
+    """
     ref = _ref(canary_obj)
     log = logger(canary=ref.partition("/")[2], namespace=ref.partition("/")[0])
     started = time.monotonic()
     try:
-        canary = parse_canary(canary_obj)
-    except ValidationError as err:
-        return _invalid(ctx, canary_obj, ref, err, log)
-    ctx.invalid.pop(ref, None)
-    try:
+        try:
+            canary = parse_canary(canary_obj)
+        except ValidationError as err:
+            return _invalid(ctx, canary_obj, ref, err, log)
+        ctx.invalid.pop(ref, None)
         return _prepare(ctx, canary_obj, canary, log, started)
     except GitflaggerError as err:
         log.warning("step failed", error=str(err))
         return StepOutcome(ref, error=str(err))
+    except LeadershipLost:
+        raise
+    except Exception as err:
+        return StepOutcome(ref, error=fault(ctx, canary_obj, "preparing the step", err, log))
 
 
 def finish_one(ctx: Context, prepared: Prepared, persisted: Persisted | None = None) -> StepOutcome:
@@ -181,8 +193,21 @@ def finish_one(ctx: Context, prepared: Prepared, persisted: Persisted | None = N
     except GitflaggerError as err:
         p.log.warning("step failed", error=str(err))
         return StepOutcome(p.canary.ref, error=str(err))
+    except LeadershipLost:
+        raise
+    except Exception as err:  # see prepare_one: confined to this Canary
+        return StepOutcome(p.canary.ref, error=fault(ctx, p.canary_obj, "finishing the step", err, p.log))
+    ctx.faults.pop(p.canary.ref, None)
     ctx.telemetry.duration.labels(p.canary.name, p.canary.namespace).observe(time.monotonic() - p.started)
     return outcome
+
+
+def fault(ctx: Context, canary_obj: Mapping[str, Any], stage: str, err: Exception, log: Any) -> str:
+    """An unexpected exception in ``stage`` of this Canary's step: report it (:mod:`.faults`).
+
+    Returns the one line said, for the step's outcome.
+    """
+    return report_fault(ctx.cluster, ctx.telemetry, ctx.faults, canary_obj, stage, err, log)
 
 
 def persist(recorder: Recorder) -> Persisted | None:

@@ -96,6 +96,12 @@ class Telemetry:
             ["name", "namespace", "kind"],
             registry=r,
         )
+        self.reconcile_errors = Counter(
+            "gitflagger_reconcile_errors",
+            "Unexpected exceptions in one Canary's step (each a Warning Event on it; the others went on)",
+            ["namespace", "name"],
+            registry=r,
+        )
         self.drift = Counter(
             "gitflagger_drift",
             "Live objects found differing from their committed manifest",

@@ -278,7 +278,8 @@ class ObjectCache:
             except Exception as err:  # a bug must not kill the cache thread silently
                 if stop.is_set():
                     return
-                self._log.error("cache loop failed, listing again", error=f"{type(err).__name__}: {err}")
+                self._log.error("cache loop failed, listing again", error=f"{type(err).__name__}: {err}",
+                                exc_info=err)
                 self._version = ""
                 stop.wait(delay)
                 delay = min(delay * 2, BACKOFF_MAX)
@@ -383,6 +384,17 @@ class CacheSet:
             cache.close_stream()
         for thread in self._threads:
             thread.join(timeout)
+
+    def unhealthy(self) -> str:
+        """The caches whose thread died before :meth:`stop` (``/healthz`` fails with it); empty if none.
+
+        :meth:`ObjectCache.run` survives every exception, so a dead thread is a bug
+        worth a restart: its kind would otherwise be served stale forever.
+        """
+        if self._stop.is_set():
+            return ""
+        dead = [t.name for t in self._threads if not t.is_alive()]
+        return f"watch threads dead: {', '.join(dead)}" if dead else ""
 
     @property
     def synced(self) -> bool:
