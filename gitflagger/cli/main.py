@@ -21,6 +21,7 @@ from gitflagger.cli.completion import completion
 from gitflagger.cli.control import abort, promote, retry
 from gitflagger.cli.get import get
 from gitflagger.cli.history import history
+from gitflagger.cli.report import report
 from gitflagger.cli.run import reconcile, run
 from gitflagger.cli.simulate import simulate
 from gitflagger.errors import GitflaggerError
@@ -120,6 +121,7 @@ cli.add_command(abort)
 cli.add_command(retry)
 cli.add_command(loadtester_command, name="loadtester")
 cli.add_command(completion)
+cli.add_command(report)
 
 
 def main() -> None:
