@@ -11,7 +11,8 @@ from typing import Any
 import pygit2
 
 from gitflagger.adapters.git.recorder import Step
-from gitflagger.decide.decision import Decision, Event, Routes
+from gitflagger.decide.decision import Decision, Routes
+from gitflagger.decide.events import Event, EventKind, Severity
 from gitflagger.decide.observation import MetricResult, WebhookResult
 from gitflagger.model.canary import Canary
 from gitflagger.model.parse import parse_canary_yaml
@@ -69,7 +70,7 @@ def step(
     decision = Decision(
         state=state,
         routes=Routes(primary=100 - weight, canary=weight),
-        events=(Event(f"Advance {key} canary weight {weight}"),),
+        events=(Event(EventKind.ADVANCE, Severity.INFO, f"Advance {key} canary weight {weight}"),),
         subject=f"{key}: advance canary weight {weight}",
         changed=True,
     )
