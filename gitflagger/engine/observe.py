@@ -136,7 +136,7 @@ def measure(
         return seen
     templates, secrets = _templates(cluster, canary)
     server = canary.spec.metrics_server or metrics_server
-    results = evaluate_metrics(canary, templates, secrets, server)
+    results = evaluate_metrics(canary, templates, secrets, server, kube=cluster.get)
     return dataclasses.replace(seen, metrics=results)
 
 

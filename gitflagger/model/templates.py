@@ -31,6 +31,7 @@ from gitflagger.errors import FieldProblem, ValidationError
 V1BETA1 = "flagger.app/v1beta1"
 QUERY_VARIABLES = ("name", "namespace", "target", "service", "interval")
 
+_PROVIDER_FIELDS = frozenset({"type", "address", "secretRef", "headers", "insecureSkipVerify", "region"})
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _VARIABLE = re.compile(r"variables\.([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -52,6 +53,23 @@ class MetricProviderSpec:
     secret_ref: str | None = None
     headers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     insecure_skip_verify: bool = False
+    region: str = ""
+    """``spec.provider.region`` (CloudWatch's AWS region)."""
+
+    def fields_set(self) -> tuple[str, ...]:
+        """The optional ``spec.provider`` fields this template sets, by their YAML names.
+
+        Each provider type uses only some of them; the registry refuses the others
+        (Flagger ignores them silently).
+        """
+        present = {
+            "address": bool(self.address),
+            "secretRef": self.secret_ref is not None,
+            "headers": bool(self.headers),
+            "insecureSkipVerify": self.insecure_skip_verify,
+            "region": bool(self.region),
+        }
+        return tuple(name for name, is_set in present.items() if is_set)
 
 
 @dataclass(frozen=True)
@@ -85,6 +103,9 @@ def parse_metric_template(obj: Mapping[str, Any], *, default_namespace: str = "d
     headers = _headers(prov, problems)
     skip_verify = _bool(prov, "insecureSkipVerify", "spec.provider", problems)
     secret_ref = _secret_ref(prov, "spec.provider", problems)
+    region = _string(prov, "region", "spec.provider", problems)
+    for key in sorted(set(prov) - _PROVIDER_FIELDS):
+        problems.append(FieldProblem(f"spec.provider.{key}", "unknown field"))
     query = _string(spec, "query", "spec", problems)
     if not query.strip():
         problems.append(FieldProblem("spec.query", "required"))
@@ -92,7 +113,7 @@ def parse_metric_template(obj: Mapping[str, Any], *, default_namespace: str = "d
         problems += [FieldProblem("spec.query", m) for m in _syntax_problems(query)]
     if problems:
         raise ValidationError(problems, subject=f"MetricTemplate {namespace}/{name}")
-    provider = MetricProviderSpec(ptype, address, secret_ref, headers, skip_verify)
+    provider = MetricProviderSpec(ptype, address, secret_ref, headers, skip_verify, region)
     return MetricTemplate(name, namespace, provider, query)
 
 

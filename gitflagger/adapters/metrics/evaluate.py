@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gitflagger.adapters.metrics.builtin import builtin_query, is_builtin
+from gitflagger.adapters.metrics.context import ObjectReader
 from gitflagger.adapters.metrics.prometheus import DEFAULT_TIMEOUT
 from gitflagger.adapters.metrics.provider import MetricsProvider, measure
 from gitflagger.adapters.metrics.registry import provider_for
@@ -44,14 +45,16 @@ def evaluate_metrics(
     default_address: str,
     *,
     timeout: float = DEFAULT_TIMEOUT,
+    kube: ObjectReader | None = None,
 ) -> dict[str, MetricResult]:
     """Measure every metric of ``canary``'s analysis, keyed by metric name, in spec order.
 
     ``templates`` holds the MetricTemplates the Canary may reference and ``secrets``
     the decoded data of the Secrets they name (see ``model.templates.secret_data``).
     ``default_address`` is the ``--metrics-server`` URL used for built-ins and inline queries.
+    ``kube`` reads cluster objects for providers that need them (Keptn).
     """
-    pool = _Providers(secrets, timeout)
+    pool = _Providers(secrets, timeout, kube)
     try:
         return {
             m.name: _evaluate(canary, m, templates, default_address, pool)
@@ -84,7 +87,7 @@ def _evaluate(
                 interval=interval,
                 variables=metric.template_variables,
             )
-            provider = pool.get(template.provider, template.namespace)
+            provider = pool.get(template.provider, template.namespace, interval)
         except (ValidationError, LookupError) as err:
             return MetricResult.failed(metric.name, str(err), provider=template.provider.type)
         return measure(provider, metric.name, query)
@@ -96,7 +99,7 @@ def _evaluate(
             "and has neither a templateRef nor a query",
         )
     try:
-        default = pool.get(MetricProviderSpec(address=default_address), canary.namespace)
+        default = pool.get(MetricProviderSpec(address=default_address), canary.namespace, interval)
     except ValidationError as err:
         return MetricResult.failed(metric.name, f"metrics server (--metrics-server) unusable: {err}")
     if metric.query is not None:
@@ -110,14 +113,19 @@ def _evaluate(
 class _Providers:
     """Providers built once per evaluation (one HTTP session each), closed afterwards."""
 
-    def __init__(self, secrets: Mapping[ObjectKey, Mapping[str, str]], timeout: float) -> None:
+    def __init__(
+        self, secrets: Mapping[ObjectKey, Mapping[str, str]], timeout: float, kube: ObjectReader | None
+    ) -> None:
         self._secrets = secrets
         self._timeout = timeout
+        self._kube = kube
         self._built: dict[tuple[object, ...], MetricsProvider] = {}
         self._errors: dict[tuple[object, ...], ValidationError] = {}
 
-    def get(self, spec: MetricProviderSpec, namespace: str) -> MetricsProvider:
+    def get(self, spec: MetricProviderSpec, namespace: str, interval: str) -> MetricsProvider:
         key = (
+            interval,
+            spec.region,
             spec.type,
             spec.address,
             spec.secret_ref,
@@ -136,7 +144,9 @@ class _Providers:
                         f"Secret {namespace}/{spec.secret_ref} (spec.provider.secretRef) not found"
                     )
             try:
-                self._built[key] = provider_for(spec, credentials, timeout=self._timeout)
+                self._built[key] = provider_for(
+                    spec, credentials, timeout=self._timeout, interval=interval, kube=self._kube
+                )
             except ValidationError as err:
                 self._errors[key] = err
                 raise

@@ -47,9 +47,9 @@ def template(
         ),
         pytest.param(
             metric("e", template="errors"),
-            {("test", "errors"): template(type="datadog")},
+            {("test", "errors"): template(type="datadgo")},
             {},
-            'spec.provider.type: unknown provider "datadog", supported: prometheus',
+            'spec.provider.type: unknown provider "datadgo", supported: cloudwatch, datadog, dynatrace,',
             id="unknown-provider",
         ),
         pytest.param(
@@ -108,12 +108,12 @@ def test_no_metrics_no_results() -> None:
 
 
 def test_registry_rejects_unknown_types_naming_the_field() -> None:
-    assert supported_types() == ("prometheus",)
+    supported = "cloudwatch, datadog, dynatrace, graphite, influxdb, keptn, newrelic, prometheus"
+    assert ", ".join(supported_types()) == supported
     with pytest.raises(ValidationError) as err:
         provider_for(MetricProviderSpec(type="foo", address="http://p"))
-    assert (
-        str(err.value)
-        == 'invalid MetricTemplate: spec.provider.type: unknown provider "foo", supported: prometheus'
+    assert str(err.value) == (
+        f'invalid MetricTemplate: spec.provider.type: unknown provider "foo", supported: {supported}'
     )
 
 

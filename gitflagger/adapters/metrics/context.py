@@ -1,0 +1,44 @@
+"""What a provider is built with besides its template and Secret: Flagger's ``metricInterval`` and more.
+
+Flagger's factory hands each provider the metric's ``interval`` (Datadog,
+CloudWatch and Dynatrace look back ten intervals, New Relic one) and a Kubernetes
+client config (Keptn reads ``KeptnMetric`` objects). :class:`ProviderContext`
+carries the same, with the timeout, so every ``from_spec`` has one signature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gitflagger.adapters.metrics.http import DEFAULT_TIMEOUT
+from gitflagger.errors import FieldProblem, ValidationError
+from gitflagger.model.durations import parse_duration
+
+ObjectReader = Callable[[str, str, str, str], "dict[str, Any] | None"]
+"""``get(api_version, kind, namespace, name)``: an object from the cluster, or None (``ClusterPort.get``)."""
+
+
+@dataclass(frozen=True)
+class ProviderContext:
+    interval: str = "1m"
+    """The metric's ``interval`` as written (``1m``), Flagger's ``metricInterval``."""
+    timeout: float = DEFAULT_TIMEOUT
+    kube: ObjectReader | None = None
+    """Reads cluster objects; None where there is no cluster (``gitflagger metrics check`` on files)."""
+
+    @property
+    def interval_seconds(self) -> float:
+        """The interval in seconds; a ValidationError naming the field when it does not parse."""
+        try:
+            seconds = parse_duration(self.interval).seconds
+        except ValueError as err:
+            raise ValidationError(
+                [FieldProblem("spec.analysis.metrics[].interval", str(err))], subject="metric"
+            ) from None
+        if seconds <= 0:
+            raise ValidationError(
+                [FieldProblem("spec.analysis.metrics[].interval", "must be positive")], subject="metric"
+            )
+        return seconds
