@@ -102,7 +102,11 @@ class CloudWatchProvider:
             if (credentials or {}).get(SESSION_TOKEN):
                 creds[SESSION_TOKEN] = (credentials or {})[SESSION_TOKEN]
         return cls(
-            spec.region, ctx.interval_seconds, address=spec.address, credentials=creds, timeout=ctx.timeout
+            spec.region,
+            ctx.interval_seconds,
+            address=spec.address,
+            credentials=creds,
+            timeout=ctx.timeout_or(),
         )
 
     def __repr__(self) -> str:

@@ -24,9 +24,13 @@ ObjectReader = Callable[[str, str, str, str], "dict[str, Any] | None"]
 class ProviderContext:
     interval: str = "1m"
     """The metric's ``interval`` as written (``1m``), Flagger's ``metricInterval``."""
-    timeout: float = DEFAULT_TIMEOUT
+    timeout: float | None = None
+    """Seconds to wait for an answer; None for the provider's own default (Flagger's: 5 s, InfluxDB 15 s)."""
     kube: ObjectReader | None = None
     """Reads cluster objects; None where there is no cluster (``gitflagger metrics check`` on files)."""
+
+    def timeout_or(self, default: float = DEFAULT_TIMEOUT) -> float:
+        return default if self.timeout is None else self.timeout
 
     @property
     def interval_seconds(self) -> float:

@@ -49,7 +49,7 @@ class DatadogProvider:
             required_key(cls.type, credentials, API_KEY),
             required_key(cls.type, credentials, APP_KEY),
             ctx.interval_seconds,
-            ctx.timeout,
+            ctx.timeout_or(),
         )
 
     def __repr__(self) -> str:

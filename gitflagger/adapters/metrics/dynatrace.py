@@ -50,7 +50,7 @@ class DynatraceProvider:
                 subject="dynatrace provider",
             )
         token = required_key(cls.type, credentials, TOKEN_KEY)
-        return cls(spec.address, token, ctx.interval_seconds, ctx.timeout)
+        return cls(spec.address, token, ctx.interval_seconds, ctx.timeout_or())
 
     def __repr__(self) -> str:
         return f"DynatraceProvider(address={self.address!r})"

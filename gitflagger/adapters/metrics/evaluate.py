@@ -26,7 +26,6 @@ from collections.abc import Mapping
 
 from gitflagger.adapters.metrics.builtin import builtin_query, is_builtin
 from gitflagger.adapters.metrics.context import ObjectReader
-from gitflagger.adapters.metrics.prometheus import DEFAULT_TIMEOUT
 from gitflagger.adapters.metrics.provider import MetricsProvider, measure
 from gitflagger.adapters.metrics.registry import provider_for
 from gitflagger.decide.observation import MetricResult
@@ -44,7 +43,7 @@ def evaluate_metrics(
     secrets: Mapping[ObjectKey, Mapping[str, str]],
     default_address: str,
     *,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
     kube: ObjectReader | None = None,
 ) -> dict[str, MetricResult]:
     """Measure every metric of ``canary``'s analysis, keyed by metric name, in spec order.
@@ -114,7 +113,7 @@ class _Providers:
     """Providers built once per evaluation (one HTTP session each), closed afterwards."""
 
     def __init__(
-        self, secrets: Mapping[ObjectKey, Mapping[str, str]], timeout: float, kube: ObjectReader | None
+        self, secrets: Mapping[ObjectKey, Mapping[str, str]], timeout: float | None, kube: ObjectReader | None
     ) -> None:
         self._secrets = secrets
         self._timeout = timeout

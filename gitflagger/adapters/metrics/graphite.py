@@ -71,7 +71,7 @@ class GraphiteProvider:
             username=username,
             password=password,
             insecure_skip_verify=spec.insecure_skip_verify,
-            timeout=ctx.timeout,
+            timeout=ctx.timeout_or(),
         )
 
     def __repr__(self) -> str:

@@ -58,8 +58,7 @@ class InfluxdbProvider:
         if spec.secret_ref is not None:
             token = required_key(cls.type, credentials, "token")
             org = required_key(cls.type, credentials, "org")
-        # Flagger's own 15 s, unless the caller asked for a shorter wait.
-        return cls(spec.address, token=token, org=org, timeout=min(TIMEOUT, max(ctx.timeout, 5.0)))
+        return cls(spec.address, token=token, org=org, timeout=ctx.timeout_or(TIMEOUT))
 
     def __repr__(self) -> str:
         return f"InfluxdbProvider(address={self.address!r}, org={self.org!r})"

@@ -45,7 +45,7 @@ class NewRelicProvider:
     ) -> NewRelicProvider:
         account = required_key(cls.type, credentials, ACCOUNT_KEY)
         key = required_key(cls.type, credentials, QUERY_KEY)
-        return cls(spec.address, account, key, ctx.interval_seconds, ctx.timeout)
+        return cls(spec.address, account, key, ctx.interval_seconds, ctx.timeout_or())
 
     def __repr__(self) -> str:
         return f"NewRelicProvider(address={self.address!r})"

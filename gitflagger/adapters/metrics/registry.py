@@ -21,7 +21,6 @@ from gitflagger.adapters.metrics.context import ObjectReader, ProviderContext
 from gitflagger.adapters.metrics.datadog import DatadogProvider
 from gitflagger.adapters.metrics.dynatrace import DynatraceProvider
 from gitflagger.adapters.metrics.graphite import GraphiteProvider
-from gitflagger.adapters.metrics.http import DEFAULT_TIMEOUT
 from gitflagger.adapters.metrics.influxdb import InfluxdbProvider
 from gitflagger.adapters.metrics.keptn import KeptnProvider
 from gitflagger.adapters.metrics.newrelic import NewRelicProvider
@@ -43,7 +42,7 @@ class Entry:
 def _prometheus(
     spec: MetricProviderSpec, creds: Mapping[str, str] | None, ctx: ProviderContext
 ) -> MetricsProvider:
-    return PrometheusProvider.from_spec(spec, creds, timeout=ctx.timeout)
+    return PrometheusProvider.from_spec(spec, creds, timeout=ctx.timeout_or())
 
 
 _HTTP = frozenset({"address", "secretRef"})
@@ -73,7 +72,7 @@ def provider_for(
     spec: MetricProviderSpec,
     credentials: Mapping[str, str] | None = None,
     *,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
     interval: str = "1m",
     kube: ObjectReader | None = None,
 ) -> MetricsProvider:
