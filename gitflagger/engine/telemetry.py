@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -22,6 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from gitflagger import __version__
 from gitflagger.model.canary import Canary
+from gitflagger.model.redact import redact_value
 from gitflagger.model.status import Phase
 
 STATUS_RUNNING, STATUS_SUCCEEDED, STATUS_FAILED = 0, 1, 2
@@ -145,12 +147,18 @@ def configure_logging(stream: TextIO | None = None, *, level: int = logging.INFO
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            _redact,
             structlog.processors.JSONRenderer(sort_keys=True),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
         cache_logger_on_first_use=False,
     )
+
+
+def _redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Credentials out of every log line (:mod:`gitflagger.model.redact`), whatever field holds them."""
+    return {k: redact_value(v) if isinstance(v, str | Mapping | list) else v for k, v in event.items()}
 
 
 def logger(**bound: Any) -> Any:

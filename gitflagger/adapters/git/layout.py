@@ -17,21 +17,17 @@ key (:mod:`gitflagger.adapters.git.checksums`) so they cannot be brute-forced.
 
 from __future__ import annotations
 
-import re
 import textwrap
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 from gitflagger.errors import PermanentError
 from gitflagger.model.canary import Canary
+from gitflagger.model.redact import redact_canary_spec, redact_metadata
 from gitflagger.model.status import State
 from gitflagger.render.yaml import dump_canonical
 
 SNAPSHOT = "canary.yaml"
-REDACTED = "<redacted>"
-_SENSITIVE_KEY = re.compile(r"token|passw|secret|auth|credential|api[-_]?key|bearer", re.IGNORECASE)
-"""Webhook ``metadata`` keys whose values are kept out of git: people put tokens there."""
 _SNAPSHOT_DROPPED_STATUS = ("lastCommit",)
 """``lastCommit`` names the commit that holds the snapshot, which cannot contain its own id."""
 
@@ -125,12 +121,12 @@ def snapshot_yaml(
     metadata: dict[str, Any] = {"name": canary.name, "namespace": canary.namespace}
     for key in ("labels", "annotations"):
         if raw_meta.get(key):
-            metadata[key] = dict(raw_meta[key])
+            metadata[key] = redact_metadata(raw_meta[key])  # last-applied-configuration copies the spec
     head: dict[str, Any] = {
         "apiVersion": canary.api_version,
         "kind": "Canary",
         "metadata": metadata,
-        "spec": _redacted_spec(canary.raw.get("spec") or {}),
+        "spec": redact_canary_spec(canary.raw.get("spec") or {}),
     }
     if secret_checksums:
         head["secretChecksums"] = dict(sorted(secret_checksums.items()))
@@ -143,38 +139,3 @@ def snapshot_yaml(
     # dump_canonical drops a top-level ``status`` (server noise on managed objects), so the
     # snapshot's status, which is the point of this file, is dumped on its own and nested.
     return dump_canonical(head) + "status:\n" + textwrap.indent(dump_canonical(status), "  ")
-
-
-def _redacted_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The Canary spec for ``canary.yaml``, minus what could be a credential.
-
-    Webhooks may carry one in their ``metadata`` (``token: …``, ``Authorization: …``)
-    or in their URL (``https://user:pass@host/``). Those values are replaced with
-    ``<redacted>``; the rest of the spec is copied as given. Rebuilding state from
-    git reads only the snapshot's ``status``, so nothing depends on the values.
-    """
-    out = dict(spec)
-    for block in ("analysis", "canaryAnalysis"):
-        analysis = out.get(block)
-        if not isinstance(analysis, Mapping) or not isinstance(analysis.get("webhooks"), list):
-            continue
-        hooks = [_redacted_webhook(h) if isinstance(h, Mapping) else h for h in analysis["webhooks"]]
-        out[block] = {**analysis, "webhooks": hooks}
-    return out
-
-
-def _redacted_webhook(hook: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(hook)
-    url = out.get("url")
-    if isinstance(url, str) and "@" in url:
-        parts = urlsplit(url)
-        if parts.username is not None or parts.password is not None:
-            host = parts.hostname or ""
-            netloc = f"{REDACTED}@{host}" + (f":{parts.port}" if parts.port else "")
-            out["url"] = urlunsplit(parts._replace(netloc=netloc))
-    metadata = out.get("metadata")
-    if isinstance(metadata, Mapping):
-        out["metadata"] = {
-            k: REDACTED if _SENSITIVE_KEY.search(str(k)) else v for k, v in metadata.items()
-        }
-    return out

@@ -20,7 +20,8 @@ The format (one blank line between paragraphs; empty sections are left out)::
 
 The body is *evidence*: why the step went the way it did, so ``git log`` alone
 explains a rollback. It carries metric values and gate verdicts, never object
-contents, so nothing from a Secret can reach it.
+contents, so nothing from a Secret can reach it, and credentials in the texts it
+quotes (a webhook's answer, a URL) are redacted (:mod:`gitflagger.model.redact`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from collections.abc import Mapping
 from gitflagger.adapters.git.trailers import StepTrailers
 from gitflagger.decide.observation import MetricOutcome, MetricResult, WebhookResult
 from gitflagger.model.canary import Canary, MetricCheck, ThresholdRange
+from gitflagger.model.redact import redact_text
 
 
 def compose_message(
@@ -53,6 +55,9 @@ def compose_message(
         kinds = {w.name: w.type.value for w in canary.spec.analysis.webhooks}
         lines = [_gate_line(result, kinds.get(name, "")) for name, result in sorted(webhooks.items())]
         paragraphs.append("Gates:\n" + "\n".join(lines))
+    # Gate and event texts quote webhook answers and URLs, which may carry a credential;
+    # the trailers are gitflagger's own fields and are left exactly as written.
+    paragraphs = [redact_text(p) for p in paragraphs]
     paragraphs.append(trailers.render())
     return "\n\n".join(paragraphs) + "\n"
 

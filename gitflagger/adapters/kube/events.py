@@ -26,6 +26,7 @@ from typing import Any
 from gitflagger.adapters.kube.errors import NotFound
 from gitflagger.adapters.kube.resources import Resource
 from gitflagger.adapters.kube.transport import MERGE_PATCH, Transport
+from gitflagger.model.redact import redact_text
 
 __all__ = ["COMPONENT", "DEDUPE_SECONDS", "EventRecorder"]
 
@@ -59,6 +60,7 @@ class EventRecorder:
         self._seen: OrderedDict[tuple[str, str, str, str], tuple[str, int, float]] = OrderedDict()
 
     def emit(self, obj: Mapping[str, Any], message: str, *, warning: bool, reason: str) -> None:
+        message = redact_text(message)  # it may quote a webhook's answer or URL; Events are widely readable
         meta = obj.get("metadata") or {}
         namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
         kind_ = "Warning" if warning else "Normal"
