@@ -9,10 +9,11 @@ Routes and answers (Flagger's, unless marked *ours*):
 ``POST /``          run ``metadata.cmd``: background 202, blocking 200 or 500,
                     bad request 400, refused 403, shutting down 503 (*ours*)
 ``/gate/check``     200 ``Approved`` if the confirm gate is open, else 403
-``/gate/open``      202, opens it (``/gate/close`` closes it)
+``/gate/open``      202, opens it (``/gate/close`` closes it); *ours*: needs the
+                    operator's bearer token (401 without, 403 wrong or none set)
 ``/gate/approve``   always 200; ``/gate/halt`` always 403
 ``/rollback/check`` 200 if the rollback gate is open, else 403
-``/rollback/open``  202 (``/rollback/close`` too)
+``/rollback/open``  202 (``/rollback/close`` too); operator token as for ``/gate/open``
 ``/healthz``        200 ``OK``
 ``/metrics``        Prometheus text format
 ==================  =============================================================
@@ -29,10 +30,24 @@ without enabling bash.
 
 Unlike Flagger, an unknown path is a 404 rather than a task request, so a typo in a
 gate URL fails loudly instead of asking to run a command.
+
+**Operator endpoints.** In Flagger anyone who can reach the load tester can open a
+gate. Here ``/gate/open|close`` and ``/rollback/open|close`` need
+``Authorization: Bearer <token>``, the token read from ``--operator-token-file``
+and compared in constant time. Without a token file they are refused (403), unless
+the operator chose Flagger's behaviour with ``--insecure-open-gates``. The check
+endpoints stay open: Canary webhooks call them without credentials.
+
+**At most ``max_tasks`` tasks** (background and blocking) run at once; one more is
+answered 429, so a flood of distinct commands cannot start a process each.
+
+Every text answer is passed through :func:`~gitflagger.model.redact.redact_text`,
+as is every log field, so a credential in a command is not echoed back or logged.
 """
 
 from __future__ import annotations
 
+import hmac
 import re
 import shutil
 from collections.abc import Callable
@@ -51,7 +66,8 @@ from gitflagger.loadtester.logs import EventLog
 from gitflagger.loadtester.metrics import LoadTesterMetrics
 from gitflagger.loadtester.payload import PayloadError, WebhookPayload
 from gitflagger.loadtester.process import Processes, ShuttingDown
-from gitflagger.loadtester.tasks import Task, TaskRunner
+from gitflagger.loadtester.tasks import Task, TaskRunner, TooManyTasks
+from gitflagger.model.redact import redact_text
 
 TEXT = "text/plain; charset=utf-8"
 
@@ -59,6 +75,8 @@ TEXT = "text/plain; charset=utf-8"
 # Helm 2 is gone and Flagger's newest code runs the same binary for both helm types.
 PROGRAM_TYPES = {"helm": "helm", "helmv3": "helm", "kubectl": "kubectl"}
 UNSUPPORTED_TYPES = {"ngrinder", "concord"}
+OPERATOR_PATHS = frozenset({"/gate/open", "/gate/close", "/rollback/open", "/rollback/close"})
+"""Endpoints that change gate state: an operator's, not a Canary's (see the module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -66,10 +84,11 @@ class Response:
     status: int
     body: bytes = b""
     content_type: str = TEXT
+    headers: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def text(cls, status: int, message: str) -> Response:
-        return cls(status, (message + "\n").encode())
+    def text(cls, status: int, message: str, *headers: tuple[str, str]) -> Response:
+        return cls(status, (redact_text(message) + "\n").encode(), headers=headers)
 
 
 class _Answer(Exception):
@@ -90,6 +109,12 @@ class LoadTesterConfig:
     gate_repo: str | None = None
     gate_branch: str | None = None
     namespace_regexp: str | None = None
+    operator_token: bytes | None = None
+    """The bearer token ``/gate/open`` and friends need; None refuses them, unless ``open_gates``."""
+    open_gates: bool = False
+    """Flagger's behaviour: anyone who can reach the load tester may open and close gates."""
+    max_tasks: int = 16
+    """Most tasks (background and blocking) running at once; one more is answered 429."""
 
 
 class LoadTester:
@@ -102,7 +127,8 @@ class LoadTester:
         self.metrics = metrics or LoadTesterMetrics()
         self.processes = Processes()
         self.runner = TaskRunner(
-            processes=self.processes, metrics=self.metrics, log=self.log, timeout=config.timeout
+            processes=self.processes, metrics=self.metrics, log=self.log, timeout=config.timeout,
+            max_tasks=config.max_tasks,
         )
         self.gates = GateStore()
         self.approvals = GitApprovals(config.gate_repo, config.gate_branch) if config.gate_repo else None
@@ -121,12 +147,14 @@ class LoadTester:
             "/rollback/close": lambda body: self._set(GateKind.ROLLBACK, body, False),
         }
 
-    def handle(self, path: str, body: bytes) -> Response:
-        """Answer one request. ``path`` has no query string."""
+    def handle(self, path: str, body: bytes, authorization: str | None = None) -> Response:
+        """Answer one request. ``path`` has no query string; ``authorization`` is that header."""
         route = self._routes.get(path)
         if route is None:
             return Response.text(404, f"no such endpoint {path}")
         try:
+            if path in OPERATOR_PATHS:
+                self._authorize(path, authorization)
             return route(body)
         except _Answer as answer:
             return answer.response
@@ -166,6 +194,9 @@ class LoadTester:
                 started = self.runner.start(task)
                 return Response.text(202, "started" if started else "already running")
             result = self.runner.run(task)
+        except TooManyTasks as err:
+            self.metrics.tasks_refused.labels("too_many_tasks").inc()
+            return Response.text(429, str(err), ("Retry-After", "10"))
         except ShuttingDown as err:
             return Response.text(503, str(err))
         except OSError as err:
@@ -202,6 +233,24 @@ class LoadTester:
         return Response.text(status, message)
 
     # -- gates -----------------------------------------------------------------------
+
+    def _authorize(self, path: str, authorization: str | None) -> None:
+        """Let an operator request through, or end it: 401 without a token, 403 with a wrong one."""
+        expected = self.config.operator_token
+        if expected is None:
+            if self.config.open_gates:
+                return
+            self.log.warning("operator endpoint refused: no operator token configured", path=path)
+            raise _Answer(Response.text(
+                403, f"{path} is disabled: the load tester was started without --operator-token-file"))
+        scheme, _, given = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not given.strip():
+            self.log.warning("operator endpoint refused: no bearer token", path=path)
+            raise _Answer(Response.text(401, f"{path} needs Authorization: Bearer <operator token>",
+                                        ("WWW-Authenticate", 'Bearer realm="gitflagger-loadtester"')))
+        if not hmac.compare_digest(given.strip().encode(), expected):
+            self.log.warning("operator endpoint refused: wrong token", path=path)
+            raise _Answer(Response.text(403, "Forbidden: wrong operator token"))
 
     def _check(self, kind: GateKind, body: bytes) -> Response:
         payload = self._payload(body)

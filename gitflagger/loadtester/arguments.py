@@ -15,6 +15,13 @@ itself accepts and some it does not:
 - long options abbreviated to a prefix that could mean a refused one (``--upload``);
 - ``file:`` URLs, also inside curl's ``{a,b}`` and ``[x-y]`` URL globs.
 
+Pattern checks alone proved leaky (``fi{l}e://``, ``--proto-default file``), so for
+curl the protocols are also *enforced*: every curl runs as
+``curl -q --proto =http,https --proto-redir =http,https --globoff <args>``, and the
+options that would undo that (``--proto*``, ``--next``/``-:``, ``--no-globoff``, and
+any prefix of them) are refused, as is any ``{}[]`` in a URL outside an IPv6 host
+(percent-encode them: ``%7B %7D %5B %5D``).
+
 Options whose value is only *sometimes* a file are refused only then: ``-d text``
 and ``-H 'X-A: 1'`` are fine, ``-d @file``, ``-H @file``, ``-F name=@file``,
 ``-F name=<file``, ``--data-urlencode name@file``, ``-b file`` (a cookie value has
@@ -88,6 +95,14 @@ class Rules:
     """Long flags (no value) that read or write files."""
     urls_at_positions: bool = True
     """Positional words are URLs (checked for ``file:``)."""
+    reserved: frozenset[str] = frozenset()
+    """Long options the load tester sets itself (:data:`fixed`), or that would undo them."""
+    reserved_short: frozenset[str] = frozenset()
+    """Short options, by letter, that would undo :data:`fixed` (curl ``-:``, ``--next``)."""
+    url_globs: bool = False
+    """The program expands ``{a,b}`` and ``[x-y]`` in URLs (curl), which can spell ``file:``."""
+    fixed: tuple[str, ...] = ()
+    """Arguments put before the request's own, so they hold for every transfer."""
 
 
 _CURL_VALUED = """
@@ -97,8 +112,8 @@ _CURL_VALUED = """
     connect-to interface dns-servers dns-interface dns-ipv4-addr dns-ipv6-addr ciphers
     tls13-ciphers cert-type key-type pass proxy-pass oauth2-bearer aws-sigv4 request-target
     data-raw form-string expect100-timeout keepalive-time happy-eyeballs-timeout-ms local-port
-    noproxy preproxy proxy-ciphers socks4 socks4a socks5 socks5-hostname proto proto-default
-    proto-redir doh-url ip-tos vlan-priority login-options sasl-authzid service-name
+    noproxy preproxy proxy-ciphers socks4 socks4a socks5 socks5-hostname doh-url ip-tos
+    vlan-priority login-options sasl-authzid service-name
     socks5-gssapi-service proxy-service-name mail-from mail-rcpt mail-auth tftp-blksize tlsuser
     tlspassword proxy-tlsuser proxy-tlspassword proxy-tlsauthtype tlsauthtype curves
     proxy-tls13-ciphers parallel-max rate krb delegation trace-config hostpubmd5 hostpubsha256
@@ -110,7 +125,7 @@ _CURL_FILES = """
     upload-file:T config:K cert:E key cacert capath crlfile pinnedpubkey proxy-cert proxy-key
     proxy-cacert proxy-capath proxy-crlfile proxy-pinnedpubkey netrc-file output-dir etag-save
     etag-compare hsts alt-svc unix-socket abstract-unix-socket random-file egd-file pubkey
-    ssl-sessions knownhosts
+    ssl-sessions knownhosts engine
 """
 """curl options whose value is a file to read or write, whatever it is."""
 
@@ -143,6 +158,13 @@ def _curl() -> Rules:
         program="curl",
         long=long,
         short=short,
+        # curl reads no ~/.curlrc (-q, first), fetches only http(s), also after a redirect,
+        # and never globs. --next starts a transfer with none of that, so it is refused,
+        # like every option that would change the protocols.
+        fixed=("-q", "--proto", "=http,https", "--proto-redir", "=http,https", "--globoff"),
+        reserved=frozenset({"proto", "proto-redir", "proto-default", "next", "no-globoff"}),
+        reserved_short=frozenset(":"),
+        url_globs=True,
         # -O/--remote-name and -J write the download to a file; -n reads ~/.netrc.
         short_flag_files=frozenset("OJn"),
         long_flag_files=frozenset(
@@ -174,10 +196,23 @@ RULES: dict[str, Rules] = {r.program: r for r in (_curl(), _hey(), _ab())}
 """The programs whose arguments are checked, by name."""
 
 _FILE_URL = re.compile(r"(?:^|[{,\[])\s*file:", re.IGNORECASE)
+_GLOB = re.compile(r"[{}\[\]]")
+_IPV6_HOST = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.\-]*://)?(?:[^/@\[\]{}]*@)?\[[0-9A-Fa-f:.]+(?:%25[\w.~-]+)?\]")
+"""``http://[::1]:8080/``: the one place brackets are not a glob."""
+_GLOBBING = (
+    "uses curl URL globbing ({} or []), which can spell a file: URL; "
+    "percent-encode the characters (%7B %7D %5B %5D)"
+)
 
 
 def has_rules(program: str) -> bool:
     return program in RULES
+
+
+def fixed_arguments(program: str) -> tuple[str, ...]:
+    """What the load tester puts before a request's own arguments (curl: ``-q --proto =http,https ...``)."""
+    rules = RULES.get(program)
+    return rules.fixed if rules is not None else ()
 
 
 def check_arguments(program: str, args: Sequence[str]) -> None:
@@ -225,6 +260,8 @@ class _Parser:
         body = word[2:] if word.startswith("--") else word[1:]
         name, eq, joined = body.partition("=")
         shown = f"--{name}" if word.startswith("--") else f"-{name}"
+        if name in self.rules.reserved:
+            raise _reserved(self.rules, shown)
         use = self._long_use(name, shown)
         if name in self.rules.long_flag_files:
             raise _refused(self.rules, shown, None, "writes or reads local files")
@@ -248,7 +285,7 @@ class _Parser:
             return None  # Go's flag package matches names exactly
         touches = sorted(
             n for n, u in rules.long.items() if u is not Use.PLAIN and n.startswith(name)
-        ) + sorted(n for n in rules.long_flag_files if n.startswith(name))
+        ) + sorted(n for n in rules.long_flag_files | rules.reserved if n.startswith(name))
         if name and touches:
             raise _refused(rules, shown, None, f"may abbreviate --{touches[0]}, which touches local files")
         return None
@@ -257,6 +294,8 @@ class _Parser:
         letters = word[1:]
         for pos, letter in enumerate(letters):
             shown = f"-{letter}"
+            if letter in self.rules.reserved_short:
+                raise _reserved(self.rules, shown)
             if letter in self.rules.short_flag_files:
                 raise _refused(self.rules, shown, None, "writes or reads local files")
             use = self.rules.short.get(letter)
@@ -284,6 +323,8 @@ class _Parser:
         check = _JUDGES.get(use)
         if check is not None and check(value):
             raise _refused(self.rules, shown, value, _WHAT[use])
+        if use is Use.URL and self.rules.url_globs and _GLOB.search(_IPV6_HOST.sub("", value, count=1)):
+            raise _refused(self.rules, shown, value, _GLOBBING)
 
 
 def _names_file(value: str) -> bool:
@@ -325,6 +366,13 @@ _WHAT = {
 
 
 _USERINFO = re.compile(r"(://)[^/@\s]*@")
+
+
+def _reserved(rules: Rules, option: str) -> ArgumentRefused:
+    return ArgumentRefused(
+        f"{rules.program} option {option} is reserved (the load tester limits {rules.program} to "
+        "http and https itself): cmd tasks may not read or write local files"
+    )
 
 
 def _refused(rules: Rules, option: str, value: str | None, what: str) -> ArgumentRefused:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import signal
 import threading
+from dataclasses import replace
 from types import FrameType
 
 import click
@@ -40,13 +41,19 @@ Examples:
   echo "LGTM (OPS-42)" > approvals/test/podinfo/85d557f47b   # the payload's checksum
   git add approvals && git commit -m "approve podinfo.test" && git push
 \b
+  # let an operator open and close gates with a bearer token (the check endpoints stay open)
+  gitflagger loadtester --operator-token-file /var/run/secrets/loadtester/token
+  curl -H "Authorization: Bearer $(cat token)" -d '{"name":"podinfo","namespace":"test"}' \\
+       http://flagger-loadtester.test/gate/open
+\b
 Canary webhooks:
   url: http://flagger-loadtester.test/   metadata: {cmd: "hey -z 1m -q 10 -c 2 http://podinfo-canary.test:9898/"}
   url: http://flagger-loadtester.test/gate/check      (confirm-rollout, confirm-promotion)
   url: http://flagger-loadtester.test/rollback/check  (rollback)
 """
 
-SHUTDOWN_GRACE = 10.0
+SHUTDOWN_GRACE = 3.0
+"""Seconds running tasks get after SIGTERM before SIGKILL; the whole stop stays under 5 s."""
 
 
 def _timeout(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
@@ -81,11 +88,20 @@ def _timeout(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
               help="Branch of --gate-repo to read. Default: the repo's HEAD.")
 @click.option("--namespace-regexp", default=None, metavar="REGEXP",
               help="Only serve canaries whose namespace matches (Flagger's -namespace-regexp).")
+@click.option("--operator-token-file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="File holding the bearer token that /gate/open|close and /rollback/open|close "
+                   "require. Without it (and without --insecure-open-gates) those endpoints are refused; "
+                   "/gate/check and /rollback/check stay open.")
+@click.option("--insecure-open-gates", is_flag=True,
+              help="Flagger's behaviour: anyone who can reach the load tester may open and close gates.")
+@click.option("--max-tasks", type=click.IntRange(1, 10000), default=16, show_default=True,
+              help="Most tasks running at once; one more is answered 429 Too Many Requests.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True, help="Least severe log level printed.")
 def loadtester_command(
     port: int, listen: str, allow_commands: tuple[str, ...], enable_bash: bool, timeout: float,
-    gate_repo: str | None, gate_branch: str | None, namespace_regexp: str | None, log_level: str,
+    gate_repo: str | None, gate_branch: str | None, namespace_regexp: str | None,
+    operator_token_file: str | None, insecure_open_gates: bool, max_tasks: int, log_level: str,
 ) -> None:
     """Serve Flagger's load tester API so existing Canaries work unchanged.
 
@@ -94,9 +110,14 @@ def loadtester_command(
     gates; with --gate-repo a file committed at approvals/<namespace>/<name>/<checksum>
     (one release) or approvals/<namespace>/<name>/approved (any release) opens the
     confirm gate, and rollbacks/<namespace>/<name>/<checksum> or .../requested opens
-    the rollback gate.
+    the rollback gate. /gate/open|close and /rollback/open|close need the bearer token
+    from --operator-token-file; with neither it nor --insecure-open-gates they are refused.
     """
     config = _config(allow_commands, enable_bash, timeout, gate_repo, gate_branch, namespace_regexp)
+    config = replace(
+        config, operator_token=_operator_token(operator_token_file, insecure_open_gates),
+        open_gates=insecure_open_gates, max_tasks=max_tasks,
+    )
     configure_json_logging(log_level)
     log = EventLog()
     app = LoadTester(config, log=log)
@@ -110,6 +131,10 @@ def loadtester_command(
         log.warning("an allowed program's arguments are not checked for local file access", program=name)
     if enable_bash:
         log.warning("type bash is enabled: any request can run any shell command")
+    if insecure_open_gates:
+        log.warning("--insecure-open-gates: anyone who can reach the load tester can open and close gates")
+    elif operator_token_file is None:
+        log.info("operator endpoints are refused: no --operator-token-file")
 
     stop = threading.Event()
     received: list[str] = []
@@ -124,13 +149,34 @@ def loadtester_command(
     log.info(
         "load tester listening", address=server.host, port=server.port,
         allowed=sorted(config.policy.allowed), bash=enable_bash, timeout=format_go_seconds(timeout),
-        gate_repo=gate_repo, gate_branch=gate_branch,
+        gate_repo=gate_repo, gate_branch=gate_branch, max_tasks=max_tasks,
+        operator_endpoints="open" if insecure_open_gates else "token" if operator_token_file else "refused",
     )
     while not stop.wait(0.5):
         pass
     log.info("shutting down", signal=received[0] if received else None)
     server.stop(grace=SHUTDOWN_GRACE)
     log.info("load tester stopped")
+
+
+def _operator_token(path: str | None, open_gates: bool) -> bytes | None:
+    """The token from ``--operator-token-file`` (surrounding whitespace dropped), checked."""
+    if path is None:
+        return None
+    if open_gates:
+        raise click.UsageError("--operator-token-file and --insecure-open-gates exclude each other")
+    try:
+        with open(path, "rb") as handle:
+            token = handle.read(4097).strip()
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise click.BadParameter(f"{path}: {reason}", param_hint="--operator-token-file") from None
+    if not token:
+        raise click.BadParameter(f"{path} is empty", param_hint="--operator-token-file")
+    if len(token) > 4096 or any(c < 0x21 or c > 0x7E for c in token):
+        raise click.BadParameter(f"{path}: the token must be one line of printable ASCII, at most 4096 bytes",
+                                 param_hint="--operator-token-file")
+    return token
 
 
 def _config(

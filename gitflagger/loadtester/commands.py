@@ -21,7 +21,8 @@ is what executes.
 
 5. For ``curl``, ``hey`` and ``ab``, no argument reads or writes a local file
    (``hey -D FILE``, ``curl -d @FILE``, ``-T FILE``, ``-o FILE``, ``file://``
-   URLs, ...): see :mod:`gitflagger.loadtester.arguments`.
+   URLs, ...), and curl runs with ``--proto =http,https``: see
+   :mod:`gitflagger.loadtester.arguments`.
 
 Other allowed programs run with their arguments unchecked. Whatever is allowed, run
 the load tester as an unprivileged user on a read-only root file system, as Flagger's
@@ -153,7 +154,7 @@ class CommandPolicy:
         The arguments of programs with rules in :mod:`.arguments` (curl, hey, ab) are
         checked too: options that read or write local files are refused.
         """
-        from gitflagger.loadtester.arguments import check_arguments  # it imports this module
+        from gitflagger.loadtester.arguments import check_arguments, fixed_arguments  # it imports us
 
         program = argv[0]
         name = os.path.basename(program)
@@ -163,7 +164,7 @@ class CommandPolicy:
                 f"{program!r} is not the allowed {name!r} ({executable}); give the program by name"
             )
         check_arguments(name, argv[1:])
-        return [executable, *argv[1:]]
+        return [executable, *fixed_arguments(name), *argv[1:]]
 
     def unchecked(self) -> list[str]:
         """Allowed programs whose arguments are not checked (worth a startup warning)."""

@@ -4,6 +4,10 @@ Log pipelines (Loki, Elasticsearch) index keys, so ``canary`` and ``command`` ar
 fields rather than words inside a message. This stays on the standard library's
 :mod:`logging` so tests can read records with ``caplog`` and an embedding program
 can route them anywhere.
+
+Every line is redacted (:mod:`gitflagger.model.redact`): a command such as
+``curl -H 'Authorization: Bearer …' https://user:pw@host/?token=…`` is logged with
+those values replaced by ``<redacted>``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import IO
+
+from gitflagger.model.redact import redact_text, redact_value
 
 LOGGER_NAME = "gitflagger.loadtester"
 
@@ -26,14 +32,19 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact_text(record.getMessage()),
         }
         fields = getattr(record, "fields", None)
         if isinstance(fields, Mapping):
-            entry.update(fields)
+            entry.update({k: redact_value(str(v) if _opaque(v) else v) for k, v in fields.items()})
         if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
+            entry["error"] = redact_text(self.formatException(record.exc_info))
         return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def _opaque(value: object) -> bool:
+    """Not JSON's own kind of value: written as its ``str``, so that text is redacted too."""
+    return not isinstance(value, str | int | float | bool | list | dict | type(None))
 
 
 class EventLog:

@@ -10,6 +10,10 @@ request thread starts the task directly, which is simpler and starts it sooner.
 Blocking tasks (``type: bash``, the helm and kubectl types, and ``cmd`` with our
 ``blocking: "true"`` extension) run in the request thread and are never deduplicated:
 the caller waits for and needs each result.
+
+Both kinds count against one cap, ``max_tasks``: without it, N distinct requests
+started N processes. A repeat of a running background task is still "already
+running", not refused.
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ from dataclasses import dataclass
 from gitflagger.loadtester.logs import EventLog
 from gitflagger.loadtester.metrics import LoadTesterMetrics
 from gitflagger.loadtester.process import Processes, ProcessResult
+
+
+class TooManyTasks(RuntimeError):
+    """``max_tasks`` tasks are running; this one was not started (HTTP 429)."""
 
 
 @dataclass(frozen=True)
@@ -43,9 +51,12 @@ class TaskRunner:
     """Runs tasks in the background (deduplicated) or in the caller's thread."""
 
     def __init__(
-        self, *, processes: Processes, metrics: LoadTesterMetrics, log: EventLog, timeout: float
+        self, *, processes: Processes, metrics: LoadTesterMetrics, log: EventLog, timeout: float,
+        max_tasks: int = 16,
     ) -> None:
         self.timeout = timeout
+        self.max_tasks = max_tasks
+        self._blocking = 0
         self._processes = processes
         self._metrics = metrics
         self._log = log
@@ -59,6 +70,7 @@ class TaskRunner:
                 self._metrics.tasks_skipped.inc()
                 self._log.info("command skipped: already running", canary=task.canary, command=task.command)
                 return False
+            self._claim(task)
             thread = threading.Thread(
                 target=self._run_background, args=(task,), name=f"task {task.canary}", daemon=True
             )
@@ -68,7 +80,30 @@ class TaskRunner:
         return True
 
     def run(self, task: Task) -> ProcessResult:
-        """Run ``task`` now and return how it ended (raises ``ShuttingDown`` during shutdown)."""
+        """Run ``task`` now, if under the cap, and return how it ended.
+
+        Raises ``TooManyTasks`` at the cap and ``ShuttingDown`` during shutdown.
+        """
+        with self._lock:
+            self._claim(task)
+            self._blocking += 1
+        try:
+            return self._run(task)
+        finally:
+            with self._lock:
+                self._blocking -= 1
+
+    def _claim(self, task: Task) -> None:
+        """Refuse ``task`` when the cap is reached (call with the lock held)."""
+        if len(self._running) + self._blocking >= self.max_tasks:
+            self._log.warning("command refused: too many tasks", canary=task.canary, command=task.command,
+                              max_tasks=self.max_tasks)
+            raise TooManyTasks(
+                f"{self.max_tasks} tasks are running, the most this load tester runs at once "
+                "(--max-tasks); try again later"
+            )
+
+    def _run(self, task: Task) -> ProcessResult:
         self._log.info("command starting", canary=task.canary, type=task.kind, command=task.command)
         result = self._processes.run(
             task.argv, timeout=self.timeout, started=self._metrics.tasks_started.labels(task.kind).inc
@@ -100,7 +135,7 @@ class TaskRunner:
 
     def _run_background(self, task: Task) -> None:
         try:
-            self.run(task)
+            self._run(task)
         except Exception as err:  # a failed start must still free the key and be logged
             self._metrics.tasks_failed.labels(task.kind).inc()
             self._log.error(

@@ -101,6 +101,24 @@ REFUSED = [
     ("ab -g /tmp/plot URL", "ab option -g"),
     ("ab -e /tmp/csv URL", "ab option -e"),
     ("ab -E /tmp/cert URL", "ab option -E"),
+    # curl: the protocol allow-list the load tester sets may not be changed, nor --next reset it
+    ("curl --proto-default file /etc/passwd", "curl option --proto-default is reserved"),
+    ("curl --proto-def file /etc/passwd", "curl option --proto-def may abbreviate --proto-default"),
+    ("curl --proto =file file:/x", "curl option --proto is reserved"),
+    ("curl --proto=all URL", "curl option --proto is reserved"),
+    ("curl --proto-redir all URL", "curl option --proto-redir is reserved"),
+    ("curl --prot all URL", "curl option --prot may abbreviate --proto"),
+    ("curl URL --next /etc/passwd", "curl option --next is reserved"),
+    ("curl URL -: /etc/passwd", "curl option -: is reserved"),
+    ("curl URL -s: /etc/passwd", "curl option -: is reserved"),
+    ("curl --no-globoff URL", "curl option --no-globoff is reserved"),
+    # curl: URL globs, which can spell file: in ways no pattern foresees
+    ("curl fi{l}e:///etc/passwd", "curl URL 'fi{l}e:///etc/passwd' uses curl URL globbing"),
+    ("curl '{file}:///etc/passwd'", "uses curl URL globbing"),
+    ("curl '[f-f]ile:///etc/passwd'", "uses curl URL globbing"),
+    ("curl 'http://x/[1-9]'", "uses curl URL globbing"),
+    ("curl --url 'f{i}le:///etc/passwd'", "curl option --url with 'f{i}le:///etc/passwd' uses curl URL"),
+    ("curl 'http://[::1]:9898/{a,b}'", "uses curl URL globbing"),
 ]
 
 ALLOWED = [
@@ -128,6 +146,9 @@ ALLOWED = [
     "curl http://podinfo-canary.test:9898/profile:1",
     "curl -u user:pass URL",
     "curl --proxy http://proxy:3128 URL",  # exact name wins over a prefix of --proxy-cert
+    "curl -s 'http://[::1]:9898/healthz'",  # brackets around an IPv6 host are no glob
+    "curl -s 'http://u@[fe80::1%25eth0]:9898/'",
+    "curl -s 'http://podinfo-canary.test:9898/q?a=%7Bx%7D%5B1%5D'",  # percent-encoded glob characters
     "ab -n 100 -c 2 -k URL",
     "ab -n 100 -H 'X-A: 1' URL",
 ]
@@ -158,10 +179,12 @@ def test_programs_without_rules_are_not_checked() -> None:
 
 
 def test_the_policy_checks_arguments_before_anything_runs() -> None:
-    policy = CommandPolicy.of(["curl"])
+    policy = CommandPolicy.of(["curl", "hey"])
     with pytest.raises(CommandRefused, match="curl option -d with '@/etc/passwd'"):
         policy.prepare(f"curl -d @/etc/passwd {URL}")
-    assert policy.prepare(f"curl -s {URL}")[1:] == ["-s", URL]
+    assert policy.prepare(f"curl -s {URL}")[1:] == [
+        "-q", "--proto", "=http,https", "--proto-redir", "=http,https", "--globoff", "-s", URL]
+    assert policy.prepare(f"hey {URL}")[1:] == [URL]
 
 
 def test_unchecked_programs_are_listed_for_the_startup_warning() -> None:
