@@ -226,7 +226,7 @@ def test_blocking_task_is_killed_at_the_timeout(start: Callable[..., LoadTesterS
 
 
 def test_manual_gates_follow_flagger(start: Callable[..., LoadTesterServer]) -> None:
-    server = start()
+    server = start(open_gates=True)  # Flagger's behaviour; the token is tested in test_loadtester_process
     canary = {"name": "podinfo", "namespace": "test"}
     assert call(server, "/gate/check", canary) == (403, "Forbidden\n")
     assert call(server, "/gate/open", canary)[0] == 202
@@ -327,7 +327,7 @@ def test_malformed_http_requests_get_clear_answers(start: Callable[..., LoadTest
 
 
 def test_chunked_bodies_are_decoded(start: Callable[..., LoadTesterServer]) -> None:
-    server = start()
+    server = start(open_gates=True)
     payload = json.dumps({"name": "podinfo", "namespace": "test"}).encode()
     chunked = urllib.request.Request(server.url + "/gate/open", data=iter([payload[:10], payload[10:]]),
                                      headers={"Transfer-Encoding": "chunked"}, method="POST")

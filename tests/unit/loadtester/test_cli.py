@@ -23,7 +23,9 @@ def test_help_lists_the_options_and_examples() -> None:
     output = " ".join(output.split())  # the help is wrapped to the terminal's width
     for text in ("--allow-command NAME", "--enable-bash", "--timeout DURATION", "--gate-repo",
                  "[default: 8080", "[default: 1h]", "Examples:", "gitflagger loadtester --allow-command hey",
-                 "approvals/<namespace>/<name>/<checksum>"):
+                 "approvals/<namespace>/<name>/<checksum>", "--operator-token-file FILE",
+                 "with neither it nor --insecure-open-gates they are refused",
+                 "--insecure-open-gates", "--max-tasks", "[default: 16]", "429 Too Many Requests"):
         assert text in output, text
 
 
@@ -62,3 +64,19 @@ def test_a_busy_port_is_one_clear_error() -> None:
         code, output = _run("--listen", "127.0.0.1", "--port", str(port))
     assert code == 1
     assert output.strip() == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
+@pytest.mark.parametrize(
+    ("content", "complaint"),
+    [(None, "No such file or directory"), ("", "is empty"), ("  \n", "is empty"),
+     ("two words", "one line of printable ASCII"), ("x" * 5000, "at most 4096 bytes")],
+    ids=["missing", "empty", "blank", "space inside", "too long"],
+)
+def test_a_bad_operator_token_file_fails_before_serving(tmp_path: Path, content: str | None,
+                                                        complaint: str) -> None:
+    path = tmp_path / "token"
+    if content is not None:
+        path.write_text(content)
+    code, output = _run("--operator-token-file", str(path), "--port", "0", "--listen", "127.0.0.1")
+    assert code == 2 and "Invalid value for --operator-token-file" in output and complaint in output
+    assert "Traceback" not in output
