@@ -16,7 +16,7 @@ import pytest
 
 from tests.testbed.meshsim import PODINFO, MeshSim
 from tests.testbed.prometheus import Prometheus
-from tests.unit.deploy.deploy_files import DEPLOY, docs, one, panels
+from tests.unit.deploy.deploy_files import DEPLOY, dashboard, docs, one, panels
 
 pytestmark = pytest.mark.testbed
 
@@ -93,6 +93,9 @@ def test_every_dashboard_query_runs_and_the_red_panels_show_primary_and_canary(
                 for p in panels()}
 
     # Every query is valid PromQL to a real Prometheus (the controller's own series may be absent here).
+    annotations = [(a["name"], _render(a["expr"], namespace)) for a in dashboard()["annotations"]["list"]
+                   if "expr" in a]
+    by_title["annotations"] = annotations
     for title, queries in by_title.items():
         for legend, promql in queries:
             prometheus.query(promql)  # raises with Prometheus' error on a bad query

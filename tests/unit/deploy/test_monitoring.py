@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from itertools import combinations
 
+from gitflagger.engine.telemetry import Telemetry
 from tests.unit.deploy.deploy_files import dashboard, docs, one, panels
 
 REQUIRED_METRICS = [
@@ -80,3 +81,42 @@ def test_alert_rule_is_flaggers_in_both_forms() -> None:
     assert plain["groups"] == operator["spec"]["groups"]
     (group,) = plain["groups"]
     assert group["rules"] == [FLAGGER_ALERT]
+
+
+ISTIO_SERIES = {"istio_requests_total", "istio_request_duration_milliseconds_bucket"}
+PROMQL_WORDS = {"sum", "by", "le", "rate", "increase", "histogram_quantile", "max", "or", "vector", "metric",
+                "kind", "service", "reporter", "destination_workload_namespace", "destination_workload",
+                "response_code", "namespace", "name", "workload"}
+
+
+def annotation_expressions() -> list[str]:
+    return [a["expr"] for a in dashboard()["annotations"]["list"] if "expr" in a]
+
+
+def exported_series() -> set[str]:
+    """Every series name the controller exposes: counters as ``_total``, histograms as ``_bucket``…"""
+    suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"], "gauge": [""],
+                "info": ["_info"]}
+    families = Telemetry().registry.collect()
+    return {family.name + suffix for family in families for suffix in suffixes[family.type]}
+
+
+def test_every_query_uses_an_exported_series() -> None:
+    exported = exported_series() | ISTIO_SERIES
+    for expr in expressions() + annotation_expressions():
+        bare = re.sub(r'"[^"]*"|\[[^\]]*\]|\$\{?\w+\}?', " ", expr)
+        names = set(re.findall(r"[a-zA-Z_][a-zA-Z0-9_]*", bare)) - PROMQL_WORDS
+        names = {n for n in names if not n.replace(".", "").isdigit()}
+        assert names <= exported, f"{expr}: {names - exported} is not exported"
+
+
+def test_analysis_panels_and_release_annotations() -> None:
+    by_title = {p["title"]: " ".join(t["expr"] for t in p["targets"]) for p in panels()}
+    assert "flagger_canary_metric_analysis" in by_title["Metric analysis"]
+    assert "flagger_canary_duration_seconds_bucket" in by_title["Analysis duration"]
+    assert "gitflagger_events_total" in by_title["Events by kind"]
+    names = {a["name"]: a["expr"] for a in dashboard()["annotations"]["list"] if "expr" in a}
+    assert "flagger_canary_successes_total" in names["Promotions"]
+    assert "flagger_canary_failures_total" in names["Rollbacks"]
+    for expr in names.values():
+        assert 'namespace="$namespace"' in expr and 'name="$canary"' in expr
