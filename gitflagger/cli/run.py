@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from gitflagger.adapters.git import FileDiff, GitRecorder, RemoteRecorder, RepoSettings, Step
+from gitflagger.adapters.git import FileDiff, GitRecorder, RecordedStep, RemoteRecorder, RepoSettings
 from gitflagger.adapters.git.pack import bound_pack_windows
 from gitflagger.adapters.kube import KubeCluster, LeaderElector
 from gitflagger.adapters.notifiers import Slack
@@ -252,7 +252,7 @@ def _print_preview(
     """Decide the next step without acting on it; print its diffs, repo head first, then live; any diff?"""
     file_diffs: list[FileDiff] = []
 
-    def collect(step: Step, diffs: Sequence[FileDiff]) -> None:
+    def collect(step: RecordedStep, diffs: Sequence[FileDiff]) -> None:
         file_diffs.extend(diffs)
 
     recorder = repo.recorder(dry_run=collect)

@@ -10,7 +10,7 @@ import click
 from rich.table import Table
 
 from gitflagger.adapters.files import load_documents
-from gitflagger.adapters.git import FileDiff, RepoSettings, Step
+from gitflagger.adapters.git import FileDiff, RecordedStep, RepoSettings
 from gitflagger.cli.diffs import print_diffs
 from gitflagger.cli.history import canary_ref
 from gitflagger.cli.repo_options import REPO_EPILOG, repo_options
@@ -128,7 +128,7 @@ def _simulate_one(
     pending: list[FileDiff] = []
     changed = False
 
-    def collect(step: Step, diffs: Sequence[FileDiff]) -> None:
+    def collect(step: RecordedStep, diffs: Sequence[FileDiff]) -> None:
         nonlocal changed
         changed = changed or bool(diffs)
         if output == "json":

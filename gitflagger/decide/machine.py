@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from gitflagger.decide import messages as msg
 from gitflagger.decide.decision import Action, Decision
+from gitflagger.decide.draft import DecisionDraft
 from gitflagger.decide.gates import GateBook
 from gitflagger.decide.observation import ManualIntent, Observation
 from gitflagger.decide.progress import in_flight
-from gitflagger.decide.step import Step
 from gitflagger.decide.transitions import (
     HookOutcome,
     apply_revision,
@@ -102,7 +102,7 @@ def _run(canary: Canary, state: State, observation: Observation, book: GateBook)
             routes=current_routes(canary.spec.analysis, state),
             subject=f"{canary.key}: suspended, no change",
         )
-    step = Step.start(canary, state, observation, book)
+    step = DecisionDraft.start(canary, state, observation, book)
     phase = state.phase
     if phase is None or phase is Phase.INITIALIZING:
         _initialize(step)
@@ -117,7 +117,7 @@ def _run(canary: Canary, state: State, observation: Observation, book: GateBook)
     return step.finish()
 
 
-def _initialize(step: Step) -> None:
+def _initialize(step: DecisionDraft) -> None:
     """Create the primary from the target, route everything to it, scale the target down.
 
     Flagger takes two passes: Initializing creates the objects, Initialized
@@ -146,7 +146,7 @@ def _initialize(step: Step) -> None:
     step.say("initialization done")
 
 
-def _steady(step: Step) -> None:
+def _steady(step: DecisionDraft) -> None:
     """Initialized, Succeeded or Failed: start a rollout when a new revision shows up."""
     before, obs = step.before, step.obs
     pending = revision_pending(before, obs)
@@ -180,7 +180,7 @@ def _steady(step: Step) -> None:
         step.say("target reverted to the promoted revision")
 
 
-def _adopt_foreign_hash(step: Step) -> bool:
+def _adopt_foreign_hash(step: DecisionDraft) -> bool:
     """Take over a settled canary whose status hashes come from Flagger (or another scheme).
 
     gitflagger's revisions are ``sha256:…``; Flagger's ``lastAppliedSpec`` is a
@@ -204,7 +204,7 @@ def _scheme(revision: str) -> str:
     return revision.split(":", 1)[0] if ":" in revision else ""
 
 
-def _waiting(step: Step) -> None:
+def _waiting(step: DecisionDraft) -> None:
     """Waiting for ``confirm-rollout`` approval; ``rollback`` webhooks can still abort."""
     intent = step.obs.manual
     if intent is ManualIntent.ABORT:
@@ -225,7 +225,7 @@ def _waiting(step: Step) -> None:
     _start_rollout(step)
 
 
-def _start_rollout(step: Step, *, retry: bool = False) -> None:
+def _start_rollout(step: DecisionDraft, *, retry: bool = False) -> None:
     """Flagger's ``checkCanaryStatus`` for a new revision: confirm-rollout gates, then scale up.
 
     The analysis itself starts on the next step, once the canary is ready.

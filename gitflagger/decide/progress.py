@@ -21,9 +21,9 @@ from __future__ import annotations
 from gitflagger.decide import messages as msg
 from gitflagger.decide.analysis import evaluate
 from gitflagger.decide.decision import Action
+from gitflagger.decide.draft import DecisionDraft, routes_of
 from gitflagger.decide.events import Event
 from gitflagger.decide.observation import ManualIntent
-from gitflagger.decide.step import Step, routes_of
 from gitflagger.decide.transitions import (
     HookOutcome,
     apply_revision,
@@ -42,7 +42,7 @@ from gitflagger.model.status import Phase
 _ANALYSING = (Phase.PROGRESSING, Phase.WAITING_PROMOTION)
 
 
-def in_flight(step: Step) -> None:
+def in_flight(step: DecisionDraft) -> None:
     if _manual(step):
         return
     names, spec, ns = step.names, step.canary.spec, step.canary.namespace
@@ -111,7 +111,7 @@ def in_flight(step: Step) -> None:
         _canary(step)
 
 
-def _manual(step: Step) -> bool:
+def _manual(step: DecisionDraft) -> bool:
     """``gitflagger promote|abort`` while a rollout is in flight. True when the step is decided."""
     intent = step.obs.manual
     if intent is None:
@@ -132,7 +132,7 @@ def _manual(step: Step) -> bool:
     return True
 
 
-def _analysis_passes(step: Step) -> bool:
+def _analysis_passes(step: DecisionDraft) -> bool:
     """Flagger's pre-rollout step (no traffic yet) or ``runAnalysis``; a failure counts a failed check."""
     names, routes = step.names, routes_of(step)
     starting = (
@@ -163,13 +163,13 @@ def _analysis_passes(step: Step) -> bool:
     return True
 
 
-def _failed_check(step: Step, event: Event) -> None:
+def _failed_check(step: DecisionDraft, event: Event) -> None:
     step.emit(event)
     step.set(failed_checks=step.before.failed_checks + 1)
     step.say(halt_summary(event.message, step.names))
 
 
-def _confirm_promotion(step: Step) -> bool:
+def _confirm_promotion(step: DecisionDraft) -> bool:
     """Flagger's ``runConfirmPromotionHooks``: a blocked gate parks the canary in WaitingPromotion."""
     for answer in step.book.answers(WebhookType.CONFIRM_PROMOTION):
         name = answer.webhook.name
@@ -183,7 +183,7 @@ def _confirm_promotion(step: Step) -> bool:
     return True
 
 
-def _canary(step: Step) -> None:
+def _canary(step: DecisionDraft) -> None:
     """Flagger's progressive traffic increase (``runCanary``), with the optional mirror step first."""
     analysis, names = step.analysis, step.names
     weight = step.before.canary_weight
@@ -215,7 +215,7 @@ def _canary(step: Step) -> None:
         promote(step)
 
 
-def _ab_testing(step: Step) -> None:
+def _ab_testing(step: DecisionDraft) -> None:
     """Flagger's ``runAB``: matched requests go to the canary for ``iterations`` intervals."""
     total, done = step.analysis.iterations, step.before.iterations
     if done < total:
@@ -227,7 +227,7 @@ def _ab_testing(step: Step) -> None:
         promote(step)
 
 
-def _blue_green(step: Step) -> None:
+def _blue_green(step: DecisionDraft) -> None:
     """Flagger's ``runBlueGreen``: test the idle canary, then switch all traffic to it, then promote.
 
     The switch to the canary comes before the primary's rolling update so no
@@ -253,7 +253,7 @@ def _blue_green(step: Step) -> None:
     promote(step)
 
 
-def _shift_to_primary(step: Step) -> None:
+def _shift_to_primary(step: DecisionDraft) -> None:
     """Flagger's ``runPromotionTrafficShift``: all at once, or ``stepWeightPromotion`` at a time."""
     routes = routes_of(step)
     if step.analysis.step_weight_promotion <= 0 or routes.canary == 0:
@@ -273,7 +273,7 @@ def _shift_to_primary(step: Step) -> None:
         step.say(f"advance primary weight {shifted.primary}")
 
 
-def _finalise(step: Step) -> None:
+def _finalise(step: DecisionDraft) -> None:
     step.act(Action.SCALE_CANARY_DOWN)
     step.set(last_promoted_spec=step.before.last_applied_spec, canary_weight=0, iterations=0, mirrored=False)
     step.enter(Phase.SUCCEEDED)
@@ -282,7 +282,7 @@ def _finalise(step: Step) -> None:
     step.say("promotion completed")
 
 
-def _promote_without_analysis(step: Step) -> None:
+def _promote_without_analysis(step: DecisionDraft) -> None:
     """Flagger's ``shouldSkipAnalysis``: copy, scale down and succeed in one step, no webhooks."""
     step.emit(msg.copying_spec(step.names))
     step.act(Action.PROMOTE, Action.SCALE_CANARY_DOWN)

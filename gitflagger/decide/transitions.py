@@ -6,8 +6,8 @@ from enum import Enum
 
 from gitflagger.decide import messages as msg
 from gitflagger.decide.decision import Action
+from gitflagger.decide.draft import DecisionDraft
 from gitflagger.decide.observation import Observation, WorkloadHealth
-from gitflagger.decide.step import Step
 from gitflagger.model.canary import WebhookType
 from gitflagger.model.status import Phase, State
 
@@ -38,7 +38,7 @@ def revision_pending(before: State, obs: Observation) -> bool:
     return spec_changed or dict(obs.tracked_configs) != dict(before.tracked_configs)
 
 
-def apply_revision(step: Step) -> None:
+def apply_revision(step: DecisionDraft) -> None:
     """Record the target's revision as the one this rollout is about (Flagger's ``SyncStatus``)."""
     step.set(last_applied_spec=step.obs.revision, tracked_configs=dict(step.obs.tracked_configs))
 
@@ -54,7 +54,7 @@ def problem(health: WorkloadHealth, deployment: str, namespace: str) -> str | No
     return health.message or "waiting for rollout to finish"
 
 
-def deadline_passed(step: Step, health: WorkloadHealth) -> bool:
+def deadline_passed(step: DecisionDraft, health: WorkloadHealth) -> bool:
     """``progressDeadlineSeconds`` ran out: Flagger's non-retriable readiness error.
 
     Measured from when the Deployment became unavailable, as Flagger does, or
@@ -68,7 +68,7 @@ def deadline_passed(step: Step, health: WorkloadHealth) -> bool:
     return (step.obs.now - since).total_seconds() > step.canary.spec.progress_deadline_seconds
 
 
-def promote(step: Step) -> None:
+def promote(step: DecisionDraft) -> None:
     """Copy the target's template and config to the primary (Flagger's ``Promote``) and start Promoting.
 
     The routes stay as they are: traffic returns to the primary only once the
@@ -81,7 +81,7 @@ def promote(step: Step) -> None:
     step.say(f"promoting, copying template spec to {step.canary.primary_name}")
 
 
-def rollback(step: Step, reason: str) -> None:
+def rollback(step: DecisionDraft, reason: str) -> None:
     """Flagger's ``rollback``: all traffic to the primary, canary to zero, phase Failed.
 
     ``failedChecks`` is kept (Flagger's newest releases zero it): the status
@@ -98,7 +98,7 @@ def rollback(step: Step, reason: str) -> None:
     step.say(f"rollback, {reason}")
 
 
-def run_rollback_hooks(step: Step) -> HookOutcome:
+def run_rollback_hooks(step: DecisionDraft) -> HookOutcome:
     """Flagger's ``runRollbackHooks``: a ``rollback`` webhook answering 2xx aborts the rollout."""
     for answer in step.book.answers(WebhookType.ROLLBACK):
         name = answer.webhook.name

@@ -1,4 +1,4 @@
-"""decide → render → the Step to record: the pure middle of every reconcile, shared by all engines.
+"""decide → render → the step to record: the pure middle of every reconcile, shared by all engines.
 
 ``gitflagger simulate`` and the controller observe and apply very differently
 (a scripted timeline against a live cluster), but between the two they do the
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gitflagger.adapters.git import Step
+from gitflagger.adapters.git import RecordedStep
 from gitflagger.decide import Decision, MetricResult, Observation, decide, metrics_due
 from gitflagger.model.canary import Canary
 from gitflagger.model.status import State
@@ -25,7 +25,7 @@ class Plan:
 
     decision: Decision
     manifests: tuple[Manifest, ...]
-    step: Step
+    step: RecordedStep
 
 
 def plan_step(canary: Canary, state: State, observation: Observation, inputs: WorkloadInputs) -> Plan:
@@ -33,7 +33,7 @@ def plan_step(canary: Canary, state: State, observation: Observation, inputs: Wo
     decision = decide(canary, state, observation)
     manifests = render(canary, inputs, decision)
     analysed = set(metrics_due(canary, state, observation))
-    step = Step(
+    step = RecordedStep(
         canary=canary,
         decision=decision,
         manifests=manifests,

@@ -37,7 +37,7 @@ from typing import Any
 
 import pygit2
 
-from gitflagger.adapters.git import GitRecorder, RecordResult, Step
+from gitflagger.adapters.git import GitRecorder, RecordedStep, RecordResult
 from gitflagger.engine.simulate import TickResult, simulate
 from tests.bench import fleet
 from tests.bench.harness import CACHE, Row, Sample
@@ -53,10 +53,10 @@ class CapturingRecorder:
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
-        self.steps: list[tuple[int, Step]] = []
+        self.steps: list[tuple[int, RecordedStep]] = []
         """(pass number, step) in recording order."""
 
-    def record(self, step: Step) -> RecordResult:
+    def record(self, step: RecordedStep) -> RecordResult:
         self.steps.append((getattr(self.inner, "passes", 0), step))
         return self.inner.record(step)
 
@@ -81,7 +81,7 @@ class PassRecorder:
         self.batched = batched
         self.passes = 0
 
-    def record(self, step: Step) -> RecordResult:
+    def record(self, step: RecordedStep) -> RecordResult:
         return self.inner.record(step)
 
     def flush(self) -> None:
@@ -120,7 +120,7 @@ def interleaved(
 
 def pipeline_run(
     n: int, capture: bool = False, where: str | None = None, batched: bool = True
-) -> tuple[float, int, list[Step], int]:
+) -> tuple[float, int, list[RecordedStep], int]:
     """One timed run: (seconds, steps, captured steps, commits). The end of each pass is timed too."""
     loads = fleet.workloads(n)
     timeline = fleet.promote_timeline()
@@ -153,7 +153,7 @@ def _check_recorded(recorder: GitRecorder, commits: int) -> None:
         raise RuntimeError(f"{commits} commits made but {found} on the branch")
 
 
-def record_only_run(steps: list[tuple[int, Step]]) -> float:
+def record_only_run(steps: list[tuple[int, RecordedStep]]) -> float:
     """The captured steps replayed pass by pass: one batch per pass, as they were recorded."""
     with fleet.seeded_repo(FILES) as path:
         recorder = GitRecorder(str(path), branch=fleet.BRANCH, prefix=fleet.PREFIX)
@@ -303,7 +303,7 @@ def run(quick: bool) -> list[Row]:
         notes=f"baseline; repo of {seeded} files, path depth {len(fleet.baseline_path())}; "
         "each throughput row below is paired with its own raw runs",
     ))
-    captured: list[tuple[int, Step]] = []
+    captured: list[tuple[int, RecordedStep]] = []
     for n in sizes:
         facts: dict[str, int] = {}
 

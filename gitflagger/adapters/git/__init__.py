@@ -16,10 +16,10 @@ from gitflagger.adapters.git.recorder import (
     DEFAULT_PREFIX,
     GitRecorder,
     Identity,
+    RecordedStep,
     Recorder,
     RecordResult,
     SkipReason,
-    Step,
 )
 from gitflagger.adapters.git.remote import RemoteConfig, decode_secret_data
 from gitflagger.adapters.git.remote_recorder import RemoteRecorder, RetryPolicy
@@ -38,6 +38,7 @@ __all__ = [
     "HistoryEntry",
     "Identity",
     "RecordResult",
+    "RecordedStep",
     "Recorder",
     "RemoteConfig",
     "RemoteRecorder",
@@ -46,7 +47,6 @@ __all__ = [
     "Signer",
     "SkipReason",
     "SshSigner",
-    "Step",
     "StepTrailers",
     "decode_secret_data",
     "history_at",

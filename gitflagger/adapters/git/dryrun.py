@@ -22,7 +22,7 @@ import pygit2
 
 from gitflagger.adapters.git.checksums import ChecksumKey
 from gitflagger.adapters.git.layout import canary_directory, directory_files
-from gitflagger.adapters.git.recorder import DEFAULT_PREFIX, RecordResult, SkipReason, Step
+from gitflagger.adapters.git.recorder import DEFAULT_PREFIX, RecordedStep, RecordResult, SkipReason
 from gitflagger.adapters.git.tree import read_directory
 
 
@@ -36,7 +36,7 @@ class FileDiff:
     text: str
 
 
-DiffSink = Callable[[Step, Sequence[FileDiff]], None]
+DiffSink = Callable[[RecordedStep, Sequence[FileDiff]], None]
 
 
 class DryRunRecorder:
@@ -60,7 +60,7 @@ class DryRunRecorder:
         self.checksum_key = checksum_key or ChecksumKey.ephemeral()
         self._would_be: dict[tuple[str, ...], dict[str, bytes]] = {}
 
-    def record(self, step: Step) -> RecordResult:
+    def record(self, step: RecordedStep) -> RecordResult:
         canary = step.canary
         directory = canary_directory(self.prefix, canary.namespace, canary.name)
         after = directory_files(canary, step.decision.state, step.manifests, seal=self.checksum_key.seal)

@@ -83,7 +83,7 @@ class Identity:
 
 
 @dataclass(frozen=True)
-class Step:
+class RecordedStep:
     """One step of one Canary, everything the record stage writes about it."""
 
     canary: Canary
@@ -122,7 +122,7 @@ class Recorder(Protocol):
     :class:`~gitflagger.adapters.git.remote_recorder.RemoteRecorder` for a remote one, and
     :class:`~gitflagger.adapters.git.dryrun.DryRunRecorder`, which only computes diffs."""
 
-    def record(self, step: Step) -> RecordResult: ...
+    def record(self, step: RecordedStep) -> RecordResult: ...
 
     def flush(self) -> None:
         """Publish what :meth:`record` wrote (push, for a remote); a no-op for a local repository."""
@@ -218,7 +218,7 @@ class GitRecorder:
         What the index ref says, without reading that commit's (large) root tree again: trusted,
         like the ref, only while the directory at the head is still that very tree."""
 
-    def record(self, step: Step) -> RecordResult:
+    def record(self, step: RecordedStep) -> RecordResult:
         """Commit ``step`` on the branch unless it is already there or changes nothing.
 
         Inside a batch (:meth:`begin`), the commit is only in memory until :meth:`persist`.
@@ -284,7 +284,7 @@ class GitRecorder:
         target = ref.target if ref is not None else None
         return target if isinstance(target, pygit2.Oid) else None
 
-    def _record_buffered(self, step: Step, batch: _Batch) -> RecordResult:
+    def _record_buffered(self, step: RecordedStep, batch: _Batch) -> RecordResult:
         assert self._buffered is not None
         repo = self._buffered[0]
         canary = step.canary
@@ -399,7 +399,7 @@ class GitRecorder:
             self.persist()
         self.maintenance.poke()
 
-    def _record(self, step: Step) -> RecordResult:
+    def _record(self, step: RecordedStep) -> RecordResult:
         canary = step.canary
         directory = canary_directory(self.prefix, canary.namespace, canary.name)
         sid = step.step_id
@@ -471,7 +471,7 @@ class GitRecorder:
         return True
 
 
-def _message(step: Step, sid: str, previous: str | None) -> str:
+def _message(step: RecordedStep, sid: str, previous: str | None) -> str:
     state = step.decision.state
     trailers = StepTrailers(
         canary=step.canary.ref,

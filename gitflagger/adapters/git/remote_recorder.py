@@ -66,8 +66,8 @@ from gitflagger.adapters.git.recorder import (
     GitRecorder,
     Identity,
     Persisted,
+    RecordedStep,
     RecordResult,
-    Step,
 )
 from gitflagger.adapters.git.remote import RemoteConfig
 from gitflagger.adapters.git.signing import Signer
@@ -151,7 +151,7 @@ class RemoteRecorder:
     def repo(self) -> pygit2.Repository:
         return self.cache.repo
 
-    def record(self, step: Step) -> RecordResult:
+    def record(self, step: RecordedStep) -> RecordResult:
         """Commit ``step`` to the cache (after this pass's fetch); pushed by :meth:`flush`."""
         with self._lock:
             if not self._synced and not self.local.batching:

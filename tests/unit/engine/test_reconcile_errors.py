@@ -9,7 +9,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from gitflagger.adapters.git import RecordResult, Step
+from gitflagger.adapters.git import RecordedStep, RecordResult
 from gitflagger.adapters.git.snapshot import recorded_status
 from gitflagger.adapters.git.tree import replace_directory
 from gitflagger.engine.controller import Controller
@@ -111,7 +111,7 @@ class FlakyRecorder:
     def __init__(self, inner: object, error: Exception) -> None:
         self.inner, self.error, self.push_retries, self.syncs = inner, error, 0, 0
 
-    def record(self, step: Step) -> RecordResult:
+    def record(self, step: RecordedStep) -> RecordResult:
         return self.inner.record(step)  # type: ignore[attr-defined, no-any-return]
 
     def sync(self) -> None:

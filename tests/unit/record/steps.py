@@ -10,7 +10,7 @@ from typing import Any
 
 import pygit2
 
-from gitflagger.adapters.git.recorder import Step
+from gitflagger.adapters.git.recorder import RecordedStep
 from gitflagger.decide.decision import Decision, Routes
 from gitflagger.decide.events import Event, EventKind, Severity
 from gitflagger.decide.observation import MetricResult, WebhookResult
@@ -58,7 +58,7 @@ def step(
     failed_checks: int = 0,
     items: tuple[Manifest, ...] | None = None,
     time: datetime | None = None,
-) -> Step:
+) -> RecordedStep:
     state = State(
         phase=phase,
         canary_weight=weight,
@@ -74,7 +74,7 @@ def step(
         subject=f"{key}: advance canary weight {weight}",
         changed=True,
     )
-    return Step(
+    return RecordedStep(
         canary=canary or podinfo(),
         decision=decision,
         manifests=manifests() if items is None else items,

@@ -10,7 +10,14 @@ from pathlib import Path
 import pygit2
 from click.testing import CliRunner
 
-from gitflagger.adapters.git import DryRunRecorder, FileDiff, GitRecorder, SkipReason, Step, open_repository
+from gitflagger.adapters.git import (
+    DryRunRecorder,
+    FileDiff,
+    GitRecorder,
+    RecordedStep,
+    SkipReason,
+    open_repository,
+)
 from gitflagger.cli.main import cli
 from tests.unit.cli.test_simulate_cli import PODINFO, TIMELINES
 from tests.unit.record.steps import manifests, step
@@ -25,7 +32,7 @@ class Collected:
     def __init__(self) -> None:
         self.calls: list[tuple[str, list[FileDiff]]] = []
 
-    def __call__(self, step: Step, diffs: Sequence[FileDiff]) -> None:
+    def __call__(self, step: RecordedStep, diffs: Sequence[FileDiff]) -> None:
         self.calls.append((step.decision.subject, list(diffs)))
 
 

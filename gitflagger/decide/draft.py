@@ -2,9 +2,11 @@
 
 The state machine reads much like Flagger's ``advanceCanary``: a sequence of
 checks with early returns. Each check writes what it decided onto a
-:class:`Step` (events, actions, state changes, the commit subject), and
-:meth:`Step.finish` turns the result into an immutable Decision. The Step is
-local to one call of ``decide``; nothing mutable escapes.
+:class:`DecisionDraft` (events, actions, state changes, the commit subject),
+and :meth:`DecisionDraft.finish` turns the result into an immutable Decision.
+The draft is local to one call of ``decide``; nothing mutable escapes. (What
+the config repo records of a step is
+:class:`gitflagger.adapters.git.recorder.RecordedStep`.)
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from gitflagger.model.status import Condition, Phase, State
 
 
 @dataclass
-class Step:
+class DecisionDraft:
     canary: Canary
     before: State
     obs: Observation
@@ -38,7 +40,7 @@ class Step:
     handled_intent: ManualIntent | None = None
 
     @classmethod
-    def start(cls, canary: Canary, state: State, obs: Observation, book: GateBook) -> Step:
+    def start(cls, canary: Canary, state: State, obs: Observation, book: GateBook) -> DecisionDraft:
         return cls(canary, state, obs, book, msg.Names.of(canary), state)
 
     @property
@@ -127,6 +129,6 @@ def _material(state: State) -> State:
     return state.evolve(last_step_time=None, step=0, last_commit="")
 
 
-def routes_of(step: Step) -> Routes:
+def routes_of(step: DecisionDraft) -> Routes:
     """The routes as they stand at the start of the step."""
     return current_routes(step.analysis, step.before)
