@@ -19,6 +19,7 @@ import click
 from gitflagger import __version__
 from gitflagger.cli.completion import completion
 from gitflagger.cli.control import abort, promote, retry
+from gitflagger.cli.dashboard import dashboard
 from gitflagger.cli.get import get
 from gitflagger.cli.history import history
 from gitflagger.cli.report import report
@@ -122,6 +123,7 @@ cli.add_command(retry)
 cli.add_command(loadtester_command, name="loadtester")
 cli.add_command(completion)
 cli.add_command(report)
+cli.add_command(dashboard)
 
 
 def main() -> None:

@@ -56,6 +56,15 @@ def render_report(canary: str, rollouts: Sequence[Rollout], *, source: str, gene
             f"<body>{''.join(body)}</body></html>\n")
 
 
+def render_step_page(canary: str, step: StepRecord) -> str:
+    """One step alone, its trailers and diff shown open: what the dashboard links each commit to."""
+    body = (f"<h1>{escape(canary)}</h1><p class=\"muted\">{escape(step.subject)}</p>"
+            + _step(step).replace("<details ", "<details open ", 1))
+    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{escape(canary)} {escape(step.commit[:10])}</title><style>{_STYLE}</style></head>"
+            f"<body>{body}</body></html>\n")
+
+
 def summary_line(rollout: Rollout) -> str:
     """``Failed after 9m00s, 5 failed checks: Rolling back podinfo.test failed checks …``."""
     checks = f"{rollout.failed_checks} failed check{'s' if rollout.failed_checks != 1 else ''}"
