@@ -173,6 +173,13 @@ def run(repo: RepoSettings, **opts: Any) -> int:
         for obj in items:
             _print_preview(_ref_of(obj), kube, obj, repo, opts)
         return 0
+    with repo.created_only_if_written():  # a controller that never records leaves no empty repo behind
+        return _run_controller(kube, repo, opts, after_pass)
+
+
+def _run_controller(
+    kube: KubeCluster, repo: RepoSettings, opts: dict[str, Any], after_pass: Callable[[], object] | None
+) -> int:
     ctx = build_context(kube, repo, opts)
     controller = Controller(kube, ctx, namespace=opts["namespace"], elector=_elector(kube, opts),
                             after_pass=after_pass)
@@ -230,12 +237,13 @@ def reconcile(canary: str, repo: RepoSettings, **opts: Any) -> int:
         raise PermanentError(f"Canary {canary} not found")
     if opts["dry_run"]:
         return 1 if _print_preview(canary, kube, obj, repo, opts) else 0  # as `flux diff`: 1 = a diff
-    ctx = build_context(kube, repo, opts)
-    sync = getattr(ctx.recorder, "sync", None)
-    if callable(sync):
-        sync()  # a remote repo: see the intents pushed since the last fetch
-    outcome = reconcile_one(ctx, obj)
-    ctx.recorder.flush()
+    with repo.created_only_if_written():  # an invalid Canary leaves no empty repo behind
+        ctx = build_context(kube, repo, opts)
+        sync = getattr(ctx.recorder, "sync", None)
+        if callable(sync):
+            sync()  # a remote repo: see the intents pushed since the last fetch
+        outcome = reconcile_one(ctx, obj)
+        ctx.recorder.flush()
     if outcome.error:
         raise PermanentError(f"{canary}: {outcome.error}")
     assert outcome.decision is not None

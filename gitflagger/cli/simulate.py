@@ -115,8 +115,9 @@ def simulate(
     """
     workloads = workloads_from_documents(load_documents(files), only)
     changed = False
-    for workload in workloads:
-        changed |= _simulate_one(workload, timeline_file, repo, output, max_ticks, dry_run)
+    with repo.created_only_if_written():  # a run that fails before its first commit leaves no repo behind
+        for workload in workloads:
+            changed |= _simulate_one(workload, timeline_file, repo, output, max_ticks, dry_run)
     return 1 if dry_run and changed else 0
 
 

@@ -5,16 +5,22 @@ multi-document YAML files, in any order. Exactly one Canary must be among them;
 its target Deployment and (when ``autoscalerRef`` is set) its HPA must be too.
 ConfigMaps and Secrets of the Canary's namespace are kept for config tracking.
 Other objects are ignored, so a whole app bundle can be passed as it is.
+
+No API server checked these files, so what the API server would refuse and
+gitflagger relies on is checked here, before anything is written: the names of
+the ConfigMaps and Secrets the target's pod template uses become file names in
+the config repo (``configmap-<name>-primary.yaml``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitflagger.errors import PermanentError
+from gitflagger.errors import PermanentError, ValidationError
 from gitflagger.model.canary import API_GROUP, Canary
+from gitflagger.model.fields import Problems, join
 from gitflagger.model.parse import parse_canary
 
 
@@ -76,6 +82,7 @@ def _workload(canary: Canary, docs: Sequence[Mapping[str, Any]]) -> Workload:
     target = objects(ref.kind).get(ref.name)
     if target is None:
         raise PermanentError(f"{canary.ref}: target {ref.kind} {namespace}/{ref.name} is not in the files")
+    _check_config_names(ref.kind, f"{namespace}/{ref.name}", target)
     hpa = None
     if canary.spec.autoscaler_ref is not None:
         scaler = canary.spec.autoscaler_ref
@@ -91,6 +98,61 @@ def _workload(canary: Canary, docs: Sequence[Mapping[str, Any]]) -> Workload:
         configmaps=objects("ConfigMap"),
         secrets=objects("Secret"),
     )
+
+
+_Site = tuple[Mapping[str, Any], str, str]
+
+
+def _check_config_names(kind: str, name: str, target: Mapping[str, Any]) -> None:
+    """Refuse a pod template naming a ConfigMap or Secret the API server would not accept as a name."""
+    template = (target.get("spec") or {}).get("template")
+    if not isinstance(template, Mapping):
+        return
+    problems = Problems()
+    for holder, key, path in _config_name_sites(template.get("spec"), "spec.template.spec"):
+        problems.name(holder, key, path)
+    if problems.items:
+        raise ValidationError(problems.items, subject=f"{kind} {name}")
+
+
+def _config_name_sites(spec: Any, path: str) -> Iterator[_Site]:
+    """``(holder, name key, holder's path)`` of every ConfigMap and Secret name in a pod spec.
+
+    The places :func:`~gitflagger.render.configs.config_refs` reads, with their field paths.
+    """
+    if not isinstance(spec, Mapping):
+        return
+    for v, volume in _indexed(spec.get("volumes"), join(path, "volumes")):
+        yield from _holder(volume, "configMap", "name", v)
+        yield from _holder(volume, "secret", "secretName", v)
+        projected = volume.get("projected")
+        if isinstance(projected, Mapping):
+            for p, source in _indexed(projected.get("sources"), join(join(v, "projected"), "sources")):
+                yield from _holder(source, "configMap", "name", p)
+                yield from _holder(source, "secret", "name", p)
+    for containers in ("initContainers", "containers"):
+        for c, container in _indexed(spec.get(containers), join(path, containers)):
+            for e, env in _indexed(container.get("env"), join(c, "env")):
+                value_from = env.get("valueFrom")
+                if isinstance(value_from, Mapping):
+                    yield from _holder(value_from, "configMapKeyRef", "name", join(e, "valueFrom"))
+                    yield from _holder(value_from, "secretKeyRef", "name", join(e, "valueFrom"))
+            for f, env_from in _indexed(container.get("envFrom"), join(c, "envFrom")):
+                yield from _holder(env_from, "configMapRef", "name", f)
+                yield from _holder(env_from, "secretRef", "name", f)
+
+
+def _indexed(items: Any, path: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    if isinstance(items, list):
+        for i, item in enumerate(items):
+            if isinstance(item, Mapping):
+                yield join(path, i), item
+
+
+def _holder(parent: Mapping[str, Any], key: str, field: str, path: str) -> Iterator[_Site]:
+    holder = parent.get(key)
+    if isinstance(holder, Mapping) and holder.get(field) not in (None, ""):
+        yield holder, field, join(path, key)
 
 
 def _group(doc: Mapping[str, Any]) -> str:

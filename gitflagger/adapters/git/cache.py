@@ -27,6 +27,7 @@ import pygit2
 
 from gitflagger.adapters.git import transport
 from gitflagger.adapters.git.latest import index_new_commits
+from gitflagger.adapters.git.locks import settle_after_error
 from gitflagger.adapters.git.remote import RemoteConfig
 from gitflagger.adapters.git.repository import branch_ref
 from gitflagger.errors import PermanentError
@@ -115,7 +116,15 @@ class RepoCache:
         return FetchResult(before, after)
 
     def set_head(self, target: pygit2.Oid, message: str) -> None:
-        self.repo.create_reference_direct(self.branch_ref, target, True, message=f"gitflagger: {message}")
+        self._set(self.branch_ref, target, f"gitflagger: {message}")
 
     def set_tracking(self, target: pygit2.Oid) -> None:
-        self.repo.create_reference_direct(self.tracking_ref, target, True, message="gitflagger: pushed")
+        self._set(self.tracking_ref, target, "gitflagger: pushed")
+
+    def _set(self, name: str, target: pygit2.Oid, message: str) -> None:
+        """Point ``name`` at ``target``; a lock on it is waited out or removed when stale (see locks)."""
+        try:
+            self.repo.create_reference_direct(name, target, True, message=message)
+        except (pygit2.GitError, OSError) as err:
+            settle_after_error(err, self.repo.path, name)  # raises when a lock stays
+            self.repo.create_reference_direct(name, target, True, message=message)

@@ -16,6 +16,8 @@ any, dry run       :class:`DryRunRecorder`             (not applicable)
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from gitflagger.adapters.git.layout import prefix_parts
 from gitflagger.adapters.git.recorder import DEFAULT_BRANCH, DEFAULT_PREFIX, GitRecorder, Identity, Recorder
 from gitflagger.adapters.git.remote import RemoteConfig
 from gitflagger.adapters.git.remote_recorder import RemoteRecorder
-from gitflagger.adapters.git.repository import branch_ref, open_repository
+from gitflagger.adapters.git.repository import branch_ref, open_repository, removed_unless_written
 from gitflagger.adapters.git.signing import Signer
 
 
@@ -75,6 +77,19 @@ class RepoSettings:
             signer=self.signer,
             checksum_key=self.checksum_key,
         )
+
+    @contextlib.contextmanager
+    def created_only_if_written(self) -> Iterator[None]:
+        """Around a command that records: a local repo it creates is removed again if nothing landed in it.
+
+        See :func:`~gitflagger.adapters.git.repository.removed_unless_written`; a
+        remote's cache is the cache's business, not the user's, and is left alone.
+        """
+        if self.remote.is_remote:
+            yield
+            return
+        with removed_unless_written(self.remote.local_path):
+            yield
 
     def history(self, canary: str, *, limit: int | None = None) -> list[HistoryEntry]:
         """The recorded steps of ``canary`` (``ns/name``), newest first; a remote is fetched first."""

@@ -12,7 +12,9 @@ module reads about 100:
 
 A chain link that cannot be followed (its commit missing, as in a shallow
 clone, or not a step of this Canary) falls back to the first-parent walk from
-there, so a damaged chain costs time, never rows.
+there, so a damaged chain costs time, never rows. A damaged repository (a
+missing object, a ref that names none, a truncated pack) is one
+:class:`PermanentError` naming the repository and what is broken.
 
 Measured on a 100,000-commit, 1,000-canary repo, see ``tests/bench/history.py``
 and the README's performance section.
@@ -38,7 +40,7 @@ from gitflagger.adapters.git.message import read_metrics
 from gitflagger.adapters.git.recorder import DEFAULT_PREFIX
 from gitflagger.adapters.git.repository import branch_ref, open_repository
 from gitflagger.adapters.git.trailers import StepTrailers
-from gitflagger.errors import PermanentError, TemporaryError
+from gitflagger.errors import PermanentError
 
 
 @dataclass(frozen=True)
@@ -75,10 +77,14 @@ def read_history(
     """
     ref_name = branch_ref(branch)
     repo = open_repository(path, create=False)
-    ref = repo.references.get(ref_name)
-    if ref is None:
+    try:
+        ref = repo.references.get(ref_name)
+        target = ref.target if ref is not None else None
+    except (pygit2.GitError, ValueError) as err:  # a ref file that holds no object id
+        raise PermanentError(f"{path}: the repository is damaged: {err}") from None
+    if ref is None or target is None:
         raise PermanentError(f"{path}: no branch {branch!r} (nothing recorded there yet?)")
-    return history_at(repo, ref.target, canary, prefix=prefix, limit=limit, where=str(path))
+    return history_at(repo, target, canary, prefix=prefix, limit=limit, where=str(path))
 
 
 def history_at(
@@ -100,8 +106,11 @@ def history_at(
             return []
         wanted = None if limit is None else limit + 1  # one more, to tell whether the last row changed phase
         commits = list(_chain(repo, latest, directory, canary, wanted))
-    except pygit2.GitError as err:
-        raise TemporaryError(f"{where or repo.path}: cannot read the history of {canary}: {err}") from err
+    except KeyError as err:  # pygit2's "no such object", also for an object a damaged pack cannot give back
+        broken = _unreadable(repo, err.args[0] if err.args else "?")
+        raise PermanentError(f"{where or repo.path}: the repository is damaged: {broken}") from None
+    except (pygit2.GitError, ValueError, OSError) as err:
+        raise PermanentError(f"{where or repo.path}: the repository is damaged: {_one_line(err)}") from None
     entries = [_entry(c) for c in commits]
     out = [
         HistoryEntry(
@@ -117,6 +126,48 @@ def history_at(
     if limit is not None and len(out) > limit:
         return out[:limit]
     return out
+
+
+def _unreadable(repo: pygit2.Repository, oid: object) -> str:
+    """What a failed object read means: a missing object, and which pack files are damaged, if any."""
+    damaged = damaged_packs(Path(repo.path) / "objects" / "pack")
+    if damaged:
+        return f"object {oid} cannot be read; truncated or corrupt pack file: {', '.join(damaged)}"
+    return f"object {oid} is missing; `git fsck` lists what else is"
+
+
+def damaged_packs(pack_dir: Path) -> list[str]:
+    """The packs whose bytes do not end with the checksum their index records (truncated, or cut short).
+
+    A pack ends with the SHA-1 of its content, and its ``.idx`` repeats that
+    SHA-1 just before its own; libgit2 drops a pack whose end does not match,
+    so its objects then read as missing. Comparing the 20 bytes is enough to
+    tell the user which file is broken, without reading the pack.
+    """
+    damaged = []
+    for idx in sorted(pack_dir.glob("pack-*.idx")):
+        pack = idx.with_suffix(".pack")
+        try:
+            with idx.open("rb") as f:
+                f.seek(-40, 2)
+                recorded = f.read(20)
+            with pack.open("rb") as f:
+                f.seek(0, 2)
+                if f.tell() < 32:
+                    damaged.append(pack.name)
+                    continue
+                f.seek(-20, 2)
+                actual = f.read(20)
+        except OSError:
+            damaged.append(pack.name)
+            continue
+        if actual != recorded:
+            damaged.append(pack.name)
+    return damaged
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 def _chain(

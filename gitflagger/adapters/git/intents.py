@@ -31,6 +31,7 @@ import pygit2
 from pygit2.enums import FileMode
 
 from gitflagger.adapters.git.layout import canary_directory
+from gitflagger.adapters.git.locks import settle_after_error
 from gitflagger.adapters.git.recorder import Identity
 from gitflagger.adapters.git.repository import branch_ref
 from gitflagger.adapters.git.trailers import parse_trailers
@@ -201,8 +202,11 @@ def _commit(
                     repo.create_reference_direct(ref_name, commit, False)
                 else:
                     ref.set_target(commit, "gitflagger: " + message.split("\n", 1)[0])
-            except (pygit2.AlreadyExistsError, pygit2.GitError):
-                continue  # the branch moved under us: rebuild on the new head
+            except (pygit2.AlreadyExistsError, pygit2.GitError, OSError) as err:
+                # the branch moved under us: rebuild on the new head (a held lock is
+                # waited out, removed when stale, or named in the error; see locks)
+                settle_after_error(err, repo.path, ref_name)
+                continue
             return str(commit)
     except pygit2.GitError as err:
         raise TemporaryError(f"git: cannot record an intent in {ref_name}: {err}") from err

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pygit2
 
+from gitflagger.adapters.git.locks import lock_in_error, remove_if_stale
 from gitflagger.adapters.git.trailers import StepTrailers, parse_trailers
 from gitflagger.adapters.git.tree import read_directory
 
@@ -132,9 +133,16 @@ def remember_step(repo: pygit2.Repository, directory: Sequence[str], commit: pyg
     the history instead.
     """
     ref_name = canary_ref_name(directory)
-    if ref_name is not None:
-        with contextlib.suppress(pygit2.GitError, OSError):  # pygit2 reports a held lock as OSError
+    if ref_name is None:
+        return
+    for _ in range(2):
+        try:
             repo.create_reference_direct(ref_name, commit, True, message="gitflagger: latest step")
+            return
+        except (pygit2.GitError, OSError) as err:  # pygit2 reports a held lock as OSError
+            lock = lock_in_error(err, repo.path)
+            if lock is None or not remove_if_stale(lock):  # a lock left by a dead process would stay
+                return
 
 
 PACKED_HEADER = "# pack-refs with: peeled fully-peeled sorted \n"
@@ -149,8 +157,9 @@ def remember_steps(repo: pygit2.Repository, latest: Mapping[tuple[str, ...], pyg
     the lock ``git pack-refs`` and libgit2 take); loose copies of those refs,
     which would shadow the packed values, are removed after. When the lock is
     held (``git pack-refs`` running in maintenance) the refs are written loose,
-    one by one, as :func:`remember_step` does. Best effort, like every write
-    of this cache.
+    one by one, as :func:`remember_step` does; a lock left by a dead process
+    is removed once stale (:mod:`~gitflagger.adapters.git.locks`). Best
+    effort, like every write of this cache.
     """
     wanted: dict[str, pygit2.Oid] = {}
     for directory, commit in latest.items():
@@ -162,7 +171,7 @@ def remember_steps(repo: pygit2.Repository, latest: Mapping[tuple[str, ...], pyg
     git_dir = Path(repo.path)
     lock = git_dir / "packed-refs.lock"
     try:
-        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = _create_lock(lock)
     except OSError:
         for directory, commit in latest.items():
             remember_step(repo, directory, commit)
@@ -178,6 +187,16 @@ def remember_steps(repo: pygit2.Repository, latest: Mapping[tuple[str, ...], pyg
     for name in wanted:
         with contextlib.suppress(OSError):
             os.unlink(git_dir / name)
+
+
+def _create_lock(lock: Path) -> int:
+    """Create ``lock`` exclusively; one left by a dead process (:func:`remove_if_stale`) is removed first."""
+    try:
+        return os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        if not remove_if_stale(lock):
+            raise
+    return os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
 
 
 def _packed_refs(path: Path, updates: Mapping[str, pygit2.Oid]) -> str:

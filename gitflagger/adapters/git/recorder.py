@@ -56,6 +56,7 @@ import pygit2
 from gitflagger.adapters.git.checksums import ChecksumKey
 from gitflagger.adapters.git.latest import latest_step_commit, remember_step, remember_steps
 from gitflagger.adapters.git.layout import RenderedObject, canary_directory, directory_files, prefix_parts
+from gitflagger.adapters.git.locks import settle_after_error
 from gitflagger.adapters.git.maintenance import DEFAULT_LOOSE_THRESHOLD, BackgroundMaintenance
 from gitflagger.adapters.git.message import compose_message
 from gitflagger.adapters.git.pack import MemoryObjects, buffered_repository, write_pack
@@ -462,11 +463,13 @@ class GitRecorder:
                 self.repo.create_reference_direct(self.ref_name, commit, False, message=reflog)
             else:
                 ref.set_target(commit, reflog)
-        except (pygit2.AlreadyExistsError, pygit2.GitError, OSError):
+        except (pygit2.AlreadyExistsError, pygit2.GitError, OSError) as err:
             # libgit2 reports a moved ref ("old reference value does not match") and a
             # ref locked by another writer (another recorder, or ``git pack-refs`` in
             # background maintenance; pygit2 raises OSError for a held lock file):
-            # all mean: rebuild on the new head.
+            # all mean: rebuild on the new head. A lock is first waited out; one left
+            # by a dead process is removed when stale, or named in the error (see locks).
+            settle_after_error(err, self.repo.path, self.ref_name)
             return False
         return True
 

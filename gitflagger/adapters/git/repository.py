@@ -8,6 +8,9 @@ enclosing project's repository opened by libgit2's upward search.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pygit2
@@ -42,6 +45,46 @@ def open_repository(path: str | Path, *, create: bool = True, branch: str = "mai
         return pygit2.init_repository(str(where), bare=True, initial_head=branch)
     except (pygit2.GitError, OSError) as err:
         raise PermanentError(f"{where}: cannot create a git repository: {err}") from err
+
+
+@contextlib.contextmanager
+def removed_unless_written(path: str | Path) -> Iterator[None]:
+    """Around a command that may create the repository at ``path``: take it away again if nothing landed.
+
+    A command that fails (an invalid Canary, a render error, a lock) after
+    :func:`open_repository` created the repository would otherwise leave an
+    empty bare repository behind, which the next run would take for a real one.
+    On the way out, a repository this block created and that still has no ref
+    at all is removed (an empty directory that was there before is emptied
+    again, not removed). A repository that existed before is never touched.
+    """
+    where = Path(path)
+    existed = where.exists()
+    emptied = existed and where.is_dir() and not any(where.iterdir())
+    try:
+        yield
+    finally:
+        if not existed or emptied:
+            _remove_if_unwritten(where, keep_directory=emptied)
+
+
+def _remove_if_unwritten(where: Path, *, keep_directory: bool) -> None:
+    try:
+        repo = pygit2.Repository(str(where), RepositoryOpenFlag.NO_SEARCH)
+        written = any(True for _ in repo.references)
+    except (pygit2.GitError, OSError):
+        return  # not a repository (anymore): nothing of ours to take away
+    if written:
+        return
+    with contextlib.suppress(OSError):
+        if not keep_directory:
+            shutil.rmtree(where)
+            return
+        for child in where.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
 
 
 def branch_ref(branch: str) -> str:
