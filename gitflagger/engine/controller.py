@@ -12,14 +12,20 @@ Two threads share one in-memory store of Canary objects:
   1. each Canary of the chunk is observed, decided, rendered and recorded into
      one batch, held in memory; then the batch is made durable at once
      (``persist``: one pack, one branch update);
-  2. only then is each of its steps applied, its status written and reported.
+  2. for a remote config repo, the chunk's commits are pushed and the push
+     confirmed (``publish``); a push that cannot complete holds back every
+     step of the chunk (a Warning event on each Canary,
+     ``gitflagger_push_failures_total``), to be retried next pass;
+  3. only then is each of its steps applied, its status written and reported.
 
-  After the last chunk the pass's commits are pushed (``recorder.flush()``),
-  and the stepper sleeps until the next due time or until the watcher reports
-  a change. Chunks bound the memory a batch holds (:data:`BATCH_SIZE`).
+  After the last chunk what is left is pushed (``recorder.flush()``: intent
+  acknowledgements), and the stepper sleeps until the next due time or until
+  the watcher reports a change. Chunks bound the memory a batch holds
+  (:data:`BATCH_SIZE`).
 
-  Nothing is applied before its commit is durable, so a crash at any point
-  loses no applied step and records none twice (see :mod:`.reconcile`).
+  Nothing is applied before the remote holds its commit, so a crash at any
+  point, even one that loses the local cache, loses no applied step and
+  records none twice (see :mod:`.reconcile`).
 
 The store only moves forward: an object older (by resourceVersion) than the
 one held is ignored, so a late watch event can never undo the status a step
@@ -196,6 +202,7 @@ class Controller:
         and the first applies start after one chunk's recording.
         """
         now = self.ctx.clock()
+        self.ctx.telemetry.steps_waiting_for_push.set(0)
         due = [o for o in sorted(self.canaries(), key=due_at) if everything or self._due(o) <= now]
         if due:
             self._sync_repo()
@@ -230,6 +237,8 @@ class Controller:
             if batch is not None:
                 batch.discard()  # nothing of it was applied
             raise
+        if batch is not None and any(isinstance(r, Prepared) for r in results):
+            persisted = self._publish(batch, results, persisted)
         outcomes: list[StepOutcome] = []
         for result in results:
             if self.lost.is_set():
@@ -374,6 +383,39 @@ class Controller:
                     ref = result.canary.ref
                     results[i] = self._settle(ref, StepOutcome(ref, error=str(err)), now)
             return Persisted()
+
+    def _publish(
+        self, batch: BatchRecorder, results: list[Prepared | StepOutcome], persisted: Persisted | None
+    ) -> Persisted | None:
+        """The remote must hold the chunk's commits before any of its steps is applied.
+
+        A push that cannot complete (refused by a hook or a protected branch, the
+        network down) holds back every step of the chunk: each Canary gets a
+        Warning event saying why, the steps stay committed in the cache and are
+        retried next pass under the same Step-Ids. A local repository returns at once.
+        """
+        self._guard()
+        try:
+            return batch.publish(persisted or Persisted())
+        except GitflaggerError as err:
+            self._log.warning("push failed, applying none of the chunk's steps", error=str(err))
+            telemetry = self.ctx.telemetry
+            telemetry.push_failures.inc()
+            why = f"step not applied: the config repo's remote did not take its commit ({err}); retrying"
+            now = self.ctx.clock()
+            for i, result in enumerate(results):
+                if isinstance(result, Prepared):
+                    ref = result.canary.ref
+                    telemetry.steps_waiting_for_push.inc()
+                    self._warn(result.canary_obj, why, "PushFailed")
+                    results[i] = self._settle(ref, StepOutcome(ref, error=why), now)
+            return persisted
+
+    def _warn(self, obj: Mapping[str, Any], message: str, reason: str) -> None:
+        try:
+            self.cluster.emit_event(obj, message, warning=True, reason=reason)
+        except GitflaggerError as err:
+            self._log.warning("kubernetes event failed", canary=_ref(obj), error=str(err))
 
     def _settle(self, ref: str, outcome: StepOutcome, now: datetime, obj: Obj | None = None) -> StepOutcome:
         """Remember what a step left behind and when to look at its Canary again."""

@@ -211,9 +211,10 @@ def fault(ctx: Context, canary_obj: Mapping[str, Any], stage: str, err: Exceptio
 
 
 def persist(recorder: Recorder) -> Persisted | None:
-    """Make the recorder's open batch durable (see :class:`BatchRecorder`); ``None``: it does not batch."""
+    """Make the recorder's open batch durable and, for a remote, pushed (see :class:`BatchRecorder`);
+    ``None``: it does not batch."""
     if isinstance(recorder, BatchRecorder):
-        return recorder.persist()
+        return recorder.publish(recorder.persist())
     return None
 
 
@@ -283,7 +284,7 @@ def _record(ctx: Context, plan: Plan, log: Any) -> str | None:
         ctx.telemetry.commits.labels(plan.step.canary.namespace).inc()
     elif result.skipped_reason is not None:
         log.info("record skipped", reason=str(result.skipped_reason))
-    return result.commit_id
+    return result.commit_id or result.existing  # a step recorded before a crash: its own commit
 
 
 def _apply(ctx: Context, canary: Canary, live: Live, plan: Plan) -> Applied:

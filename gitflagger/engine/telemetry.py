@@ -83,6 +83,16 @@ class Telemetry:
         self.push_retries = Counter(
             "gitflagger_push_retries", "Pushes retried after a lost race or a transient error", registry=r
         )
+        self.push_failures = Counter(
+            "gitflagger_push_failures",
+            "Pushes of a chunk's commits the remote did not take (its steps were held back, not applied)",
+            registry=r,
+        )
+        self.steps_waiting_for_push = Gauge(
+            "gitflagger_steps_waiting_for_push",
+            "Steps of the last pass held back, not applied, because their commit could not be pushed",
+            registry=r,
+        )
         self.apply_seconds = Histogram(
             "gitflagger_apply_seconds", "Seconds spent applying one step's objects", registry=r
         )

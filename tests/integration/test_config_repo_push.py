@@ -245,11 +245,48 @@ def test_a_dry_run_against_a_remote_pushes_nothing(
     assert git_server.head(git_repo.path.name) == before
 
 
-def test_a_persisted_batch_reaches_the_remote_in_the_background(
+def test_a_persisted_batch_is_on_the_remote_when_publish_returns(
     git_server: GitServer, git_repo: RepoUrls, tmp_path: Path
 ) -> None:
     http, _ = both(git_server, git_repo, tmp_path)
     writer = recorder(http, tmp_path / "w")
+    writer.begin()
+    results = [writer.record(step(1, canary=podinfo(f"app{i}"))) for i in range(3)]
+    persisted = writer.persist()
+    assert git_server.head(git_repo.path.name) != persisted.head  # the persist pushes nothing
+
+    published = writer.publish(persisted)
+
+    assert git_server.head(git_repo.path.name) == published.head == results[-1].commit_id
+    assert [head for _, head in writer.push_log] == [persisted.head]
+    writer.flush()  # nothing left to push
+    assert [head for _, head in writer.push_log] == [persisted.head]
+
+
+def test_a_refused_publish_raises_and_the_batch_waits_in_the_cache(
+    git_server: GitServer, git_repo: RepoUrls, tmp_path: Path
+) -> None:
+    http, _ = both(git_server, git_repo, tmp_path)
+    git_server.install_rejecting_hook(git_repo.path.name, "branch protected")
+    writer = recorder(http, tmp_path / "w")
+    writer.begin()
+    writer.record(step(1))
+    persisted = writer.persist()
+    before = git_server.head(git_repo.path.name)
+    with pytest.raises(PermanentError, match="branch protected"):
+        writer.publish(persisted)
+    assert git_server.head(git_repo.path.name) == before
+    git_server.remove_hook(git_repo.path.name)
+    assert writer.publish(persisted).head == git_server.head(git_repo.path.name) == persisted.head
+
+
+def test_the_old_background_push_mode_reaches_the_remote_without_publish(
+    git_server: GitServer, git_repo: RepoUrls, tmp_path: Path
+) -> None:
+    """``background_push``: the order the controller had before, kept for the bench's comparison."""
+    http, _ = both(git_server, git_repo, tmp_path)
+    writer = recorder(http, tmp_path / "w")
+    writer.background_push = True
     writer.begin()
     results = [writer.record(step(1, canary=podinfo(f"app{i}"))) for i in range(3)]
     persisted = writer.persist()
@@ -269,6 +306,7 @@ def test_a_batch_whose_background_push_lost_a_race_is_replayed_by_flush(
 ) -> None:
     http, ssh = both(git_server, git_repo, tmp_path)
     a, b = recorder(http, tmp_path / "a"), recorder(ssh, tmp_path / "b")
+    b.background_push = True
     a.begin()
     b.begin()
     a.record(step(1))
@@ -289,6 +327,7 @@ def test_a_refused_background_push_is_retried_without_duplicating_a_step(
     http, _ = both(git_server, git_repo, tmp_path)
     git_server.install_rejecting_hook(git_repo.path.name, "frozen")
     writer = recorder(http, tmp_path / "w")
+    writer.background_push = True
     writer.begin()
     writer.record(step(1))
     writer.persist()

@@ -116,6 +116,9 @@ class RecordResult:
 
     commit_id: str | None
     skipped_reason: SkipReason | None = None
+    existing: str | None = None
+    """For a ``duplicate-step``: the commit that already records this step (the Canary's status
+    names it once the step is applied, as if it had just been recorded)."""
 
 
 class Recorder(Protocol):
@@ -146,12 +149,36 @@ class Persisted:
     """Provisional commit id → the id it has on the branch (only those that changed)."""
     dropped: dict[str, str] = field(default_factory=dict)
     """Provisional commit id → why it is not on the branch."""
+    ids: tuple[str, ...] = ()
+    """Every provisional commit id of the batch, in order."""
 
     def final(self, commit: str | None) -> str | None:
         """The id ``commit`` has on the branch now (``None`` for none, or one that was dropped)."""
         if commit is None or commit in self.dropped:
             return None
         return self.rewritten.get(commit, commit)
+
+    def then(self, head: str | None, rewritten: Mapping[str, str], dropped: Mapping[str, str]) -> Persisted:
+        """What became of the batch after a later rewrite: a push that replayed it on a moved remote
+        (``rewritten``: old id → new id; ``dropped``: old id → why it is gone)."""
+        moved: dict[str, str] = {}
+        lost = dict(self.dropped)
+        for commit in self.ids:
+            if commit in self.dropped:
+                continue
+            now = self.rewritten.get(commit, commit)
+            if now in dropped:
+                lost[commit] = dropped[now]
+                continue
+            now = rewritten.get(now, now)
+            if now != commit:
+                moved[commit] = now
+        for old, new in rewritten.items():  # commits of earlier batches the push replayed too
+            moved.setdefault(old, new)
+        for old, why in dropped.items():
+            if old not in moved:
+                lost.setdefault(old, why)
+        return Persisted(head=head, commits=self.commits, rewritten=moved, dropped=lost, ids=self.ids)
 
 
 @runtime_checkable
@@ -166,6 +193,12 @@ class BatchRecorder(Protocol):
     def begin(self) -> None: ...
 
     def persist(self) -> Persisted: ...
+
+    def publish(self, persisted: Persisted) -> Persisted:
+        """Make the persisted batch safe to act on: a remote holds it (a push, confirmed) or,
+        for a local repository, it already is. Raises when the remote does not take it: then
+        nothing of the batch may be applied. Returns ``persisted`` with any ids the push changed."""
+        ...
 
     def discard(self) -> None: ...
 
@@ -307,8 +340,8 @@ class GitRecorder:
         else:
             previous = latest_step_commit(repo, parent, directory, canary.ref)
         latest = StepTrailers.from_message(previous.message) if previous is not None else None
-        if latest is not None and latest.step_id == sid:
-            return RecordResult(None, SkipReason.DUPLICATE_STEP)
+        if latest is not None and previous is not None and latest.step_id == sid:
+            return RecordResult(None, SkipReason.DUPLICATE_STEP, str(previous.id))
         message = _message(step, sid, str(previous.id) if previous is not None else None)
         new_root = replace_directory(repo, root, directory, subtree)
         signature = self._signature(step.time)
@@ -385,7 +418,12 @@ class GitRecorder:
             commits=len(final),
             rewritten={c: n for c, n in final.items() if c != n},
             dropped=dropped,
+            ids=tuple(provisional),
         )
+
+    def publish(self, persisted: Persisted) -> Persisted:
+        """A local repository: the persisted batch is already where readers find it."""
+        return persisted
 
     @property
     def maintenance_threshold(self) -> int:
@@ -416,8 +454,8 @@ class GitRecorder:
                 return RecordResult(None, SkipReason.UNCHANGED)
             previous = latest_step_commit(self.repo, parent, directory, canary.ref)
             latest = StepTrailers.from_message(previous.message) if previous is not None else None
-            if latest is not None and latest.step_id == sid:
-                return RecordResult(None, SkipReason.DUPLICATE_STEP)
+            if latest is not None and previous is not None and latest.step_id == sid:
+                return RecordResult(None, SkipReason.DUPLICATE_STEP, str(previous.id))
             message = _message(step, sid, str(previous.id) if previous is not None else None)
             new_root = replace_directory(self.repo, root, directory, subtree)
             parents = [parent.id] if parent is not None else []

@@ -1,23 +1,25 @@
-"""The record stage against a remote config repo: commit locally, push once per pass, never twice.
+"""The record stage against a remote config repo: commit locally, push before acting, never twice.
 
 A pass looks like this::
 
     begin()          fetch, bring the local branch up to the remote, open a batch
     record(step) ─┐  each commits to the cache's branch (in memory), as a local GitRecorder does
     record(step) ─┘  (the Step-Id check sees the remote's steps: they are in the local branch)
-    persist()        the batch becomes one pack and one branch update in the cache; a push of
-                     the new head starts at once, in the background, while the caller applies
-    flush()          wait for that push; push what is left; on a lost race fetch, rebase, retry
+    persist()        the batch becomes one pack and one branch update in the cache
+    publish(p)       push every local commit the remote lacks and wait for the remote's answer;
+                     only then may the caller apply the batch's steps
+    flush()          push what is left (intent acknowledgements); on a lost race fetch, rebase, retry
 
 Without :meth:`begin`, the first record of a pass fetches and each record
-commits to disk at once, as before. The background push is what keeps the
-remote close to the cluster: a pass's commits are published while its steps
-are applied (which takes the controller far longer than recording them),
-not after the whole pass. It only ever pushes the durable head, from its own
-``pygit2.Repository`` (libgit2 objects are not shared between threads), and
-never handles a lost race itself: a push the remote refuses is left to
-:meth:`flush`, which fetches, replays and retries as below. :meth:`begin` and
-:meth:`flush` wait for a background push first, so two transfers never overlap.
+commits to disk at once, as before. :meth:`publish` is what makes the remote
+the record of what ran: a step is applied to the cluster only once the remote
+holds its commit, so a process that dies at any point, and restarts with an
+empty cache (the shipped Deployment's is an ``emptyDir``), finds on the remote
+every step the cluster ever ran. The price is one push round trip per chunk of
+a pass before its first apply (``make bench`` measures it).
+
+``background_push`` keeps the old order (push in a background thread while
+the caller applies) for the bench's before/after comparison only.
 
 Failure cases, and why nothing is lost or recorded twice:
 
@@ -30,14 +32,17 @@ Failure cases, and why nothing is lost or recorded twice:
   :class:`PermanentError` names the Canary and the remote commit.
 * **Refused ref** (pre-receive hook, protected branch): a
   :class:`PermanentError` with the server's message. Nothing is reported as
-  pushed; the commits stay local and the next pass tries again.
+  pushed and nothing of the batch is applied; the commits stay local and the
+  next pass tries again (the same steps, by Step-Id, are found in the cache
+  and not recorded twice).
 * **Network failure, even mid-push**: a :class:`TemporaryError`; the commits
   stay in the cache. The next pass fetches first: if the push did land, the
   remote branch *is* the local one (same commit ids) and nothing is pushed
   again; if it did not, it is pushed then.
-* **Crash** between commit and push: the commits are in the cache and the
-  next process pushes them; a re-run step is a duplicate (same Step-Id). If
-  the cache is gone instead, the step is simply recorded again, once.
+* **Crash** between commit and push: nothing of those steps was applied. The
+  commits are in the cache and the next process pushes them (a re-run step
+  is a duplicate, same Step-Id); if the cache is gone instead, the step is
+  simply recorded again, once.
 """
 
 from __future__ import annotations
@@ -136,8 +141,10 @@ class RemoteRecorder:
         self._synced = False
         self._conflicts: list[Conflict] = []
         self._lock = threading.RLock()
-        self.background_push = True
-        """Push each persisted batch at once in a background thread (see the module doc)."""
+        self.background_push = False
+        """The old order, kept for ``make bench`` only: :meth:`persist` starts the push in a
+        background thread and :meth:`publish` does not wait for it, so a caller applies steps
+        the remote may never get. The controller never sets it."""
         self.push_log: deque[tuple[float, str]] = deque(maxlen=PUSH_LOG)
         """The latest successful pushes: (``time.monotonic()`` when it ended, the commit it published)."""
         self._pusher: threading.Thread | None = None
@@ -168,12 +175,32 @@ class RemoteRecorder:
             self.local.begin()
 
     def persist(self) -> Persisted:
-        """Make the batch durable in the cache, then start pushing it in the background."""
+        """Make the batch durable in the cache (pushed by :meth:`publish`, before anything acts on it)."""
         with self._lock:
             result = self.local.persist()
             if result.commits and self.background_push:
                 self._start_push()
             return result
+
+    def publish(self, persisted: Persisted) -> Persisted:
+        """Push every local commit the remote lacks, now, and return once the remote confirmed it.
+
+        What the caller may apply afterwards is exactly what the remote holds: a
+        lost race replays the batch on the remote head first (ids may change,
+        see the result), a commit that conflicts is dropped (reported by
+        :meth:`flush`), and anything else that stops the push raises, so that
+        nothing of the batch is applied. With :attr:`background_push` (the
+        bench's "before" mode only) the push was started by :meth:`persist`
+        and this returns at once, as the controller used to.
+        """
+        with self._lock:
+            if self.background_push:
+                return persisted
+            rewritten, dropped = self._push()
+            head = self.cache.head()
+            if not rewritten and not dropped:
+                return persisted
+            return persisted.then(str(head) if head is not None else None, rewritten, dropped)
 
     def discard(self) -> None:
         with self._lock:
@@ -202,17 +229,20 @@ class RemoteRecorder:
             self._integrate(fetched.before)
             self._synced = True
 
-    def _integrate(self, known: pygit2.Oid | None) -> None:
-        """Make the local branch the remote's plus the local commits not on it yet."""
+    def _integrate(self, known: pygit2.Oid | None) -> tuple[dict[str, str], dict[str, str]]:
+        """Make the local branch the remote's plus the local commits not on it yet.
+
+        Returns what the replay did to local commits: old id → new id, and old id → why dropped.
+        """
         local, upstream = self.cache.head(), self.cache.tracking()
         if upstream is None or local == upstream:
-            return
+            return {}, {}
         repo = self.repo
         if local is None or repo.descendant_of(upstream, local):
             self.cache.set_head(upstream, "fast-forward to the remote")
-            return
+            return {}, {}
         if repo.descendant_of(local, upstream):
-            return  # only unpushed local commits on top: push them as they are
+            return {}, {}  # only unpushed local commits on top: push them as they are
         base = repo.merge_base(local, upstream)
         commits = unpushed_commits(repo, local, [base, known])
         if commits is None:
@@ -235,19 +265,26 @@ class RemoteRecorder:
         self.cache.set_head(result.head, f"rebased {len(commits)} local commits onto the remote")
         index_new_commits(repo, result.head, upstream, self.prefix)
         self._conflicts.extend(result.conflicts)
+        why = "someone else changed the same Canary directory on the remote"
+        dropped = {str(c.id): why for c in commits if str(c.id) not in result.rewritten}
+        return dict(result.rewritten), dropped
 
-    def _push(self) -> None:
+    def _push(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Push the local head; after a lost race, fetch, replay and retry. Returns what replays
+        did to local commits (see :meth:`_integrate`), composed over every attempt."""
         ref = self.cache.branch_ref
+        rewritten: dict[str, str] = {}
+        dropped: dict[str, str] = {}
         for attempt in range(self.retry.attempts):
             local, upstream = self.cache.head(), self.cache.tracking()
             if local is None or local == upstream:
-                return
+                return rewritten, dropped
             outcome = transport.push(self.repo, self.remote, f"{ref}:{ref}")
             refused = outcome.rejected.get(ref)
             if refused is None:
                 self.cache.set_tracking(local)
                 self.push_log.append((time.monotonic(), str(local)))
-                return
+                return rewritten, dropped
             if not any(marker in refused.lower() for marker in _RACE_MARKERS):
                 said = f": {outcome.remote_output}" if outcome.remote_output else ""
                 raise PermanentError(
@@ -256,7 +293,18 @@ class RemoteRecorder:
             self.push_retries += 1
             self.sleep(self.retry.delay(attempt))
             fetched = self.cache.fetch(prefix=self.prefix, allow_empty=True)
-            self._integrate(fetched.before)
+            moved, lost = self._integrate(fetched.before)
+            for old, new in list(rewritten.items()):
+                if new in lost:
+                    dropped[old] = lost[new]
+                    del rewritten[old]
+                elif new in moved:
+                    rewritten[old] = moved[new]
+            for old, new in moved.items():
+                rewritten.setdefault(old, new)
+            for old, why in lost.items():
+                if old not in rewritten.values():
+                    dropped.setdefault(old, why)
         raise TemporaryError(
             f"git: {self.remote.display}: {self.cache.branch!r} kept moving; "
             f"gave up pushing after {self.retry.attempts} attempts (the commits stay in {self.cache.path})"

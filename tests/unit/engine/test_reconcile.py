@@ -167,15 +167,17 @@ def test_a_step_retried_after_a_lost_status_write_is_not_committed_twice(world: 
     world.initialized()
     world.set_image("6.0.1")
     before = world.canary["status"]
-    world.step()
+    first = world.step()
     world.canary["status"] = before  # the status patch "never happened"
     commits = len(world.subjects())
 
     retried = world.step()
 
-    assert retried.stepped and retried.commit is None
+    assert retried.stepped and first.commit is not None
+    assert retried.commit == first.commit  # the step's own commit, found by its Step-Id, not a new one
     assert len(world.subjects()) == commits
     assert world.status["phase"] == "Progressing"
+    assert world.status["lastCommit"] == first.commit
 
 
 def test_routes_edited_behind_our_back_are_drift_reported_and_put_back(world: World) -> None:
