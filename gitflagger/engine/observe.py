@@ -31,7 +31,7 @@ from gitflagger.errors import TemporaryError, ValidationError
 from gitflagger.model.canary import V1BETA1, Canary
 from gitflagger.model.hashing import pod_template_hash
 from gitflagger.model.status import State
-from gitflagger.model.templates import MetricTemplate, parse_metric_template, secret_data
+from gitflagger.model.templates import MetricTemplate, decode_secret_data, parse_metric_template
 from gitflagger.render import WorkloadInputs
 from gitflagger.render.configs import config_refs, tracked_configs
 from gitflagger.render.names import PRIMARY_SUFFIX
@@ -191,5 +191,5 @@ def _templates(
         if secret_ref is not None and (key[0], secret_ref) not in secrets:
             secret = cluster.get("v1", "Secret", key[0], secret_ref)
             if secret is not None:
-                secrets[(key[0], secret_ref)] = secret_data(secret)
+                secrets[(key[0], secret_ref)] = decode_secret_data(secret)
     return templates, secrets

@@ -36,7 +36,7 @@ from gitflagger.engine.telemetry import Telemetry, logger
 from gitflagger.errors import GitflaggerError
 from gitflagger.model.canary import V1BETA1, Canary
 from gitflagger.model.status import State
-from gitflagger.model.templates import parse_alert_provider, secret_data
+from gitflagger.model.templates import decode_secret_data, parse_alert_provider
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ def _provider(
         secret = None
         if provider.secret_ref is not None:
             found = cluster.get("v1", "Secret", ns, provider.secret_ref)
-            secret = secret_data(found) if found is not None else None
+            secret = decode_secret_data(found) if found is not None else None
         return notifier_for(provider, secret)
     except GitflaggerError as err:  # ValidationError included: a bad provider must not stop the step
         log.warning("alert provider unusable", provider=f"{ns}/{name}", error=str(err))

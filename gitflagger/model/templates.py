@@ -262,8 +262,9 @@ def parse_alert_provider(obj: Mapping[str, Any], *, default_namespace: str = "de
 # ---- Secrets ----------------------------------------------------------------
 
 
-def secret_data(secret: Mapping[str, Any]) -> dict[str, str]:
-    """The decoded ``data`` (base64) and ``stringData`` of a Secret, as text.
+def decode_secret_data(secret: Mapping[str, Any]) -> dict[str, str]:
+    """The decoded ``data`` (base64) and ``stringData`` of a Secret, as text (the opposite of
+    :func:`gitflagger.render.configs.encode_secret_data`).
 
     Error messages name the key, never the value.
     """

@@ -140,7 +140,7 @@ def primary_config_copies(
         elif kind == "secret":
             copy_obj = {"apiVersion": "v1", "kind": "Secret", "metadata": meta}
             copy_obj["type"] = obj.get("type") or "Opaque"
-            data = secret_data(obj)
+            data = encode_secret_data(obj)
             if data:
                 copy_obj["data"] = data
         else:
@@ -188,11 +188,11 @@ def _config_checksum(kind: ConfigKind, obj: Mapping[str, Any]) -> str:
     from a manifest and the same Secret read back from the apiserver agree.
     """
     if kind == "secret":
-        return config_checksum(kind, secret_data(obj), None)
+        return config_checksum(kind, encode_secret_data(obj), None)
     return config_checksum(kind, obj.get("data"), obj.get("binaryData"))
 
 
-def secret_data(obj: Mapping[str, Any]) -> dict[str, str]:
+def encode_secret_data(obj: Mapping[str, Any]) -> dict[str, str]:
     """A Secret's ``data`` with ``stringData`` base64-encoded into it; ``stringData`` wins, as in the
     apiserver."""
     data = {str(k): str(v) for k, v in (obj.get("data") or {}).items()}

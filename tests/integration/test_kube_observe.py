@@ -20,8 +20,8 @@ from gitflagger.adapters.kube import (
     deployment_health,
     route_weights,
 )
-from gitflagger.adapters.kube.health import parse_time
 from gitflagger.errors import TemporaryError
+from gitflagger.model.status import parse_time
 from tests.integration.test_kube_support import (
     IMAGE,
     canary,

@@ -21,7 +21,7 @@ from gitflagger.adapters.git.recorder import (
     RecordResult,
     SkipReason,
 )
-from gitflagger.adapters.git.remote import RemoteConfig, decode_secret_data
+from gitflagger.adapters.git.remote import RemoteConfig, decode_secret_bytes
 from gitflagger.adapters.git.remote_recorder import RemoteRecorder, RetryPolicy
 from gitflagger.adapters.git.repository import open_repository
 from gitflagger.adapters.git.signing import GpgSigner, Signer, SshSigner, parse_signer
@@ -48,7 +48,7 @@ __all__ = [
     "SkipReason",
     "SshSigner",
     "StepTrailers",
-    "decode_secret_data",
+    "decode_secret_bytes",
     "history_at",
     "open_repository",
     "parse_signer",

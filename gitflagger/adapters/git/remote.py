@@ -84,7 +84,7 @@ class RemoteConfig:
     known_hosts: Path | None = None
     allow_insecure_http: bool = False
     secret_data: Mapping[str, str | bytes] | None = field(default=None, repr=False, compare=False)
-    """A Kubernetes Secret's data, *decoded* (see :func:`decode_secret_data`)."""
+    """A Kubernetes Secret's data, *decoded* (see :func:`decode_secret_bytes`)."""
 
     @property
     def transport(self) -> Transport:
@@ -240,7 +240,7 @@ class RemoteConfig:
         return {k for k, v in (self.secret_data or {}).items() if v}
 
 
-def decode_secret_data(data: Mapping[str, str]) -> dict[str, bytes]:
+def decode_secret_bytes(data: Mapping[str, str]) -> dict[str, bytes]:
     """A Secret's ``.data`` as the API returns it (base64) → the decoded values RemoteConfig takes."""
     try:
         return {k: base64.b64decode(v, validate=True) for k, v in data.items()}

@@ -15,18 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from gitflagger.decide.observation import WorkloadHealth
+from gitflagger.model.status import parse_time
 
-__all__ = ["deployment_health", "parse_time", "route_weights"]
-
-
-def parse_time(value: object) -> datetime | None:
-    """An RFC 3339 timestamp from the API (``2024-05-01T10:00:00Z``) as an aware datetime."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+__all__ = ["deployment_health", "route_weights"]
 
 
 def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:

@@ -49,7 +49,7 @@ def evaluate_metrics(
     """Measure every metric of ``canary``'s analysis, keyed by metric name, in spec order.
 
     ``templates`` holds the MetricTemplates the Canary may reference and ``secrets``
-    the decoded data of the Secrets they name (see ``model.templates.secret_data``).
+    the decoded data of the Secrets they name (see ``model.templates.decode_secret_data``).
     ``default_address`` is the ``--metrics-server`` URL used for built-ins and inline queries.
     ``kube`` reads cluster objects for providers that need them (Keptn).
     """

@@ -12,10 +12,10 @@ from gitflagger.model.templates import (
     AlertProviderType,
     MetricProviderSpec,
     MetricTemplate,
+    decode_secret_data,
     parse_alert_provider,
     parse_metric_template,
     render_query,
-    secret_data,
 )
 
 
@@ -294,12 +294,12 @@ def test_secret_data_decodes_data_and_string_data() -> None:
         "data": {"username": base64.b64encode(b"admin").decode()},
         "stringData": {"password": "s3cret"},
     }
-    assert secret_data(secret) == {"username": "admin", "password": "s3cret"}
-    assert secret_data({"metadata": {}}) == {}
+    assert decode_secret_data(secret) == {"username": "admin", "password": "s3cret"}
+    assert decode_secret_data({"metadata": {}}) == {}
 
 
 def test_secret_data_names_the_bad_key_but_never_the_value() -> None:
     secret = {"metadata": {"name": "prom-auth", "namespace": "flagger"}, "data": {"token": "not base64!!"}}
     with pytest.raises(ValidationError) as err:
-        secret_data(secret)
+        decode_secret_data(secret)
     assert str(err.value) == "invalid Secret flagger/prom-auth: data.token: is not base64-encoded UTF-8 text"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gitflagger.adapters.git import RemoteConfig, decode_secret_data
+from gitflagger.adapters.git import RemoteConfig, decode_secret_bytes
 from gitflagger.adapters.git.remote import Credentials, Transport, redact_url
 from gitflagger.adapters.git.transport import scrub
 from gitflagger.errors import PermanentError
@@ -191,9 +191,9 @@ def test_secret_data_uses_fluxs_keys() -> None:
 
 def test_secret_data_as_the_api_returns_it() -> None:
     data = {"username": base64.b64encode(b"bot").decode(), "password": base64.b64encode(b"pw").decode()}
-    assert decode_secret_data(data) == {"username": b"bot", "password": b"pw"}
+    assert decode_secret_bytes(data) == {"username": b"bot", "password": b"pw"}
     with pytest.raises(PermanentError, match="git credentials Secret: a value is not base64"):
-        decode_secret_data({"password": "not base64!"})
+        decode_secret_bytes({"password": "not base64!"})
 
 
 def test_a_missing_credential_file_is_one_clear_line(tmp_path: Path) -> None:

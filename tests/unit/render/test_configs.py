@@ -12,10 +12,10 @@ from gitflagger.model.hashing import config_checksum
 from gitflagger.render.configs import (
     ConfigRef,
     config_refs,
+    encode_secret_data,
     primary_config_copies,
     require_configs,
     rewrite_config_refs,
-    secret_data,
     tracked_configs,
 )
 
@@ -215,7 +215,7 @@ def test_a_checksum_changes_with_the_content_only() -> None:
 def test_secret_string_data_is_folded_into_data() -> None:
     as_data = {"kind": "Secret", "data": {"token": base64.b64encode(b"abc").decode()}}
     as_string_data = {"kind": "Secret", "stringData": {"token": "abc"}}
-    assert secret_data(as_data) == secret_data(as_string_data)
+    assert encode_secret_data(as_data) == encode_secret_data(as_string_data)
     refs = _template({"volumes": [{"name": "v", "secret": {"secretName": "s"}}], "containers": []})
     assert tracked_configs(refs, {}, {"s": as_data}) == tracked_configs(refs, {}, {"s": as_string_data})
 
