@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitflagger.adapters.notifiers import (
+    ChatMessage,
     NotificationError,
     Notifier,
     StepCommit,
@@ -122,18 +123,14 @@ def _alerts(
         if notifier is not None:
             targets.append((alert.name, alert.severity, notifier))
     for event in worth:
+        message = ChatMessage(
+            canary.target_name, canary.namespace, event.message, fields, event.severity, step_commit
+        )
         for name, wanted, notifier in targets:
             if not should_alert(wanted, event.severity):
                 continue
             try:
-                notifier.post(
-                    canary.target_name,
-                    canary.namespace,
-                    event.message,
-                    fields,
-                    event.severity,
-                    commit=step_commit,
-                )
+                notifier.post(message)
             except NotificationError as err:
                 log.warning("alert failed", alert=name, error=str(err))
                 telemetry.alert_failures.labels(canary.name, canary.namespace, notifier.service).inc()

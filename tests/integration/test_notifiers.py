@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from gitflagger.adapters.notifiers import (
+    ChatMessage,
     Delivery,
     Discord,
     Field,
@@ -20,6 +21,7 @@ from gitflagger.adapters.notifiers import (
     notifier_for,
 )
 from gitflagger.adapters.webhooks import RetryPolicy
+from gitflagger.decide import Severity
 from gitflagger.model.templates import AlertProvider, AlertProviderType
 from tests.unit.adapters.loopback import LoopbackServer, Reply, closed_port_url
 
@@ -27,6 +29,7 @@ FAST = Delivery(timeout=1.0, retries=2, retry=RetryPolicy(wait_min=0.01, wait_ma
 FIELDS = [Field("Target", "Deployment/podinfo.test"), Field("Failed checks threshold", "5")]
 COMMIT = StepCommit("3f1c2b9a8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a", "https://git.example/cfg/commit/3f1c2b9a8d7e")
 MESSAGE = "Rolling back podinfo.test failed checks threshold reached 5"
+PLAIN = ChatMessage("podinfo", "test", MESSAGE)
 
 
 @pytest.fixture
@@ -62,7 +65,7 @@ SLACK_FIELDS = [
 @pytest.mark.parametrize(("severity", "color"), [("error", "danger"), ("warn", "good"), ("info", "good")])
 def test_slack_payload(server: LoopbackServer, severity: str, color: str) -> None:
     Slack(server.url + "/services/T0/B0/x", channel="deploys", username="gitflagger", delivery=FAST).post(
-        "podinfo", "test", MESSAGE, FIELDS, severity
+        ChatMessage("podinfo", "test", MESSAGE, FIELDS, Severity(severity))
     )
     (req,) = server.requests
     assert (req.method, req.path, req.headers["content-type"]) == (
@@ -77,7 +80,7 @@ def test_slack_payload(server: LoopbackServer, severity: str, color: str) -> Non
 
 def test_slack_links_the_step_commit(server: LoopbackServer) -> None:
     Slack(server.url, channel="deploys", username="gitflagger", delivery=FAST).post(
-        "podinfo", "test", MESSAGE, FIELDS, "error", commit=COMMIT
+        ChatMessage("podinfo", "test", MESSAGE, FIELDS, Severity("error"), commit=COMMIT)
     )
     commit_field = {"title": "Commit", "value": f"<{COMMIT.url}|3f1c2b9a8d7e>", "short": False}
     assert server.requests[0].json() == slack_like("danger", [*SLACK_FIELDS, commit_field])
@@ -86,17 +89,17 @@ def test_slack_links_the_step_commit(server: LoopbackServer) -> None:
 def test_slack_api_token_mode(server: LoopbackServer) -> None:
     server.script(Reply(body={"ok": True}), Reply(body={"ok": False, "error": "channel_not_found"}))
     slack = Slack(server.url + "/api/chat.postMessage", channel="deploys", token="xoxb-123", delivery=FAST)
-    slack.post("podinfo", "test", MESSAGE, [], "info")
+    slack.post(PLAIN)
     assert server.requests[0].headers["authorization"] == "Bearer xoxb-123"
     with pytest.raises(
         NotificationError, match=r"slack chat\.postMessage refused the message: channel_not_found"
     ):
-        slack.post("podinfo", "test", MESSAGE, [], "info")
+        slack.post(PLAIN)
 
 
 def test_discord_posts_the_slack_payload_to_the_slack_endpoint(server: LoopbackServer) -> None:
     Discord(server.url + "/api/webhooks/1/tok", channel="deploys", username="gitflagger", delivery=FAST).post(
-        "podinfo", "test", MESSAGE, FIELDS, "error"
+        ChatMessage("podinfo", "test", MESSAGE, FIELDS, Severity("error"))
     )
     (req,) = server.requests
     assert req.path == "/api/webhooks/1/tok/slack"
@@ -106,7 +109,7 @@ def test_discord_posts_the_slack_payload_to_the_slack_endpoint(server: LoopbackS
 @pytest.mark.parametrize(("severity", "color"), [("error", "#FF0000"), ("info", "#0076D7")])
 def test_rocket_payload(server: LoopbackServer, severity: str, color: str) -> None:
     Rocket(server.url + "/hooks/abc", channel="deploys", username="gitflagger", delivery=FAST).post(
-        "podinfo", "test", MESSAGE, FIELDS, severity, commit=COMMIT
+        ChatMessage("podinfo", "test", MESSAGE, FIELDS, Severity(severity), commit=COMMIT)
     )
     commit_field = {"title": "Commit", "value": f"[3f1c2b9a8d7e]({COMMIT.url})", "short": False}
     assert server.requests[0].json() == slack_like(color, [*SLACK_FIELDS, commit_field])
@@ -115,7 +118,7 @@ def test_rocket_payload(server: LoopbackServer, severity: str, color: str) -> No
 @pytest.mark.parametrize(("severity", "color"), [("error", "FF0000"), ("warn", "0076D7")])
 def test_msteams_message_card(server: LoopbackServer, severity: str, color: str) -> None:
     MSTeams(server.url + "/webhookb2/x", delivery=FAST).post(
-        "podinfo", "test", MESSAGE, FIELDS, severity, commit=COMMIT
+        ChatMessage("podinfo", "test", MESSAGE, FIELDS, Severity(severity), commit=COMMIT)
     )
     assert server.requests[0].json() == {
         "@type": "MessageCard",
@@ -138,7 +141,7 @@ def test_msteams_message_card(server: LoopbackServer, severity: str, color: str)
 
 def test_gchat_card(server: LoopbackServer) -> None:
     GChat(server.url + "/v1/spaces/x/messages?key=k", delivery=FAST).post(
-        "podinfo", "test", MESSAGE, FIELDS[:1], "error", commit=StepCommit("abc123")
+        ChatMessage("podinfo", "test", MESSAGE, FIELDS[:1], Severity("error"), commit=StepCommit("abc123"))
     )
     (req,) = server.requests
     assert req.query == {"key": ["k"]}
@@ -171,7 +174,7 @@ def test_proxy_is_used(server: LoopbackServer) -> None:
         ),
         delivery=FAST,
     )
-    notifier.post("podinfo", "test", MESSAGE, [], "info")
+    notifier.post(PLAIN)
     (req,) = server.requests
     assert req.path == "http://teams.invalid/webhook/x"  # absolute form: the request went through the proxy
     assert req.json()["summary"] == "podinfo.test"
@@ -180,7 +183,7 @@ def test_proxy_is_used(server: LoopbackServer) -> None:
 def test_alert_provider_with_secret_address(server: LoopbackServer) -> None:
     provider = AlertProvider("chat", "flagger", AlertProviderType.SLACK, channel="ops", secret_ref="hook")
     notifier_for(provider, {"address": server.url + "/from-secret"}, delivery=FAST).post(
-        "podinfo", "test", MESSAGE, [], "warn"
+        ChatMessage("podinfo", "test", MESSAGE, [], Severity("warn"))
     )
     (req,) = server.requests
     assert req.path == "/from-secret"
@@ -202,10 +205,10 @@ def test_delivery_failures(
     server.script(*replies)
     slack = Slack(server.url + "/services/T0/B0/SECRET?token=t", delivery=FAST)
     if expected is None:
-        slack.post("podinfo", "test", MESSAGE, [], "info")
+        slack.post(PLAIN)
     else:
         with pytest.raises(NotificationError) as err:
-            slack.post("podinfo", "test", MESSAGE, [], "info")
+            slack.post(PLAIN)
         assert str(err.value) == f"slack {server.url}: {expected}"  # the hook path is the secret: never shown
     assert len(server.requests) == attempts
 
@@ -213,18 +216,18 @@ def test_delivery_failures(
 def test_unreachable_and_hung_services(server: LoopbackServer) -> None:
     url = closed_port_url()
     with pytest.raises(NotificationError) as err:
-        GChat(url + "/v1/spaces/x", delivery=FAST).post("podinfo", "test", MESSAGE, [], "info")
+        GChat(url + "/v1/spaces/x", delivery=FAST).post(PLAIN)
     assert str(err.value) == f"gchat {url}: cannot connect after 3 attempts: connection refused"
     server.script(Reply(hang=True))
     slow = Delivery(timeout=0.2, retries=0)
     with pytest.raises(NotificationError) as err:
-        MSTeams(server.url + "/hook", delivery=slow).post("podinfo", "test", MESSAGE, [], "info")
+        MSTeams(server.url + "/hook", delivery=slow).post(PLAIN)
     assert str(err.value) == f"msteams {server.url}: no answer within 0.2s (timeout)"
 
 
 def test_a_malformed_token_is_refused_without_being_quoted(server: LoopbackServer) -> None:
     slack = Slack(server.url, token="xoxb-secret\nInjected: 1", delivery=FAST)
     with pytest.raises(NotificationError) as err:
-        slack.post("podinfo", "test", MESSAGE, [], "info")
+        slack.post(PLAIN)
     assert str(err.value) == f"slack {server.url}: invalid request header value"
     assert server.requests == []

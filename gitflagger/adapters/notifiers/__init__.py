@@ -10,6 +10,7 @@ The global ``--slack-url``/``--slack-channel``/``--slack-user`` flags map to
 
 from gitflagger.adapters.notifiers.base import (
     DEFAULT_DELIVERY,
+    ChatMessage,
     Delivery,
     Field,
     NotificationError,
@@ -27,6 +28,7 @@ from gitflagger.decide.events import Severity
 
 __all__ = [
     "DEFAULT_DELIVERY",
+    "ChatMessage",
     "Delivery",
     "Discord",
     "Field",

@@ -1,9 +1,9 @@
-"""What every chat notifier shares: the ``Notifier`` protocol, severities, fields, delivery.
+"""What every chat notifier shares: the ``Notifier`` protocol, :class:`ChatMessage`, fields, delivery.
 
-A notifier posts one message about one workload, with a few fields (the
-"Target", "Failed checks threshold" ... Flagger adds) and a severity that picks
-the colour. When the step was recorded in the config repo, ``commit`` adds a
-"Commit" field linking to it, so a chat message leads straight to the diff.
+A notifier posts one :class:`ChatMessage` about one workload, with a few fields
+(the "Target", "Failed checks threshold" ... Flagger adds) and a severity that
+picks the colour. When the step was recorded in the config repo, ``commit`` adds
+a "Commit" field linking to it, so a chat message leads straight to the diff.
 
 Delivery goes through :func:`gitflagger.adapters.webhooks.post_json`: a bounded
 timeout and a few retries with backoff (Flagger's notifier retries 4 times over
@@ -54,6 +54,28 @@ class StepCommit:
         return self.sha[:12]
 
 
+@dataclass(frozen=True)
+class ChatMessage:
+    """One alert about one workload, as every notifier takes it; each service only lays it out."""
+
+    workload: str
+    namespace: str
+    text: str
+    fields: Sequence[Field] = ()
+    severity: Severity = Severity.INFO
+    commit: StepCommit | None = None
+    """The step's commit in the config repo: a "Commit" field linking to it."""
+
+    @property
+    def subject(self) -> str:
+        """``podinfo.test``: how Flagger names the workload in a chat message."""
+        return f"{self.workload}.{self.namespace}"
+
+    def fields_with_commit(self, link: str) -> list[Field]:
+        """The fields and a "Commit" one; ``link`` is ``{url}`` and ``{text}`` in the service's syntax."""
+        return with_commit(self.fields, self.commit, link)
+
+
 class NotificationError(TemporaryError):
     """A chat service did not take the message. Safe to log: no webhook path, query or token inside."""
 
@@ -63,16 +85,7 @@ class Notifier(Protocol):
     service: str
     """The chat service's name (``slack``, ``msteams``, ...), for logs and metrics."""
 
-    def post(
-        self,
-        workload: str,
-        namespace: str,
-        message: str,
-        fields: Sequence[Field],
-        severity: str,
-        *,
-        commit: StepCommit | None = None,
-    ) -> None:
+    def post(self, message: ChatMessage) -> None:
         """Post one message; raise :class:`NotificationError` when the service refuses it."""
         ...
 
@@ -135,26 +148,9 @@ class WebhookNotifier:
     def __repr__(self) -> str:  # the URL is the credential: never shown
         return f"{type(self).__name__}()"
 
-    def payload(
-        self,
-        workload: str,
-        namespace: str,
-        message: str,
-        fields: Sequence[Field],
-        severity: str,
-        commit: StepCommit | None = None,
-    ) -> dict[str, Any]:
+    def payload(self, message: ChatMessage) -> dict[str, Any]:
         raise NotImplementedError
 
-    def post(
-        self,
-        workload: str,
-        namespace: str,
-        message: str,
-        fields: Sequence[Field],
-        severity: str,
-        *,
-        commit: StepCommit | None = None,
-    ) -> None:
-        payload = self.payload(workload, namespace, message, fields, severity, commit)
+    def post(self, message: ChatMessage) -> None:
+        payload = self.payload(message)
         deliver(self.service, self.url, payload, proxy=self.proxy, delivery=self.delivery)

@@ -9,15 +9,9 @@ Card text is HTML, so links are ``<a href>``. Severity does not change the card.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from gitflagger.adapters.notifiers.base import (
-    Field,
-    StepCommit,
-    WebhookNotifier,
-    with_commit,
-)
+from gitflagger.adapters.notifiers.base import ChatMessage, WebhookNotifier
 
 FLAGGER_ICON = "https://flagger.app/favicon.png"
 
@@ -29,17 +23,9 @@ def _section(text: str) -> dict[str, Any]:
 class GChat(WebhookNotifier):
     service = "gchat"
 
-    def payload(
-        self,
-        workload: str,
-        namespace: str,
-        message: str,
-        fields: Sequence[Field],
-        severity: str,
-        commit: StepCommit | None = None,
-    ) -> dict[str, Any]:
-        sections = [_section(f"<font color=#848484><strong>{message}</strong></font>")]
-        for f in with_commit(fields, commit, '<a href="{url}">{text}</a>'):
+    def payload(self, message: ChatMessage) -> dict[str, Any]:
+        sections = [_section(f"<font color=#848484><strong>{message.text}</strong></font>")]
+        for f in message.fields_with_commit('<a href="{url}">{text}</a>'):
             sections.append(_section(f"{f.name}<br><font color=#848484><strong>{f.value}</strong></font>"))
-        header = {"title": "Flagger", "subtitle": f"{workload}.{namespace}", "imageUrl": FLAGGER_ICON}
+        header = {"title": "Flagger", "subtitle": message.subject, "imageUrl": FLAGGER_ICON}
         return {"cards": [{"header": header, "sections": sections}]}

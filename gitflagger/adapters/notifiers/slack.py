@@ -16,28 +16,21 @@ from typing import Any
 
 from gitflagger.adapters.notifiers.base import (
     DEFAULT_DELIVERY,
+    ChatMessage,
     Delivery,
     Field,
     NotificationError,
-    StepCommit,
     WebhookNotifier,
     deliver,
-    with_commit,
 )
+from gitflagger.decide.events import Severity
 
 SLACK_API_POST_MESSAGE = "https://slack.com/api/chat.postMessage"
 SLACK_LINK = "<{url}|{text}>"
 
 
 def slack_payload(
-    channel: str,
-    username: str,
-    workload: str,
-    namespace: str,
-    message: str,
-    fields: Sequence[Field],
-    *,
-    color: str,
+    channel: str, username: str, subject: str, text: str, fields: Sequence[Field], *, color: str
 ) -> dict[str, Any]:
     """The Slack-compatible message Flagger sends (key order as Go marshals it)."""
     return {
@@ -48,8 +41,8 @@ def slack_payload(
         "attachments": [
             {
                 "color": color,
-                "author_name": f"{workload}.{namespace}",
-                "text": message,
+                "author_name": subject,
+                "text": text,
                 "mrkdwn_in": ["text"],
                 "fields": [{"title": f.name, "value": f.value, "short": False} for f in fields],
             }
@@ -85,23 +78,14 @@ class SlackCompatible(WebhookNotifier):
     def __repr__(self) -> str:  # the URL is the credential: never shown
         return f"{type(self).__name__}(channel={self.channel!r}, username={self.username!r})"
 
-    def payload(
-        self,
-        workload: str,
-        namespace: str,
-        message: str,
-        fields: Sequence[Field],
-        severity: str,
-        commit: StepCommit | None = None,
-    ) -> dict[str, Any]:
+    def payload(self, message: ChatMessage) -> dict[str, Any]:
         return slack_payload(
             self.channel,
             self.username,
-            workload,
-            namespace,
-            message,
-            with_commit(fields, commit, self.link),
-            color=self.error_color if severity == "error" else self.normal_color,
+            message.subject,
+            message.text,
+            message.fields_with_commit(self.link),
+            color=self.error_color if message.severity == Severity.ERROR else self.normal_color,
         )
 
 
@@ -127,17 +111,8 @@ class Slack(SlackCompatible):
     def __repr__(self) -> str:  # the URL is the credential: never shown
         return f"Slack(channel={self.channel!r}, username={self.username!r}, api={bool(self._token)})"
 
-    def post(
-        self,
-        workload: str,
-        namespace: str,
-        message: str,
-        fields: Sequence[Field],
-        severity: str,
-        *,
-        commit: StepCommit | None = None,
-    ) -> None:
-        payload = self.payload(workload, namespace, message, fields, severity, commit)
+    def post(self, message: ChatMessage) -> None:
+        payload = self.payload(message)
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else None
         body = deliver(
             self.service, self.url, payload, proxy=self.proxy, delivery=self.delivery, headers=headers

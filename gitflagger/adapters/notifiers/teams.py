@@ -9,36 +9,23 @@ for errors), ``summary`` ``<workload>.<namespace>`` and one section whose
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from gitflagger.adapters.notifiers.base import (
-    Field,
-    StepCommit,
-    WebhookNotifier,
-    with_commit,
-)
+from gitflagger.adapters.notifiers.base import ChatMessage, WebhookNotifier
+from gitflagger.decide.events import Severity
 
 
 class MSTeams(WebhookNotifier):
     service = "msteams"
 
-    def payload(
-        self,
-        workload: str,
-        namespace: str,
-        message: str,
-        fields: Sequence[Field],
-        severity: str,
-        commit: StepCommit | None = None,
-    ) -> dict[str, Any]:
-        facts = [{"name": f.name, "value": f.value} for f in with_commit(fields, commit, "[{text}]({url})")]
+    def payload(self, message: ChatMessage) -> dict[str, Any]:
+        facts = [{"name": f.name, "value": f.value} for f in message.fields_with_commit("[{text}]({url})")]
         return {
             "@type": "MessageCard",
             "@context": "http://schema.org/extensions",
-            "themeColor": "FF0000" if severity == "error" else "0076D7",
-            "summary": f"{workload}.{namespace}",
+            "themeColor": "FF0000" if message.severity == Severity.ERROR else "0076D7",
+            "summary": message.subject,
             "sections": [
-                {"activityTitle": message, "activitySubtitle": f"{workload}.{namespace}", "facts": facts}
+                {"activityTitle": message.text, "activitySubtitle": message.subject, "facts": facts}
             ],
         }

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gitflagger.adapters.notifiers import Field, StepCommit
+from gitflagger.adapters.notifiers import ChatMessage
 from gitflagger.decide import Event, EventKind, Severity, messages
 from gitflagger.engine.report import Reporting
 from tests.unit.adapters.loopback import LoopbackServer, Reply, Request
@@ -30,17 +30,8 @@ class Recorded:
     service: str = "recorded"
     posts: list[tuple[str, str]] = field(default_factory=list)
 
-    def post(
-        self,
-        workload: str,
-        namespace: str,
-        message: str,
-        fields: Sequence[Field],
-        severity: str,
-        *,
-        commit: StepCommit | None = None,
-    ) -> None:
-        self.posts.append((str(severity), message))
+    def post(self, message: ChatMessage) -> None:
+        self.posts.append((str(message.severity), message.text))
 
 
 @dataclass(frozen=True)
