@@ -7,4 +7,5 @@ Testbed fixtures live in their own plugin modules so each part of the testbed
 pytest_plugins = [
     "tests.testbed.fixtures_cluster",
     "tests.testbed.fixtures_services",
+    "tests.testbed.fixtures_metrics",
 ]

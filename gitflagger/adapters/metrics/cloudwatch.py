@@ -30,12 +30,7 @@ import json
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import botocore.exceptions
-import botocore.session
-from botocore.config import Config
-from botocore.model import ListShape, Shape, StructureShape
+from typing import TYPE_CHECKING, Any
 
 from gitflagger.adapters.metrics.context import ProviderContext
 from gitflagger.adapters.metrics.http import check_address, required_key
@@ -43,6 +38,9 @@ from gitflagger.adapters.metrics.provider import NoValuesFound, QueryFailed
 from gitflagger.adapters.webhooks import excerpt
 from gitflagger.errors import FieldProblem, ValidationError
 from gitflagger.model.templates import MetricProviderSpec
+
+if TYPE_CHECKING:
+    from botocore.model import Shape
 
 MAX_RETRIES = 3
 MAX_DATAPOINTS = 20
@@ -65,6 +63,10 @@ class CloudWatchProvider:
         self.region = region
         self.address = check_address(self.type, address) if address else ""
         self.start_delta = timedelta(seconds=LOOKBACK_INTERVALS * interval_seconds)
+        # botocore is imported here, not at module load: only CloudWatch templates pay for it.
+        import botocore.session
+        from botocore.config import Config
+
         creds = credentials or {}
         self._secrets = sorted((v for v in creds.values() if len(v) >= 4), key=len, reverse=True)
         session = botocore.session.get_session()
@@ -155,6 +157,8 @@ class CloudWatchProvider:
         return True
 
     def _call(self, **kwargs: Any) -> dict[str, Any]:
+        import botocore.exceptions
+
         try:
             return dict(self._client.get_metric_data(**kwargs))
         except botocore.exceptions.ClientError as err:
@@ -193,12 +197,16 @@ class _HttpStatus(QueryFailed):
 
 
 def _member(shape: Shape) -> Shape:
+    from botocore.model import ListShape
+
     assert isinstance(shape, ListShape)
     return shape.member
 
 
 def _normalise(value: Any, shape: Shape, path: str, owner: CloudWatchProvider) -> Any:
     """``value`` with its keys spelled as ``shape`` spells them (matched case-insensitively)."""
+    from botocore.model import ListShape, StructureShape
+
     if isinstance(shape, StructureShape):
         if not isinstance(value, Mapping):
             raise QueryFailed(owner._say(f"error unmarshaling query: {path} must be an object"))
