@@ -22,6 +22,7 @@ from gitflagger.cli.control import abort, promote, retry
 from gitflagger.cli.dashboard import dashboard
 from gitflagger.cli.get import get
 from gitflagger.cli.history import history
+from gitflagger.cli.metrics import metrics
 from gitflagger.cli.report import report
 from gitflagger.cli.run import reconcile, run
 from gitflagger.cli.simulate import simulate
@@ -124,6 +125,7 @@ cli.add_command(loadtester_command, name="loadtester")
 cli.add_command(completion)
 cli.add_command(report)
 cli.add_command(dashboard)
+cli.add_command(metrics)
 
 
 def main() -> None:
