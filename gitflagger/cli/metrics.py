@@ -33,9 +33,9 @@ from gitflagger.model.parse import parse_canary
 from gitflagger.model.templates import (
     V1BETA1,
     MetricTemplate,
+    decode_secret_data,
     parse_metric_template,
     render_query,
-    secret_data,
 )
 
 EXAMPLES = """\b
@@ -276,7 +276,7 @@ def _secret_file(path: str | None, tmpl: MetricTemplate) -> dict[str, str] | Non
     name = (docs[0].get("metadata") or {}).get("name")
     if name != ref:
         raise PermanentError(f'{path}: the Secret is named "{name}", the template names "{ref}"')
-    return secret_data(docs[0])
+    return decode_secret_data(docs[0])
 
 
 def _from_cluster(
@@ -295,7 +295,7 @@ def _from_cluster(
             raise PermanentError(
                 f"Secret {t_ns}/{tmpl.provider.secret_ref} (spec.provider.secretRef) not found"
             )
-        creds = secret_data(secret)
+        creds = decode_secret_data(secret)
     cobj = _get_canary(get, c_ns, c_name)
     can = parse_canary(cobj, default_namespace=c_ns)
     for metric in can.spec.analysis.metrics:
