@@ -35,6 +35,7 @@ from gitflagger.adapters.git import (
     parse_signer,
 )
 from gitflagger.adapters.git.transport import trust_ca_file
+from gitflagger.cli.progress import show_transfer_progress
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -72,6 +73,7 @@ def repo_options(*, writes: bool = False, help_repo: str = "") -> Callable[[F], 
     def decorate(command: F) -> F:
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            show_transfer_progress()
             values = {name: kwargs.pop(name, None) for name in _NAMES}
             kwargs["repo"] = _settings(values)
             return command(*args, **kwargs)

@@ -56,6 +56,7 @@ from urllib.parse import urlsplit
 import pygit2
 from pygit2.enums import CredentialType, FetchPrune
 
+from gitflagger.adapters.git import progress
 from gitflagger.adapters.git.remote import Credentials, RemoteConfig, Transport, redact_url
 from gitflagger.errors import GitflaggerError, PermanentError, TemporaryError
 
@@ -145,6 +146,9 @@ class _Callbacks(pygit2.RemoteCallbacks):
 
     def sideband_progress(self, string: str) -> None:
         self.output.append(string)
+
+    def transfer_progress(self, stats: pygit2.remotes.TransferProgress) -> None:
+        progress.report(stats.received_objects, stats.total_objects, stats.received_bytes)
 
 
 def trust_ca_file(path: Path) -> None:
