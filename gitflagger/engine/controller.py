@@ -203,6 +203,7 @@ class Controller:
         """
         now = self.ctx.clock()
         self.ctx.telemetry.steps_waiting_for_push.set(0)
+        self.ctx.alerting.new_pass()
         due = [o for o in sorted(self.canaries(), key=due_at) if everything or self._due(o) <= now]
         if due:
             self._sync_repo()

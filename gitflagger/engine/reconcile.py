@@ -40,6 +40,7 @@ from gitflagger.adapters.git import Recorder
 from gitflagger.adapters.git.intents import PendingIntent
 from gitflagger.adapters.git.recorder import BatchRecorder, Persisted
 from gitflagger.decide import Decision, MetricOutcome, current_routes
+from gitflagger.engine.alerting import AlertProviders, AlertTarget
 from gitflagger.engine.apply import Applied, apply_step, weights_mismatch
 from gitflagger.engine.faults import report_fault
 from gitflagger.engine.intents import IntentStore
@@ -90,6 +91,17 @@ class Context:
     """Per Canary: the unexpected error last announced (:mod:`.faults`), cleared by a step that succeeds."""
     guard: Callable[[], None] = lambda: None
     """Called right before each write of a step; raises :class:`LeadershipLost` to stop it."""
+    alert_providers: AlertProviders | None = None
+    """Resolves the Canaries' alert providers once per pass; one on :attr:`cluster` by default."""
+
+    def __post_init__(self) -> None:
+        if self.alert_providers is None:
+            self.alert_providers = AlertProviders(self.cluster)
+
+    @property
+    def alerting(self) -> AlertProviders:
+        assert self.alert_providers is not None  # set in __post_init__
+        return self.alert_providers
 
 
 @dataclass(frozen=True)
@@ -128,6 +140,8 @@ class Prepared:
     commit: str | None
     log: Any
     started: float
+    alerts: tuple[AlertTarget, ...] = ()
+    """The Canary's alert providers, resolved at observe (report only posts to them)."""
 
 
 def reconcile_one(ctx: Context, canary_obj: Mapping[str, Any]) -> StepOutcome:
@@ -136,6 +150,7 @@ def reconcile_one(ctx: Context, canary_obj: Mapping[str, Any]) -> StepOutcome:
     The single-Canary form of the controller's two-phase pass: prepare (up to
     the record), make the record durable, then apply and report.
     """
+    ctx.alerting.new_pass()
     prepared = prepare_one(ctx, canary_obj)
     if isinstance(prepared, StepOutcome):
         return prepared
@@ -245,10 +260,11 @@ def _prepare(
     seen = ask_gates(canary, state, seen)
     plan = plan_step(canary, state, seen, live.inputs())
     log = log.bind(step=plan.decision.state.step)
+    alerts = ctx.alerting.resolve(canary, log)
 
     ctx.guard()
     commit = _record(ctx, plan, log)
-    return Prepared(canary_obj, canary, state, live, plan, pending, commit, log, started)
+    return Prepared(canary_obj, canary, state, live, plan, pending, commit, log, started, alerts)
 
 
 def _finish(ctx: Context, p: Prepared, commit: str | None) -> StepOutcome:
@@ -262,6 +278,7 @@ def _finish(ctx: Context, p: Prepared, commit: str | None) -> StepOutcome:
     announce(
         ctx.cluster, p.canary_obj, p.canary, decision, applied.drift, ctx.reporting, ctx.telemetry,
         commit or p.state.last_commit,
+        p.alerts,
     )
     _export(ctx, p.canary, p.state, p.plan)
     p.log.info("step", subject=decision.subject, commit=commit, phase=str(decision.state.phase or ""))

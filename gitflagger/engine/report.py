@@ -25,19 +25,18 @@ from gitflagger.adapters.notifiers import (
     Notifier,
     StepCommit,
     canary_fields,
-    notifier_for,
     should_alert,
 )
 from gitflagger.adapters.webhooks import run_gates, send_events
 from gitflagger.decide import Decision, Event, EventKind, Severity
+from gitflagger.engine.alerting import AlertTarget
 from gitflagger.engine.apply import Drift
 from gitflagger.engine.observe import webhook_checksum
 from gitflagger.engine.ports import ClusterPort, Obj
 from gitflagger.engine.telemetry import Telemetry, logger
 from gitflagger.errors import GitflaggerError
-from gitflagger.model.canary import V1BETA1, Canary
+from gitflagger.model.canary import Canary
 from gitflagger.model.status import State
-from gitflagger.model.templates import decode_secret_data, parse_alert_provider
 
 
 @dataclass(frozen=True)
@@ -65,8 +64,13 @@ def announce(
     reporting: Reporting,
     telemetry: Telemetry,
     commit: str,
+    alerts: Sequence[AlertTarget] = (),
 ) -> None:
-    """Events, event webhooks, post-rollout webhooks and alerts for one step; never raises."""
+    """Events, event webhooks, post-rollout webhooks and alerts for one step; never raises.
+
+    ``alerts`` are the Canary's alert providers as observe resolved them
+    (:mod:`gitflagger.engine.alerting`): report reads nothing to send them.
+    """
     log = logger(canary=canary.name, namespace=canary.namespace, step=decision.state.step)
     events = list(decision.events)
     for item in drift:
@@ -98,13 +102,13 @@ def announce(
         answers = run_gates(canary, decision.webhooks, phase, checksum, stop_on_failure=False)
         for name, result in answers.items():
             log.info("post-rollout webhook", webhook=name, ok=result.ok, detail=result.message)
-    _alerts(cluster, canary, events, reporting, telemetry, commit, log)
+    _alerts(canary, events, alerts, reporting, telemetry, commit, log)
 
 
 def _alerts(
-    cluster: ClusterPort,
     canary: Canary,
     events: Sequence[Event],
+    alerts: Sequence[AlertTarget],
     reporting: Reporting,
     telemetry: Telemetry,
     commit: str,
@@ -118,10 +122,7 @@ def _alerts(
     targets: list[tuple[str, str, Notifier]] = []
     if reporting.notifier is not None:
         targets.append(("--slack-url", "info", reporting.notifier))
-    for alert in canary.spec.analysis.alerts:
-        notifier = _provider(cluster, canary, alert.provider_ref.namespace, alert.provider_ref.name, log)
-        if notifier is not None:
-            targets.append((alert.name, alert.severity, notifier))
+    targets += [(alert.name, alert.severity, alert.notifier) for alert in alerts]
     for event in worth:
         message = ChatMessage(
             canary.target_name, canary.namespace, event.message, fields, event.severity, step_commit
@@ -134,23 +135,3 @@ def _alerts(
             except NotificationError as err:
                 log.warning("alert failed", alert=name, error=str(err))
                 telemetry.alert_failures.labels(canary.name, canary.namespace, notifier.service).inc()
-
-
-def _provider(
-    cluster: ClusterPort, canary: Canary, namespace: str | None, name: str, log: Any
-) -> Notifier | None:
-    ns = namespace or canary.namespace
-    try:
-        obj = cluster.get(V1BETA1, "AlertProvider", ns, name)
-        if obj is None:
-            log.warning("alert provider not found", provider=f"{ns}/{name}")
-            return None
-        provider = parse_alert_provider(obj, default_namespace=ns)
-        secret = None
-        if provider.secret_ref is not None:
-            found = cluster.get("v1", "Secret", ns, provider.secret_ref)
-            secret = decode_secret_data(found) if found is not None else None
-        return notifier_for(provider, secret)
-    except GitflaggerError as err:  # ValidationError included: a bad provider must not stop the step
-        log.warning("alert provider unusable", provider=f"{ns}/{name}", error=str(err))
-        return None

@@ -89,6 +89,7 @@ def test_the_cached_kinds_are_what_a_step_reads_and_never_secrets() -> None:
         ("v1", "ConfigMap"),
         (VS, "VirtualService"),
         (VS, "DestinationRule"),
+        ("flagger.app/v1beta1", "AlertProvider"),
     }
 
 

@@ -46,8 +46,11 @@ CACHED = (
     CONFIG_KINDS["configmap"],
     Resource("networking.istio.io/v1beta1", "VirtualService", "virtualservices", True),
     Resource("networking.istio.io/v1beta1", "DestinationRule", "destinationrules", True),
+    Resource("flagger.app/v1beta1", "AlertProvider", "alertproviders", True),
 )
-"""The kinds :meth:`KubeCluster.start_caches` watches: what a step reads and applies. Never Secrets."""
+"""The kinds :meth:`KubeCluster.start_caches` watches: what a step reads and applies, and the
+AlertProviders (observe resolves them every pass and rebuilds a notifier only when one changed).
+Never Secrets."""
 
 
 def _meta(obj: Mapping[str, Any]) -> dict[str, Any]:

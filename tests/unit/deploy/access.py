@@ -59,6 +59,7 @@ NEEDED: list[Access] = [
     *_each("patch", "flagger.app", "canaries", "status"),
     *_each("update", "flagger.app", "canaries", "finalizers"),
     *_each("get", "flagger.app", "metrictemplates alertproviders"),
+    *_each("list watch", "flagger.app", "alertproviders", "", ALL),
     # observe and apply: watch caches (list, watch) in the run loop, by name (get) in
     # reconcile; PATCH applies (and creates when absent)
     *_each("get create patch", "apps", "deployments"),
@@ -82,7 +83,7 @@ FORBIDDEN: list[Access] = [
     *_each("list watch", "", "secrets", "", ALL, APP, OWN),
     *_each("update delete deletecollection", "", "secrets"),
     # Only the watch-cached kinds are listed: everything else is read by name.
-    *_each("list watch", "flagger.app", "metrictemplates alertproviders", "", ALL),
+    *_each("list watch", "flagger.app", "metrictemplates", "", ALL),
     *_each("list watch", "coordination.k8s.io", "leases", "", ALL),
     *_each("list watch", "apps", "replicasets", "", ALL, APP),
     # Generated objects go away with their Canary (garbage collector); writes are patches.
