@@ -45,6 +45,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from gitflagger import faults
 from gitflagger.adapters.git.recorder import BatchRecorder, Persisted
 from gitflagger.engine.finalize import deleting, finalize, sync_finalizer
 from gitflagger.engine.ports import Obj, WatchPort
@@ -57,6 +58,7 @@ from gitflagger.engine.reconcile import (
     finish_one,
     prepare_one,
 )
+from gitflagger.engine.restart import check_live_against_remote
 from gitflagger.engine.scheduler import due_at, interval_of, next_due
 from gitflagger.engine.telemetry import logger
 from gitflagger.errors import GitflaggerError, TemporaryError
@@ -118,6 +120,8 @@ class Controller:
         self._retry: dict[str, tuple[datetime, float]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._checked = False
+        """The live state was checked against the remote (:mod:`.restart`), once, before stepping."""
         self._log = logger(component="controller")
         self._watcher: threading.Thread | None = None
         self._progress: float | None = None
@@ -201,11 +205,18 @@ class Controller:
         steps), so a pass holds one chunk's batch in memory, not every step's,
         and the first applies start after one chunk's recording.
         """
+        fetched = False
+        if not self._checked:  # the first pass of this process, or of its leadership (see .restart)
+            self._sync_repo()
+            fetched = True
+            for obj in check_live_against_remote(self.ctx, self.canaries()):
+                self.remember(obj)
+            self._checked = True
         now = self.ctx.clock()
         self.ctx.telemetry.steps_waiting_for_push.set(0)
         self.ctx.alerting.new_pass()
         due = [o for o in sorted(self.canaries(), key=due_at) if everything or self._due(o) <= now]
-        if due:
+        if due and not fetched:
             self._sync_repo()
         outcomes: list[StepOutcome] = []
         size = max(1, self.batch_size)
@@ -232,6 +243,8 @@ class Controller:
                 results.append(self._prepare(obj, now))
                 self._beat()
             if batch is not None:
+                if any(isinstance(r, Prepared) and r.commit for r in results):
+                    faults.point("recorded")
                 self._guard()  # leadership may have gone during the chunk: then nothing of it is written
                 persisted = self._persist(batch, results)
         except BaseException:
@@ -239,7 +252,11 @@ class Controller:
                 batch.discard()  # nothing of it was applied
             raise
         if batch is not None and any(isinstance(r, Prepared) for r in results):
+            if persisted is not None and persisted.commits:
+                faults.point("persisted")
             persisted = self._publish(batch, results, persisted)
+            if any(isinstance(r, Prepared) and r.commit for r in results):
+                faults.point("pushed")
         outcomes: list[StepOutcome] = []
         for result in results:
             if self.lost.is_set():

@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from gitflagger import faults
 from gitflagger.adapters.git import Recorder
 from gitflagger.adapters.git.intents import PendingIntent
 from gitflagger.adapters.git.recorder import BatchRecorder, Persisted
@@ -271,6 +272,7 @@ def _finish(ctx: Context, p: Prepared, commit: str | None) -> StepOutcome:
     decision = p.plan.decision
     ctx.guard()
     applied = _apply(ctx, p.canary, p.live, p.plan)
+    faults.point("applied")
     ctx.guard()
     obj = write_status(ctx.cluster, p.canary_obj, decision.state, commit or p.state.last_commit)
     if p.pending is not None and decision.handled_intent is p.pending.intent:

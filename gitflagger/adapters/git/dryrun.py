@@ -23,6 +23,7 @@ import pygit2
 from gitflagger.adapters.git.checksums import ChecksumKey
 from gitflagger.adapters.git.layout import canary_directory, directory_files
 from gitflagger.adapters.git.recorder import DEFAULT_PREFIX, RecordedStep, RecordResult, SkipReason
+from gitflagger.adapters.git.trailers import StepTrailers
 from gitflagger.adapters.git.tree import read_directory
 
 
@@ -73,6 +74,13 @@ class DryRunRecorder:
 
     def flush(self) -> None:
         """Nothing to push."""
+
+    def published_step(self, commit: str) -> StepTrailers | None:
+        """A dry run publishes nothing and answers for nothing."""
+        return None
+
+    def latest_published_step(self, namespace: str, name: str) -> tuple[str, StepTrailers] | None:
+        return None
 
     def _files_at_head(self, directory: tuple[str, ...]) -> dict[str, bytes]:
         folder = read_directory(self.head.tree, directory) if self.head is not None else None

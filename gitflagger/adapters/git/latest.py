@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pygit2
 
+from gitflagger.adapters.git.layout import canary_directory
 from gitflagger.adapters.git.locks import lock_in_error, remove_if_stale
 from gitflagger.adapters.git.trailers import StepTrailers, parse_trailers
 from gitflagger.adapters.git.tree import read_directory
@@ -266,3 +267,28 @@ def _commit_or_none(repo: pygit2.Repository, oid: pygit2.Oid | str) -> pygit2.Co
     except (KeyError, ValueError):
         return None
     return obj if isinstance(obj, pygit2.Commit) else None
+
+
+def step_on_branch(repo: pygit2.Repository, tip: pygit2.Oid | None, commit: str) -> StepTrailers | None:
+    """The trailers of ``commit`` when it is ``tip`` or one of its ancestors, else ``None``."""
+    try:
+        oid = pygit2.Oid(hex=commit)
+    except ValueError:
+        return None
+    if tip is None or oid not in repo.odb:
+        return None
+    if oid != tip and not repo.descendant_of(tip, oid):
+        return None
+    return StepTrailers.from_message(repo[oid].peel(pygit2.Commit).message)
+
+
+def latest_on(
+    repo: pygit2.Repository, tip: pygit2.Oid | None, prefix: str, namespace: str, name: str
+) -> tuple[str, StepTrailers] | None:
+    """The newest step of ``namespace/name`` at or below ``tip``: its commit id and trailers."""
+    if tip is None:
+        return None
+    head = repo[tip].peel(pygit2.Commit)
+    found = latest_step_commit(repo, head, canary_directory(prefix, namespace, name), f"{namespace}/{name}")
+    trailers = StepTrailers.from_message(found.message) if found is not None else None
+    return (str(found.id), trailers) if found is not None and trailers is not None else None

@@ -54,7 +54,13 @@ from typing import Protocol, runtime_checkable
 import pygit2
 
 from gitflagger.adapters.git.checksums import ChecksumKey
-from gitflagger.adapters.git.latest import latest_step_commit, remember_step, remember_steps
+from gitflagger.adapters.git.latest import (
+    latest_on,
+    latest_step_commit,
+    remember_step,
+    remember_steps,
+    step_on_branch,
+)
 from gitflagger.adapters.git.layout import RenderedObject, canary_directory, directory_files, prefix_parts
 from gitflagger.adapters.git.locks import settle_after_error
 from gitflagger.adapters.git.maintenance import DEFAULT_LOOSE_THRESHOLD, BackgroundMaintenance
@@ -130,6 +136,12 @@ class Recorder(Protocol):
 
     def flush(self) -> None:
         """Publish what :meth:`record` wrote (push, for a remote); a no-op for a local repository."""
+
+    def published_step(self, commit: str) -> StepTrailers | None:
+        """The step ``commit`` records, if the published branch (the remote's) holds it."""
+
+    def latest_published_step(self, namespace: str, name: str) -> tuple[str, StepTrailers] | None:
+        """The newest step of the Canary on the published branch: its commit id and trailers."""
 
 
 @dataclass
@@ -425,6 +437,16 @@ class GitRecorder:
         """A local repository: the persisted batch is already where readers find it."""
         return persisted
 
+    def published_step(self, commit: str) -> StepTrailers | None:
+        """The step ``commit`` records, if the branch holds it (``None``: not there, or not a step)."""
+        with self._lock:
+            return step_on_branch(self.repo, self._branch_target(self.repo), commit)
+
+    def latest_published_step(self, namespace: str, name: str) -> tuple[str, StepTrailers] | None:
+        """The newest step of the Canary ``namespace/name`` on the branch: its commit and trailers."""
+        with self._lock:
+            return latest_on(self.repo, self._branch_target(self.repo), self.prefix, namespace, name)
+
     @property
     def maintenance_threshold(self) -> int:
         return self.maintenance.threshold
@@ -533,3 +555,4 @@ def _message(step: RecordedStep, sid: str, previous: str | None) -> str:
         webhooks=step.webhooks,
         trailers=trailers,
     )
+

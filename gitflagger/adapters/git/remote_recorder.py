@@ -61,7 +61,7 @@ import pygit2
 from gitflagger.adapters.git import transport
 from gitflagger.adapters.git.cache import RepoCache
 from gitflagger.adapters.git.checksums import ChecksumKey
-from gitflagger.adapters.git.latest import index_new_commits
+from gitflagger.adapters.git.latest import index_new_commits, latest_on, step_on_branch
 from gitflagger.adapters.git.layout import prefix_parts
 from gitflagger.adapters.git.maintenance import DEFAULT_LOOSE_THRESHOLD, BackgroundMaintenance
 from gitflagger.adapters.git.rebase import CONFLICT_REF_ROOT, Conflict, rebase, unpushed_commits
@@ -76,6 +76,7 @@ from gitflagger.adapters.git.recorder import (
 )
 from gitflagger.adapters.git.remote import RemoteConfig
 from gitflagger.adapters.git.signing import Signer
+from gitflagger.adapters.git.trailers import StepTrailers
 from gitflagger.errors import GitflaggerError, PermanentError, TemporaryError
 
 PUSH_LOG = 10_000
@@ -205,6 +206,16 @@ class RemoteRecorder:
     def discard(self) -> None:
         with self._lock:
             self.local.discard()
+
+    def published_step(self, commit: str) -> StepTrailers | None:
+        """The step ``commit`` records, if the remote holds it (as last fetched or pushed)."""
+        with self._lock:
+            return step_on_branch(self.repo, self.cache.tracking(), commit)
+
+    def latest_published_step(self, namespace: str, name: str) -> tuple[str, StepTrailers] | None:
+        """The newest step of the Canary ``namespace/name`` the remote holds: its commit and trailers."""
+        with self._lock:
+            return latest_on(self.repo, self.cache.tracking(), self.local.prefix, namespace, name)
 
     def flush(self) -> None:
         """Push this pass's commits; the next :meth:`record` starts a new pass (and fetches)."""

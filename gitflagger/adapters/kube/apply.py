@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gitflagger import faults
 from gitflagger.adapters.kube.apply_rules import (
     as_object,
     comparable,
@@ -168,7 +169,12 @@ class Applier:
         hpa_managed = hpa_targets(objects)
         for namespace in sorted(namespaces_needing_hpa_lookup(objects, hpa_managed, auto)):
             hpa_managed |= hpa_targets(self._list_items(HPAS, namespace))
-        return [self._one(obj, dry_run=dry_run, hpa_managed=hpa_managed, autoscaled=auto) for obj in objects]
+        results = []
+        for obj in objects:
+            results.append(self._one(obj, dry_run=dry_run, hpa_managed=hpa_managed, autoscaled=auto))
+            if not dry_run:
+                faults.point("applying")  # the durability tests' kill switch; off by default
+        return results
 
     def _one(
         self, obj: dict[str, Any], *, dry_run: bool, hpa_managed: set[tuple[str, str]], autoscaled: set[str]
