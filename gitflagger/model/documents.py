@@ -17,11 +17,21 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from gitflagger.errors import FieldProblem, ValidationError
+from gitflagger.model.bounds import MAX_DEPTH, MAX_DOCUMENT_BYTES, check_bounds, subject_of
 from gitflagger.model.fields import describe
 
 
 def parse_yaml(text: str, *, source: str = "<string>") -> list[Any]:
-    """Every YAML document of ``text`` (``None`` for an empty one), whatever its shape."""
+    """Every YAML document of ``text`` (``None`` for an empty one), whatever its shape.
+
+    Within :mod:`~gitflagger.model.bounds`: a text above its size limit is refused
+    before it is parsed, and each document, aliases expanded, is measured once loaded.
+    """
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise ValidationError(
+            [FieldProblem(source, f"{len(text):,} characters, more than the {MAX_DOCUMENT_BYTES:,} allowed")],
+            subject="YAML",
+        )
     yaml = YAML(typ="safe", pure=True)
     try:
         docs = list(yaml.load_all(text))
@@ -32,6 +42,15 @@ def parse_yaml(text: str, *, source: str = "<string>") -> list[Any]:
         raise ValidationError([FieldProblem(where, _one_line(message))], subject="YAML") from err
     except YAMLError as err:
         raise ValidationError([FieldProblem(source, _one_line(str(err)))], subject="YAML") from err
+    except RecursionError as err:  # the parser recurses per level: deep nesting stops it before our check
+        raise ValidationError(
+            [FieldProblem(source, f"nests too deeply to read (at most {MAX_DEPTH} levels)")], subject="YAML"
+        ) from err
+    for index, doc in enumerate(docs):
+        problem = check_bounds(doc)
+        if problem is not None:
+            subject = subject_of(doc) if isinstance(doc, Mapping) else "document"
+            raise ValidationError([problem], subject=f"{subject} ({source}, document {index + 1})")
     return docs
 
 

@@ -44,6 +44,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gitflagger.errors import FieldProblem, ValidationError
+from gitflagger.model.bounds import check_bounds
 from gitflagger.model.canary import (
     DEFAULT_PROGRESS_DEADLINE_SECONDS,
     V1ALPHA3,
@@ -76,6 +77,11 @@ def parse_canary(doc: object, *, default_namespace: str = "default") -> Canary:
             [FieldProblem("(document)", f"must be a Canary mapping, got {describe(doc)}")], subject="Canary"
         )
     p = Problems()
+    # Pass-through blocks are copied as they are: refuse, before anything walks them, one that
+    # nests too deep or is too large (bounds.py); the rest of the parse reads them only shallowly.
+    bound = check_bounds(doc)
+    if bound is not None:
+        p.items.append(bound)
     api_version = p.string(doc, "apiVersion", "", required=True)
     if api_version is not None and api_version not in API_VERSIONS:
         p.add("apiVersion", f"unsupported {describe(api_version)}, expected {V1BETA1} or {V1ALPHA3}")

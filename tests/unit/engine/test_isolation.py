@@ -282,3 +282,22 @@ def test_the_stuck_limit_is_two_of_the_shortest_intervals_with_a_floor(world: Wo
 def test_the_stepper_is_not_stuck_before_it_steps_or_while_unsynced(world: World) -> None:
     c = Controller(world.cluster, world.ctx)  # type: ignore[arg-type]
     assert c.unhealthy() == ""
+
+
+def test_a_canary_nesting_its_traffic_policy_too_deep_is_refused_and_the_other_steps(world: World) -> None:
+    """300 levels: the in-memory cluster's deepcopy recurses too; the testbed test nests 600."""
+    poison = world.cluster.obj("Canary", "poison")
+    deep: dict[str, Any] = {"tls": {"mode": "ISTIO_MUTUAL"}}
+    for _ in range(300):
+        deep = {"loadBalancer": deep}
+    poison["spec"]["service"]["trafficPolicy"] = deep
+    c = started(world)
+
+    outcomes = by_name(c.run_pass())
+
+    assert outcomes["podinfo"].stepped
+    assert outcomes["poison"].skipped == "invalid"
+    [event] = [e for e in world.cluster.events if e.canary == "test/poison"]
+    assert (event.warning, event.reason) == (True, "InvalidSpec")
+    assert event.message.startswith("invalid Canary test/poison: spec.service.trafficPolicy.loadBalancer.")
+    assert event.message.endswith("...: nests deeper than 64 levels")
