@@ -20,6 +20,7 @@ from gitflagger.adapters.kube import KubeCluster, LeaderElector
 from gitflagger.adapters.notifiers import Slack
 from gitflagger.cli.diffs import print_diffs
 from gitflagger.cli.history import canary_ref
+from gitflagger.cli.mesh import mesh_provider_option
 from gitflagger.cli.repo_options import REPO_EPILOG, repo_options
 from gitflagger.engine.controller import Controller
 from gitflagger.engine.intents import IntentStore
@@ -57,6 +58,7 @@ def cluster_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def analysis_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = mesh_provider_option(func)
     for option in reversed(
         [
             click.option("--metrics-server", default=DEFAULT_METRICS_SERVER, show_default=True,
@@ -90,12 +92,13 @@ def build_context(kube: KubeCluster, repo: RepoSettings, opts: dict[str, Any]) -
         cluster=kube,
         recorder=recorder,
         metrics_server=opts["metrics_server"],
-        telemetry=Telemetry(),
+        telemetry=Telemetry(mesh_provider=opts["mesh_provider"]),
         reporting=Reporting(event_webhook=opts.get("event_webhook"), notifier=notifier),
         intents=IntentStore(recorder.repo, branch=repo.branch, prefix=repo.prefix)
         if isinstance(recorder, GitRecorder | RemoteRecorder)
         else None,
         apply_mode=ApplyMode(opts["apply_mode"]),
+        mesh_provider=opts["mesh_provider"],
     )
 
 
@@ -198,7 +201,7 @@ def _run_controller(
         signal.signal(sig, lambda *_: stop.set())
     # Watch caches of what a step reads and applies, synced before the first pass: a step then
     # sends only its writes. Ready (/readyz) once the Canaries and every cache have been listed.
-    caches = kube.start_caches(opts["namespace"])
+    caches = kube.start_caches(opts["namespace"], provider=opts["mesh_provider"])
     endpoint = None
     if opts["metrics_addr"]:
         endpoint = Endpoint(opts["metrics_addr"], ctx.telemetry.registry,

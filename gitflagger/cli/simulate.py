@@ -13,6 +13,7 @@ from gitflagger.adapters.files import load_documents
 from gitflagger.adapters.git import FileDiff, RecordedStep, RepoSettings
 from gitflagger.cli.diffs import print_diffs
 from gitflagger.cli.history import canary_ref
+from gitflagger.cli.mesh import mesh_provider_option
 from gitflagger.cli.repo_options import REPO_EPILOG, repo_options
 from gitflagger.cli.tables import print_table
 from gitflagger.engine.simulate import DEFAULT_MAX_TICKS, TickResult
@@ -94,6 +95,7 @@ Examples:
     help="Record and push nothing: print the diff each step would commit against the repo's head; "
     "exit 1 when there is a diff, 0 when there is none.",
 )
+@mesh_provider_option
 def simulate(
     files: tuple[Path, ...],
     timeline_file: Path,
@@ -102,6 +104,7 @@ def simulate(
     max_ticks: int,
     dry_run: bool,
     only: str | None,
+    mesh_provider: str,
 ) -> int:
     """Run FILE... (a Canary, its Deployment, HPA, ConfigMaps, Secrets) through a scripted timeline.
 
@@ -113,7 +116,7 @@ def simulate(
     anywhere, and the exit code says whether anything would change (1) or
     not (0), as `flux diff` does.
     """
-    workloads = workloads_from_documents(load_documents(files), only)
+    workloads = workloads_from_documents(load_documents(files), only, default_provider=mesh_provider)
     changed = False
     with repo.created_only_if_written():  # a run that fails before its first commit leaves no repo behind
         for workload in workloads:

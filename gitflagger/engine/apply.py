@@ -1,16 +1,17 @@
 """The apply stage: server-side apply what a step rendered, carry out its actions, verify the routes.
 
 Order matters and is Flagger's: the objects first (in render's dependency
-order: configs, Services, the primary, its HPA, DestinationRules, then the
-VirtualService), so a promotion's new primary template is in place before
-anything is scaled; then the actions (scale the canary up or down).
+order: configs, Services, the primary, its HPA, then the router's objects),
+so a promotion's new primary template is in place before anything is
+scaled; then the actions (scale the canary up or down).
 
-Verification after acting (Argo Rollouts' ``VerifyWeight``): the live
-VirtualService's weights are compared with the decision's. The live object is
-the one the apply answered with (or, when the apply was skipped because
-nothing could change, the live object it compared), so verifying costs no
-request; only when the VirtualService was not among the applied objects is it
-read. A mismatch means something else owns the routes (a person, another
+Verification after acting (Argo Rollouts' ``VerifyWeight``): the weights of
+the router's live object (:meth:`~gitflagger.render.routers.base.Router.live_ref`:
+the VirtualService, the HTTPRoute) are compared with the decision's. The live
+object is the one the apply answered with (or, when the apply was skipped
+because nothing could change, the live object it compared), so verifying
+costs no request; only when it was not among the applied objects is it read.
+A mismatch means something else owns the routes (a person, another
 controller, a mutating webhook); it is reported as drift, not silently trusted.
 
 Drift on other objects: an object whose rendered manifest did not change since
@@ -24,14 +25,13 @@ import time
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 
-from gitflagger.adapters.kube.health import route_weights
 from gitflagger.decide import Action, Decision, Routes
 from gitflagger.engine.observe import Live
 from gitflagger.engine.ports import AppliedObject, ClusterPort
 from gitflagger.model.canary import Canary
 from gitflagger.render import Manifest
 from gitflagger.render.names import canary_service_name, primary_name
-from gitflagger.render.router import ISTIO_API_VERSION
+from gitflagger.render.routers import router_for
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,8 @@ def apply_step(
             cluster.scale(canary.namespace, canary.target_name, 0)
     mismatch = verify_routes(cluster, canary, decision.routes, results) if apply_objects else None
     if mismatch is not None:
-        drift.append(Drift("VirtualService", canary.service_name, mismatch))
+        ref = router_for(canary.spec.provider).live_ref(canary)
+        drift.append(Drift(ref.kind, ref.name, mismatch))
     return Applied(tuple(changed), tuple(drift), time.monotonic() - started)
 
 
@@ -109,27 +110,30 @@ def scale_up_replicas(live: Live) -> int:
 def verify_routes(
     cluster: ClusterPort, canary: Canary, routes: Routes, results: Sequence[AppliedObject] = ()
 ) -> str | None:
-    """The live VirtualService's weights against ``routes``: a description of the mismatch, or ``None``.
+    """The live routing object's weights against ``routes``: a description of the mismatch, or ``None``.
 
-    The live VirtualService is the apply's answer for it in ``results`` when
-    there is one; otherwise it is read.
+    The live object is the apply's answer for it in ``results`` when there is
+    one; otherwise it is read.
     """
-    vs: Mapping[str, object] | None = None
+    ref = router_for(canary.spec.provider).live_ref(canary)
+    live: Mapping[str, object] | None = None
     for result in results:
-        if result.kind == "VirtualService" and result.name == canary.service_name:
-            vs = result.desired_after
+        if result.kind == ref.kind and result.name == ref.name:
+            live = result.desired_after
             break
     else:
-        vs = cluster.get(ISTIO_API_VERSION, "VirtualService", canary.namespace, canary.service_name)
-    return weights_mismatch(vs, canary, routes)
+        live = cluster.get(ref.api_version, ref.kind, canary.namespace, ref.name)
+    return weights_mismatch(live, canary, routes)
 
 
-def weights_mismatch(vs: Mapping[str, object] | None, canary: Canary, routes: Routes) -> str | None:
-    """Compare a VirtualService's weights with ``routes``; ``None`` when they agree."""
-    if vs is None:
-        return "VirtualService not found after apply"
+def weights_mismatch(live: Mapping[str, object] | None, canary: Canary, routes: Routes) -> str | None:
+    """Compare the live routing object's weights with ``routes``; ``None`` when they agree."""
+    router = router_for(canary.spec.provider)
+    ref = router.live_ref(canary)
+    if live is None:
+        return f"{ref.kind} not found after apply"
     apex = canary.service_name
-    found = route_weights(dict(vs), primary_name(apex), canary_service_name(apex))
+    found = router.weights(dict(live))
     want = (routes.primary, routes.canary)
     if found is None:
         return f"live routes have no {primary_name(apex)}/{canary_service_name(apex)} destinations"

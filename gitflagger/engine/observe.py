@@ -3,7 +3,9 @@
 Three rounds, each only as wide as the step needs:
 
 1. :func:`read_live` reads the objects (target, primary, HPA, the configs
-   both reference, the live VirtualService). That is enough for the revision,
+   both reference, and the routing object the Canary's router names: the
+   VirtualService for Istio, the HTTPRoute for Gateway API). That is enough
+   for the revision,
    the tracked-config checksums and readiness. In the controller these reads
    are answered by watch caches and cost no request (Secrets are read by name).
 2. :func:`measure` queries metrics only when :func:`metrics_due` says this step
@@ -35,7 +37,7 @@ from gitflagger.model.templates import MetricTemplate, decode_secret_data, parse
 from gitflagger.render import WorkloadInputs
 from gitflagger.render.configs import config_refs, tracked_configs
 from gitflagger.render.names import PRIMARY_SUFFIX
-from gitflagger.render.router import ISTIO_API_VERSION
+from gitflagger.render.routers import router_for
 
 DEPLOYMENT = ("apps/v1", "Deployment")
 HPA = ("autoscaling/v2", "HorizontalPodAutoscaler")
@@ -52,7 +54,8 @@ class Live:
     secrets: Mapping[str, Obj] = field(default_factory=dict)
     primary_configs: Mapping[str, Obj] = field(default_factory=dict)
     """The primary's ``-primary`` config copies, keyed by *source* name (``configmap/podinfo-env``)."""
-    virtual_service: Obj | None = None
+    route: Obj | None = None
+    """The live object whose weights the router reads (:meth:`Router.live_ref`), if it exists."""
 
     @property
     def template(self) -> Mapping[str, Any]:
@@ -103,8 +106,9 @@ def read_live(cluster: ClusterPort, canary: Canary) -> Live:
             source = found_maps if kind == "configmap" else found_secrets
             if name in source:
                 primary_configs[f"{kind}/{name.removesuffix(PRIMARY_SUFFIX)}"] = dict(source[name])
-    vs = cluster.get(ISTIO_API_VERSION, "VirtualService", ns, canary.service_name)
-    return Live(target, primary, hpa, configmaps, secrets, primary_configs, vs)
+    ref = router_for(canary.spec.provider).live_ref(canary)
+    route = cluster.get(ref.api_version, ref.kind, ns, ref.name)
+    return Live(target, primary, hpa, configmaps, secrets, primary_configs, route)
 
 
 def first_look(

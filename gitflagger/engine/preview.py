@@ -57,7 +57,7 @@ class Preview:
 def preview(ctx: Context, canary_obj: Mapping[str, Any], dry_run: Recorder) -> Preview:
     """Decide and render the Canary's next step; diff it against the repo head (through the
     ``dry_run`` recorder, which must write nothing) and against the live objects."""
-    canary = parse_canary(canary_obj)
+    canary = parse_canary(canary_obj, default_provider=ctx.mesh_provider)
     state = State.from_status(canary_obj.get("status"))
     live = read_live(ctx.cluster, canary)
     pending = ctx.intents.read(canary.ref) if ctx.intents is not None else None

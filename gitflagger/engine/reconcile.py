@@ -51,9 +51,10 @@ from gitflagger.engine.ports import ClusterPort, Obj
 from gitflagger.engine.report import Reporting, announce, write_status
 from gitflagger.engine.telemetry import Telemetry, logger
 from gitflagger.errors import GitflaggerError, ValidationError
-from gitflagger.model.canary import Canary
+from gitflagger.model.canary import DEFAULT_PROVIDER, Canary
 from gitflagger.model.parse import parse_canary
 from gitflagger.model.status import State
+from gitflagger.render.routers import check_routing
 
 
 class LeadershipLost(Exception):  # a signal to stop the controller, not a failure of one Canary
@@ -83,6 +84,8 @@ class Context:
     reporting: Reporting = field(default_factory=Reporting)
     intents: IntentStore | None = None
     apply_mode: ApplyMode = ApplyMode.SSA
+    mesh_provider: str = DEFAULT_PROVIDER
+    """The router of Canaries without ``spec.provider`` (``--mesh-provider``)."""
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     applied: dict[str, dict[str, str]] = field(default_factory=dict)
     """Per Canary (``ns/name``): ``Kind/name`` → checksum applied at its last step, for drift."""
@@ -175,7 +178,8 @@ def prepare_one(ctx: Context, canary_obj: Mapping[str, Any]) -> Prepared | StepO
     started = time.monotonic()
     try:
         try:
-            canary = parse_canary(canary_obj)
+            canary = parse_canary(canary_obj, default_provider=ctx.mesh_provider)
+            check_routing(canary)
         except ValidationError as err:
             return _invalid(ctx, canary_obj, ref, err, log)
         ctx.invalid.pop(ref, None)
@@ -325,7 +329,7 @@ def _git_only_lag(ctx: Context, canary: Canary, state: State, live: Live) -> str
 
     Checked: the primary exists, runs the committed pod template (every field
     the commit sets, so server defaults do not count as a difference), and the
-    VirtualService routes the committed weights.
+    routing object (the router's :meth:`live_ref`) routes the committed weights.
     """
     if live.primary is None:
         return f"deployment {canary.primary_name} does not exist yet"
@@ -337,7 +341,7 @@ def _git_only_lag(ctx: Context, canary: Canary, state: State, live: Live) -> str
         have = (live.primary.get("spec") or {}).get("template")
         if want is not None and not _subset(want, have):
             return f"deployment {canary.primary_name} does not run the committed pod template yet"
-    return weights_mismatch(live.virtual_service, canary, current_routes(canary.spec.analysis, state)) or ""
+    return weights_mismatch(live.route, canary, current_routes(canary.spec.analysis, state)) or ""
 
 
 def _subset(want: Any, have: Any) -> bool:

@@ -33,11 +33,11 @@ STATUS_RUNNING, STATUS_SUCCEEDED, STATUS_FAILED = 0, 1, 2
 class Telemetry:
     """Every metric the controller exports, registered on a registry of its own."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, mesh_provider: str = "istio") -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.info = Info("flagger", "Flagger version and mesh provider information", registry=r)
-        self.info.info({"version": __version__, "mesh_provider": "istio"})
+        self.info.info({"version": __version__, "mesh_provider": mesh_provider})
         self.canary_total = Gauge(
             "flagger_canary_total", "Total number of canary object", ["namespace"], registry=r
         )

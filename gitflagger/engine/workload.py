@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitflagger.errors import PermanentError, ValidationError
-from gitflagger.model.canary import API_GROUP, Canary
+from gitflagger.model.canary import API_GROUP, DEFAULT_PROVIDER, Canary
 from gitflagger.model.fields import Problems, join
 from gitflagger.model.parse import parse_canary
+from gitflagger.render.routers import check_routing
 
 
 @dataclass(frozen=True)
@@ -33,16 +34,24 @@ class Workload:
     secrets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
-def workload_from_documents(docs: Sequence[Mapping[str, Any]]) -> Workload:
-    """Pick the Canary and its objects out of loaded documents; a missing piece is a clear error."""
+def workload_from_documents(
+    docs: Sequence[Mapping[str, Any]], *, default_provider: str = DEFAULT_PROVIDER
+) -> Workload:
+    """Pick the Canary and its objects out of loaded documents; a missing piece is a clear error.
+
+    ``default_provider`` routes a Canary without ``spec.provider``
+    (``--mesh-provider``); the Canary's routing is checked here, before any tick.
+    """
     canaries = [d for d in docs if d.get("kind") == "Canary" and _group(d) == API_GROUP]
     if len(canaries) != 1:
         found = ", ".join(_name(d) for d in canaries) or "none"
         raise PermanentError(f"expected exactly one Canary ({API_GROUP}) in the files, found {found}")
-    return _workload(parse_canary(canaries[0]), docs)
+    return _workload(_parsed(canaries[0], default_provider), docs)
 
 
-def workloads_from_documents(docs: Sequence[Mapping[str, Any]], only: str | None = None) -> list[Workload]:
+def workloads_from_documents(
+    docs: Sequence[Mapping[str, Any]], only: str | None = None, *, default_provider: str = DEFAULT_PROVIDER
+) -> list[Workload]:
     """Every Canary among the documents with its objects, or the one ``only`` (``ns/name``) names.
 
     The same ``ns/name`` twice (say a v1alpha3 and a v1beta1 copy) counts once when
@@ -53,7 +62,7 @@ def workloads_from_documents(docs: Sequence[Mapping[str, Any]], only: str | None
     for doc in docs:
         if doc.get("kind") != "Canary" or _group(doc) != API_GROUP:
             continue
-        canary = parse_canary(doc)
+        canary = _parsed(doc, default_provider)
         seen = found.get(canary.ref)
         if seen is not None and seen.spec != canary.spec:
             raise PermanentError(f"Canary {canary.ref} is in the files twice, with different specs; pass one")
@@ -65,6 +74,13 @@ def workloads_from_documents(docs: Sequence[Mapping[str, Any]], only: str | None
             raise PermanentError(f"--canary {only}: not in the files, which hold {', '.join(sorted(found))}")
         return [_workload(found[only], docs)]
     return [_workload(canary, docs) for _, canary in sorted(found.items())]
+
+
+def _parsed(doc: Mapping[str, Any], default_provider: str) -> Canary:
+    """The Canary, parsed with ``--mesh-provider`` as its default and its routing checked."""
+    canary = parse_canary(doc, default_provider=default_provider)
+    check_routing(canary)
+    return canary
 
 
 def _workload(canary: Canary, docs: Sequence[Mapping[str, Any]]) -> Workload:

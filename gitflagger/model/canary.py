@@ -28,6 +28,7 @@ DEFAULT_METRIC_INTERVAL = Duration(60_000_000_000, "1m")
 DEFAULT_WEBHOOK_TIMEOUT = Duration(10_000_000_000, "10s")
 DEFAULT_PROGRESS_DEADLINE_SECONDS = 600
 DEFAULT_MAX_WEIGHT = 100
+DEFAULT_PROVIDER = "istio"
 BUILTIN_METRICS = ("request-success-rate", "request-duration")
 
 
@@ -87,6 +88,10 @@ class ServiceSpec:
     cors_policy: JSON = None
     timeout: str | None = None
     rewrite: JSON = None
+    gateway_refs: tuple[JSON, ...] = ()
+    """Gateway API ``parentRefs`` of the HTTPRoute (``gatewayapi`` providers), copied as given."""
+    backend_timeout: str | None = None
+    """Gateway API ``timeouts.backendRequest`` of the HTTPRoute's rules."""
     apex: ObjectMetadata | None = None
     primary: ObjectMetadata | None = None
     canary: ObjectMetadata | None = None
@@ -185,6 +190,11 @@ class CanarySpec:
     revert_on_deletion: bool = False
     metrics_server: str | None = None
     """``spec.metricsServer``: this Canary's Prometheus URL, overriding ``--metrics-server``."""
+    provider: str = DEFAULT_PROVIDER
+    """``spec.provider``, or the controller's ``--mesh-provider`` when the Canary names none.
+
+    Checked by the router factory (:mod:`gitflagger.render.routers`), the one
+    place that knows which providers exist."""
 
 
 @dataclass(frozen=True)

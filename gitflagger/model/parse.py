@@ -30,9 +30,14 @@ non-increasing ``stepWeights``, a metric with no bounds, an unknown metric name
 without ``templateRef`` or ``query``, duplicate webhook names, a
 ``sessionAffinity.cookieName`` that is not a cookie name, newer Flagger's
 ``primaryCookieName`` and cookie attributes (not rendered yet, so refused rather
-than ignored), a ``provider`` other than istio, a target other than a
-Deployment, and object names that are not RFC 1123 (they become file paths in
+than ignored), Flagger's extra mirror backends (``service.mirror``), a target
+other than a Deployment, and object names that are not RFC 1123 (they become file paths in
 the config repo).
+
+``spec.provider`` is read as text, the default (``default_provider``, the
+controller's ``--mesh-provider``) standing in when it is absent; whether a
+router exists for it, and whether that router can act on every routing field,
+is the router factory's check (:func:`gitflagger.render.routers.check_routing`).
 
 Unknown fields are ignored, as the Kubernetes API server prunes them from a
 structural CRD.
@@ -47,6 +52,7 @@ from gitflagger.errors import FieldProblem, ValidationError
 from gitflagger.model.bounds import check_bounds
 from gitflagger.model.canary import (
     DEFAULT_PROGRESS_DEADLINE_SECONDS,
+    DEFAULT_PROVIDER,
     V1ALPHA3,
     V1BETA1,
     Canary,
@@ -62,11 +68,14 @@ from gitflagger.model.parse_analysis import parse_analysis
 API_VERSIONS = (V1BETA1, V1ALPHA3)
 
 
-def parse_canary(doc: object, *, default_namespace: str = "default") -> Canary:
+def parse_canary(
+    doc: object, *, default_namespace: str = "default", default_provider: str = DEFAULT_PROVIDER
+) -> Canary:
     """Validate a decoded Canary (v1beta1 or v1alpha3) and return it with Flagger's defaults.
 
     ``default_namespace`` stands in for a missing ``metadata.namespace``, as
-    kubectl's current namespace does. Every problem found is reported at once.
+    kubectl's current namespace does, and ``default_provider`` for a missing
+    ``spec.provider``. Every problem found is reported at once.
 
     Raises:
         ValidationError: listing each invalid field by its path in the document,
@@ -99,7 +108,7 @@ def parse_canary(doc: object, *, default_namespace: str = "default") -> Canary:
     annotations = p.string_map(meta, "annotations", "metadata")
 
     spec_doc = p.mapping(doc, "spec", "", required=True)
-    spec = _spec(p, spec_doc) if spec_doc is not None else None
+    spec = _spec(p, spec_doc, default_provider) if spec_doc is not None else None
 
     subject = f"Canary {namespace}/{name}" if name else "Canary"
     if p.items or spec is None or name is None or api_version is None:
@@ -117,11 +126,9 @@ def parse_canary(doc: object, *, default_namespace: str = "default") -> Canary:
     )
 
 
-def _spec(p: Problems, spec: Mapping[str, Any]) -> CanarySpec | None:
+def _spec(p: Problems, spec: Mapping[str, Any], default_provider: str) -> CanarySpec | None:
     path = "spec"
-    provider = p.string(spec, "provider", path)
-    if provider not in (None, "", "istio"):
-        p.add(join(path, "provider"), f"unsupported {describe(provider)}: gitflagger supports istio only")
+    provider = p.string(spec, "provider", path) or default_provider
     target = _target_ref(p, spec, path)
     autoscaler = _autoscaler_ref(p, spec, path)
     service = _service(p, spec, path)
@@ -143,6 +150,7 @@ def _spec(p: Problems, spec: Mapping[str, Any]) -> CanarySpec | None:
         suspend=suspend,
         revert_on_deletion=revert,
         metrics_server=metrics_server,
+        provider=provider,
     )
 
 
@@ -203,7 +211,10 @@ def _service(p: Problems, spec: Mapping[str, Any], path: str) -> ServiceSpec | N
     elif raw_target is not None:
         target_port = p.integer(svc, "targetPort", path, lo=1, hi=65535)
     timeout = p.duration(svc, "timeout", path)
+    backend_timeout = p.duration(svc, "backendTimeout", path)
     match = tuple(m for _, m in p.mappings_of(svc, "match", path))
+    if svc.get("mirror"):
+        p.add(join(path, "mirror"), "extra mirror backends are not rendered; use analysis.mirror")
     result = ServiceSpec(
         port=port or 0,
         name=p.name(svc, "name", path) or None,
@@ -219,6 +230,8 @@ def _service(p: Problems, spec: Mapping[str, Any], path: str) -> ServiceSpec | N
         cors_policy=p.json_block(svc, "corsPolicy", path),
         timeout=timeout.text if timeout else None,
         rewrite=p.json_block(svc, "rewrite", path),
+        gateway_refs=tuple(m for _, m in p.mappings_of(svc, "gatewayRefs", path)),
+        backend_timeout=backend_timeout.text if backend_timeout else None,
         apex=_metadata(p, svc, "apex", path),
         primary=_metadata(p, svc, "primary", path),
         canary=_metadata(p, svc, "canary", path),

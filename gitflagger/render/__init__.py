@@ -5,8 +5,9 @@ order, and :func:`gitflagger.render.yaml.dump_canonical` gives the same bytes,
 so the config repo only changes when something really changed.
 
 The order is the apply order (ARCHITECTURE.md, *Apply*): config copies, Services, the primary
-Deployment, its HPA, DestinationRules, then the VirtualService, which must not
-route to a Service or subset that does not exist yet.
+Deployment, its HPA, then the routing objects of the Canary's router
+(:mod:`gitflagger.render.routers`: for Istio the DestinationRules, then the
+VirtualService), which must not route to a Service that does not exist yet.
 
 Owner references: Flagger makes the Canary the controller owner of everything
 it generates, so deleting the Canary garbage-collects them. We do the same when
@@ -34,7 +35,8 @@ from gitflagger.render.configs import (
     tracked_configs,
 )
 from gitflagger.render.names import primary_name, selector_label
-from gitflagger.render.router import destination_rules, services, virtual_service
+from gitflagger.render.routers import check_routing
+from gitflagger.render.routers.services import services
 from gitflagger.render.workload import (
     kept_primary_template,
     primary_deployment,
@@ -130,10 +132,12 @@ def render(
     default, ``*`` for all).
 
     Raises :class:`PermanentError` for a target the user must fix (no selector
-    label, unsupported kinds) and :class:`TemporaryError` for an object that
+    label, unsupported kinds), a :class:`ValidationError` naming the field
+    for routing the Canary's router cannot do, and :class:`TemporaryError` for an object that
     may simply not exist yet (the HPA, a config marked ``optional: false``).
     """
     _check_refs(canary, inputs)
+    router = check_routing(canary)
     target = strip_noise(inputs.target)
     namespace = canary.namespace
     prefixes = tuple(include_label_prefixes)
@@ -200,8 +204,7 @@ def render(
             include_label_prefixes=prefixes,
         )
         out.append(Manifest(hpa))
-    out += [Manifest(obj) for obj in destination_rules(canary, owner_references=owners)]
-    out.append(Manifest(virtual_service(canary, decision.routes, owner_references=owners)))
+    out += [Manifest(obj) for obj in router.manifests(canary, decision.routes, owners)]
     return tuple(out)
 
 

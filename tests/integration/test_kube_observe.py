@@ -18,10 +18,10 @@ from gitflagger.adapters.kube import (
     Unavailable,
     WatchExpired,
     deployment_health,
-    route_weights,
 )
 from gitflagger.errors import TemporaryError
 from gitflagger.model.status import parse_time
+from gitflagger.render.routers.istio import route_weights
 from tests.integration.test_kube_support import (
     IMAGE,
     canary,

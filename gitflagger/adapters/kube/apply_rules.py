@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from gitflagger.render import Manifest
+from gitflagger.render.routers import route_kinds
 from gitflagger.render.yaml import strip_noise
 
 __all__ = [
@@ -51,10 +52,10 @@ APPLY_ORDER: dict[str, int] = {
     "Service": 2,
     "Deployment": 3,
     "HorizontalPodAutoscaler": 4,
-    "DestinationRule": 5,
-    "VirtualService": 6,
+    **{k.kind: k.rank for k in route_kinds()},
 }
-"""Rank of each kind; unlisted kinds go last. A VirtualService must never route to a missing subset."""
+"""Rank of each kind; unlisted kinds go last. The routing kinds and their ranks are the routers'
+(:attr:`~gitflagger.render.routers.base.Router.kinds`): a route must never point at a missing Service."""
 
 
 def as_object(manifest: Manifest | Mapping[str, Any]) -> dict[str, Any]:

@@ -24,8 +24,8 @@ dicts, and every read decodes a fresh copy, so a caller can never change what
 the cache holds. Secrets are never cached: the RBAC has no Secret list or
 watch, by design.
 
-A kind the API server does not serve (no Istio CRDs) or that the RBAC does not
-let us list is not an error: the cache falls back (:attr:`ObjectCache.serving`
+A kind the API server does not serve (the mesh's CRDs are not installed) or
+that the RBAC does not let us list is not an error: the cache falls back (:attr:`ObjectCache.serving`
 is False, reads go to the API server by name), reports ready, and tries to
 list again every few minutes.
 """

@@ -5,7 +5,8 @@ Every request is rate limited, counted in :attr:`KubeCluster.requests_made`
 and its failures arrive as :mod:`gitflagger.adapters.kube.errors`.
 
 With :meth:`KubeCluster.start_caches` (the controller), the kinds a step reads
-and applies (:data:`CACHED`) are served from watch caches
+and applies (:func:`cached_kinds`: the workload's and the mesh provider's
+router's) are served from watch caches
 (:mod:`.cache`) and applies skip what cannot change (:mod:`.apply`): a step
 then costs its writes only. Secrets are always read by name.
 """
@@ -27,9 +28,11 @@ from gitflagger.adapters.kube.resources import Resource, ResourceMap
 from gitflagger.adapters.kube.transport import MERGE_PATCH, Transport, strip_managed_fields
 from gitflagger.adapters.kube.watch import Watch
 from gitflagger.errors import PermanentError
+from gitflagger.model.canary import DEFAULT_PROVIDER
 from gitflagger.render import Manifest
+from gitflagger.render.routers import router_for
 
-__all__ = ["CANARIES", "KubeCluster"]
+__all__ = ["CANARIES", "KubeCluster", "cached_kinds"]
 
 CANARIES = Resource("flagger.app/v1beta1", "Canary", "canaries", True)
 DEPLOYMENTS = Resource("apps/v1", "Deployment", "deployments", True)
@@ -39,18 +42,30 @@ CONFIG_KINDS = {
 }
 CONFLICT_RETRIES = 5
 PAGE_SIZE = 500
-CACHED = (
+WORKLOAD_CACHED = (
     DEPLOYMENTS,
     HPAS,
     Resource("v1", "Service", "services", True),
     CONFIG_KINDS["configmap"],
-    Resource("networking.istio.io/v1beta1", "VirtualService", "virtualservices", True),
-    Resource("networking.istio.io/v1beta1", "DestinationRule", "destinationrules", True),
     Resource("flagger.app/v1beta1", "AlertProvider", "alertproviders", True),
 )
-"""The kinds :meth:`KubeCluster.start_caches` watches: what a step reads and applies, and the
-AlertProviders (observe resolves them every pass and rebuilds a notifier only when one changed).
-Never Secrets."""
+
+
+def cached_kinds(provider: str = DEFAULT_PROVIDER) -> tuple[Resource, ...]:
+    """The kinds :meth:`KubeCluster.start_caches` watches: what a step reads and applies, and the
+    AlertProviders (observe resolves them every pass and rebuilds a notifier only when one changed).
+    Never Secrets.
+
+    The routing kinds are those of ``provider``'s router (the controller's
+    ``--mesh-provider``). A Canary naming another provider still works: its
+    routing kinds have no cache and are read by name.
+    """
+    routes = router_for(provider).kinds
+    return WORKLOAD_CACHED + tuple(Resource(k.api_version, k.kind, k.plural, True) for k in routes)
+
+
+CACHED = cached_kinds()
+"""The kinds watched for the default provider."""
 
 
 def _meta(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -112,8 +127,10 @@ class KubeCluster:
         self.api_client.close()
 
     # ---- caches ------------------------------------------------------------------------------------
-    def start_caches(self, namespace: str | None, *, watch_timeout: int = 300) -> CacheSet:
-        """Start watch caches of :data:`CACHED` in ``namespace`` (None: all) and serve reads from them.
+    def start_caches(
+        self, namespace: str | None, *, watch_timeout: int = 300, provider: str = DEFAULT_PROVIDER
+    ) -> CacheSet:
+        """Start watch caches of :func:`cached_kinds` in ``namespace`` (None: all) and serve reads from them.
 
         Until a cache has synced, its kind is read by name as before; callers
         wait with :meth:`CacheSet.wait_synced` before the first step. From
@@ -122,8 +139,9 @@ class KubeCluster:
         """
         if self.caches is not None:
             return self.caches
-        self._make_room_for_watches(len(CACHED) + 1)
-        self.caches = CacheSet(self.transport, CACHED, namespace or "", watch_timeout=watch_timeout)
+        kinds = cached_kinds(provider)
+        self._make_room_for_watches(len(kinds) + 1)
+        self.caches = CacheSet(self.transport, kinds, namespace or "", watch_timeout=watch_timeout)
         self._applier.use_caches(self.caches)
         return self.caches.start()
 

@@ -3,9 +3,9 @@
 * :func:`deployment_health` is Flagger's ``isDeploymentReady``
   (``pkg/canary/deployment_ready.go``) as a :class:`WorkloadHealth`, with the
   same checks in the same order and the same messages.
-* :func:`route_weights` is Flagger's Istio ``GetRoutes``: the weights the live
-  VirtualService routes to the primary and the canary, read back after an
-  apply to detect drift (ARCHITECTURE.md, *Apply*).
+
+Reading route weights back is the router's job
+(:meth:`gitflagger.render.routers.base.Router.weights`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from gitflagger.decide.observation import WorkloadHealth
 from gitflagger.model.status import parse_time
 
-__all__ = ["deployment_health", "route_weights"]
+__all__ = ["deployment_health"]
 
 
 def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
@@ -106,50 +106,3 @@ def deployment_health(deployment: Mapping[str, Any] | None, ready_threshold: int
     else:
         return WorkloadHealth(ready=True, unavailable_since=since)
     return WorkloadHealth(ready=False, message=message, unavailable_since=since)
-
-
-def _weight(route: Mapping[str, Any], destinations: int) -> int:
-    """A destination's weight; Istio gives a lone destination without one all the traffic."""
-    weight = route.get("weight")
-    if isinstance(weight, int) and not isinstance(weight, bool):
-        return weight
-    return 100 if destinations == 1 else 0
-
-
-def route_weights(
-    virtual_service: Mapping[str, Any] | None, primary_host: str, canary_host: str
-) -> tuple[int, int] | None:
-    """``(primary, canary)`` weights of the live VirtualService, or ``None`` when it has no such routes.
-
-    Like Flagger's ``GetRoutes``, the HTTP route read is the *last* one that
-    has a destination for the canary host. With A/B testing that is the matched
-    route (the default route after it goes to the primary alone), so the
-    weights are the ones the decision set for the matched requests. Hosts are
-    compared exactly; pass the names the rendered VirtualService uses
-    (``podinfo-primary``, ``podinfo-canary``).
-
-    >>> vs = {"spec": {"http": [{"route": [
-    ...     {"destination": {"host": "podinfo-primary"}, "weight": 90},
-    ...     {"destination": {"host": "podinfo-canary"}, "weight": 10}]}]}}
-    >>> route_weights(vs, "podinfo-primary", "podinfo-canary")
-    (90, 10)
-    """
-    if virtual_service is None:
-        return None
-    chosen: list[Mapping[str, Any]] | None = None
-    for http in (virtual_service.get("spec") or {}).get("http") or ():
-        if not isinstance(http, Mapping):
-            continue
-        routes = [r for r in http.get("route") or () if isinstance(r, Mapping)]
-        if any((r.get("destination") or {}).get("host") == canary_host for r in routes):
-            chosen = routes
-    if chosen is None:
-        return None
-    primary = canary = 0
-    for route in chosen:
-        host = (route.get("destination") or {}).get("host")
-        if host == primary_host:
-            primary = _weight(route, len(chosen))
-        elif host == canary_host:
-            canary = _weight(route, len(chosen))
-    return primary, canary

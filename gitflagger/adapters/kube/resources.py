@@ -1,7 +1,8 @@
 """Which URL serves a kind: ``(apiVersion, kind)`` → ``/apis/apps/v1/namespaces/test/deployments``.
 
-The kinds gitflagger touches are listed in :data:`KNOWN`, so the common path
-needs no discovery request at all. Any other kind is looked up once in the
+The kinds gitflagger touches are listed in :data:`KNOWN` (the routing kinds
+taken from the routers, :func:`~gitflagger.render.routers.route_kinds`), so the
+common path needs no discovery request at all. Any other kind is looked up once in the
 API server's discovery document for its group version and cached.
 """
 
@@ -13,6 +14,7 @@ from urllib.parse import quote
 
 from gitflagger.adapters.kube.errors import NotFound
 from gitflagger.adapters.kube.transport import Transport
+from gitflagger.render.routers import route_kinds
 
 __all__ = ["KNOWN", "Resource", "ResourceMap"]
 
@@ -29,11 +31,10 @@ KNOWN: dict[tuple[str, str], tuple[str, bool]] = {
     ("autoscaling", "HorizontalPodAutoscaler"): ("horizontalpodautoscalers", True),
     ("coordination.k8s.io", "Lease"): ("leases", True),
     ("events.k8s.io", "Event"): ("events", True),
-    ("networking.istio.io", "VirtualService"): ("virtualservices", True),
-    ("networking.istio.io", "DestinationRule"): ("destinationrules", True),
     ("flagger.app", "Canary"): ("canaries", True),
     ("flagger.app", "MetricTemplate"): ("metrictemplates", True),
     ("flagger.app", "AlertProvider"): ("alertproviders", True),
+    **{(k.group, k.kind): (k.plural, True) for k in route_kinds()},
 }
 
 

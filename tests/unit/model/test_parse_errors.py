@@ -56,9 +56,9 @@ ERRORS: list[tuple[str, dict[str, Any], list[str]]] = [
         ['spec.autoscalerRef.kind: unsupported "ScaledObject": only HorizontalPodAutoscaler is supported'],
     ),
     (
-        "provider-not-istio",
-        {"spec__provider": "linkerd"},
-        ['spec.provider: unsupported "linkerd": gitflagger supports istio only'],
+        "extra-mirror-backends",
+        {"spec__service__mirror": [{"backendRef": {"name": "shadow"}}]},
+        ["spec.service.mirror: extra mirror backends are not rendered; use analysis.mirror"],
     ),
     ("service-port-missing", {"spec__service__port": DELETE}, ["spec.service.port: is required"]),
     (

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from gitflagger.decide.decision import Routes
 from gitflagger.model.canary import Canary, ObjectMetadata, SessionAffinity
-from gitflagger.render.router import destination_rules, services, virtual_service
+from gitflagger.render.routers.istio import destination_rules, virtual_service
+from gitflagger.render.routers.services import services
 from tests.unit.render import podinfo
 
 

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from gitflagger.adapters.kube import deployment_health, route_weights
+from gitflagger.adapters.kube import deployment_health
 from gitflagger.decide.observation import WorkloadHealth
 from gitflagger.model.status import parse_time
+from gitflagger.render.routers.istio import route_weights
 
 SINCE = "2024-05-01T10:00:00Z"
 SINCE_DT = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)

@@ -1,12 +1,8 @@
-"""The Istio router: three ClusterIP Services, two DestinationRules and one VirtualService.
+"""The Istio router (``spec.provider: istio``, the default): two DestinationRules and one VirtualService.
 
-This is Flagger's ``KubernetesDefaultRouter`` (Services) plus ``IstioRouter``
-(VirtualService and DestinationRules), rendered instead of applied:
+This is Flagger's ``IstioRouter``, rendered instead of applied (the Services
+it routes between are :mod:`gitflagger.render.routers.services`):
 
-* Services ``<svc>`` (the apex, which clients call) and ``<svc>-primary`` select
-  the primary pods (``<label>: <value>-primary``); ``<svc>-canary`` selects the
-  target's pods (``<label>: <value>``). Each carries ``<label>: <its own name>``
-  and the labels and annotations of ``service.apex``/``primary``/``canary``.
 * The VirtualService ``<svc>`` answers for ``service.hosts`` plus the apex name,
   on ``service.gateways`` (``mesh`` when none are given: list gateways
   yourself and the mesh is included only if you list it, as in Flagger). Its
@@ -50,8 +46,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gitflagger.decide.decision import Routes
-from gitflagger.model.canary import Canary, ObjectMetadata
+from gitflagger.errors import FieldProblem
+from gitflagger.model.canary import Canary
 from gitflagger.render.names import canary_service_name, primary_name
+from gitflagger.render.routers.base import LiveRef, RouteKind, object_metadata
+
+__all__ = ["ISTIO_API_VERSION", "IstioRouter", "destination_rules", "route_weights", "virtual_service"]
 
 ISTIO_API_VERSION = "networking.istio.io/v1beta1"
 MESH_GATEWAY = "mesh"
@@ -60,44 +60,52 @@ COOKIE = "Cookie"
 SET_COOKIE = "Set-Cookie"
 MAX_AGE = "Max-Age"
 _RE2_SPECIAL = frozenset("\\.+*?()|[]{}^$")
-SIDECARS = frozenset({"istio-proxy", "envoy"})
-"""Containers whose ports port discovery never exposes."""
+DESTINATION_RULE = RouteKind(ISTIO_API_VERSION, "DestinationRule", "destinationrules", rank=5)
+VIRTUAL_SERVICE = RouteKind(ISTIO_API_VERSION, "VirtualService", "virtualservices", rank=6)
+"""Last: a VirtualService must never route to a subset or Service that does not exist yet."""
+_GATEWAY_API_ONLY = {
+    "gatewayRefs": "names Gateway API parents; istio routes through service.gateways",
+    "backendTimeout": "is a Gateway API route timeout; istio has service.timeout",
+}
 
 
-def services(
-    canary: Canary,
-    *,
-    label: str,
-    label_value: str,
-    containers: Sequence[Mapping[str, Any]] = (),
-    owner_references: Sequence[Mapping[str, Any]] = (),
-) -> list[dict[str, Any]]:
-    """The apex, primary and canary Services, sorted by name.
+class IstioRouter:
+    """``spec.provider: istio``: see the module docstring for what is rendered."""
 
-    ``containers`` are the target's containers, read only when
-    ``service.portDiscovery`` is on.
-    """
-    svc = canary.spec.service
-    apex = canary.service_name
-    ports = _service_ports(canary, containers)
-    plan = [
-        (apex, primary_name(label_value), svc.apex),
-        (primary_name(apex), primary_name(label_value), svc.primary),
-        (canary_service_name(apex), label_value, svc.canary),
-    ]
-    out = []
-    for name, selects, extra in sorted(plan, key=lambda p: p[0]):
-        meta = _metadata(name, canary.namespace, extra, owner_references)
-        meta["labels"] = {**meta.get("labels", {}), label: name}
-        out.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": meta,
-                "spec": {"type": "ClusterIP", "selector": {label: selects}, "ports": copy.deepcopy(ports)},
-            }
-        )
-    return out
+    provider = "istio"
+    kinds = (DESTINATION_RULE, VIRTUAL_SERVICE)
+
+    def problems(self, canary: Canary) -> list[FieldProblem]:
+        """Gateway API fields, which Flagger's Istio router ignores, are refused."""
+        svc = canary.spec.service
+        given = {"gatewayRefs": bool(svc.gateway_refs), "backendTimeout": svc.backend_timeout is not None}
+        return [
+            FieldProblem(f"spec.service.{key}", f"not used with provider istio: it {why}")
+            for key, why in _GATEWAY_API_ONLY.items()
+            if given[key]
+        ]
+
+    def manifests(
+        self, canary: Canary, routes: Routes, owners: Sequence[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        return [
+            *destination_rules(canary, owner_references=owners),
+            virtual_service(canary, routes, owner_references=owners),
+        ]
+
+    def live_ref(self, canary: Canary) -> LiveRef:
+        return LiveRef(ISTIO_API_VERSION, VIRTUAL_SERVICE.kind, canary.service_name)
+
+    def weights(self, live: Mapping[str, Any] | None) -> tuple[int, int] | None:
+        """The live VirtualService's weights; its own name is the apex, which gives the hosts."""
+        if live is None:
+            return None
+        apex = str((live.get("metadata") or {}).get("name", ""))
+        return route_weights(live, primary_name(apex), canary_service_name(apex))
+
+    def finalize(self, canary: Canary) -> list[dict[str, Any]]:
+        """Nothing: the VirtualService and DestinationRules are garbage-collected with the Canary."""
+        return []
 
 
 def destination_rules(
@@ -113,7 +121,7 @@ def destination_rules(
             {
                 "apiVersion": ISTIO_API_VERSION,
                 "kind": "DestinationRule",
-                "metadata": _metadata(host, canary.namespace, None, owner_references),
+                "metadata": object_metadata(host, canary.namespace, None, owner_references),
                 "spec": spec,
             }
         )
@@ -156,7 +164,7 @@ def virtual_service(
     return {
         "apiVersion": ISTIO_API_VERSION,
         "kind": "VirtualService",
-        "metadata": _metadata(apex, canary.namespace, svc.apex, owner_references),
+        "metadata": object_metadata(apex, canary.namespace, svc.apex, owner_references),
         "spec": {"hosts": hosts, "gateways": gateways, "http": http},
     }
 
@@ -270,50 +278,49 @@ def _merge_match(canary_match: Sequence[Any], defaults: Sequence[Any]) -> list[A
     return merged
 
 
-def _service_ports(canary: Canary, containers: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The service port, then (with ``portDiscovery``) every other container port, sorted by name."""
-    svc = canary.spec.service
-    target_port = svc.target_port if svc.target_port not in (None, 0, "") else svc.port
-    name = svc.port_name or "http"
-    ports = [{"name": name, "port": svc.port, "protocol": "TCP", "targetPort": target_port}]
-    if svc.port_discovery:
-        ports += sorted(_discovered_ports(canary, containers), key=lambda p: str(p["name"]))
-    return ports
+def _weight(route: Mapping[str, Any], destinations: int) -> int:
+    """A destination's weight; Istio gives a lone destination without one all the traffic."""
+    weight = route.get("weight")
+    if isinstance(weight, int) and not isinstance(weight, bool):
+        return weight
+    return 100 if destinations == 1 else 0
 
 
-def _discovered_ports(canary: Canary, containers: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Flagger's ``getPorts``: container ports except the service's own and the sidecars'."""
-    svc = canary.spec.service
-    found: dict[str, int] = {}
-    for container in containers:
-        cname = str(container.get("name", ""))
-        if cname in SIDECARS:
+def route_weights(
+    virtual_service: Mapping[str, Any] | None, primary_host: str, canary_host: str
+) -> tuple[int, int] | None:
+    """``(primary, canary)`` weights of the live VirtualService, or ``None`` when it has no such routes.
+
+    Flagger's Istio ``GetRoutes``, read back after an apply to detect drift. As
+    there, the HTTP route read is the *last* one that has a destination for
+    the canary host. With A/B testing that is the matched
+    route (the default route after it goes to the primary alone), so the
+    weights are the ones the decision set for the matched requests. Hosts are
+    compared exactly; pass the names the rendered VirtualService uses
+    (``podinfo-primary``, ``podinfo-canary``).
+
+    >>> vs = {"spec": {"http": [{"route": [
+    ...     {"destination": {"host": "podinfo-primary"}, "weight": 90},
+    ...     {"destination": {"host": "podinfo-canary"}, "weight": 10}]}]}}
+    >>> route_weights(vs, "podinfo-primary", "podinfo-canary")
+    (90, 10)
+    """
+    if virtual_service is None:
+        return None
+    chosen: list[Mapping[str, Any]] | None = None
+    for http in (virtual_service.get("spec") or {}).get("http") or ():
+        if not isinstance(http, Mapping):
             continue
-        for i, port in enumerate(container.get("ports") or ()):
-            number = port.get("containerPort")
-            if svc.target_port in (None, 0, ""):
-                if number == svc.port:
-                    continue
-            elif isinstance(svc.target_port, int):
-                if number == svc.target_port:
-                    continue
-            elif port.get("name") == svc.target_port:
-                continue
-            found[str(port.get("name") or f"tcp-{cname}-{i}")] = int(number)
-    return [{"name": n, "port": p, "protocol": "TCP", "targetPort": p} for n, p in found.items()]
-
-
-def _metadata(
-    name: str,
-    namespace: str,
-    extra: ObjectMetadata | None,
-    owner_references: Sequence[Mapping[str, Any]],
-) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "namespace": namespace}
-    if extra is not None and extra.labels:
-        meta["labels"] = dict(extra.labels)
-    if extra is not None and extra.annotations:
-        meta["annotations"] = dict(extra.annotations)
-    if owner_references:
-        meta["ownerReferences"] = [dict(o) for o in owner_references]
-    return meta
+        routes = [r for r in http.get("route") or () if isinstance(r, Mapping)]
+        if any((r.get("destination") or {}).get("host") == canary_host for r in routes):
+            chosen = routes
+    if chosen is None:
+        return None
+    primary = canary = 0
+    for route in chosen:
+        host = (route.get("destination") or {}).get("host")
+        if host == primary_host:
+            primary = _weight(route, len(chosen))
+        elif host == canary_host:
+            canary = _weight(route, len(chosen))
+    return primary, canary
