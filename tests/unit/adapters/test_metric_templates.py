@@ -303,3 +303,12 @@ def test_secret_data_names_the_bad_key_but_never_the_value() -> None:
     with pytest.raises(ValidationError) as err:
         decode_secret_data(secret)
     assert str(err.value) == "invalid Secret flagger/prom-auth: data.token: is not base64-encoded UTF-8 text"
+
+
+def test_region_is_parsed_and_an_unknown_provider_field_is_refused() -> None:
+    doc = template_doc(provider={"type": "cloudwatch", "region": "eu-west-1"}, query="[]")
+    t = parse_metric_template(doc)
+    assert (t.provider.region, t.provider.fields_set()) == ("eu-west-1", ("region",))
+    with pytest.raises(ValidationError) as err:
+        parse_metric_template(template_doc(provider={"type": "datadog", "apiKey": "x"}, query="q"))
+    assert problems(err.value) == ["spec.provider.apiKey: unknown field"]
