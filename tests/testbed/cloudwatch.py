@@ -59,3 +59,56 @@ class MotoCloudWatch:
             aws_access_key_id=ACCESS_KEY_ID,
             aws_secret_access_key=secret_key,
         )
+
+
+class CloudWatchFeed:
+    """Turns the mesh simulator's traffic for one namespace into CloudWatch data points.
+
+    Registered as a ``MeshSim`` listener; :meth:`flush` sends one ``ErrorRate``
+    point (percent of 5xx since the last flush) per workload with traffic, with
+    dimensions ``Namespace`` and ``Workload``, to the ``Mesh`` namespace.
+    """
+
+    NAMESPACE = "Mesh"
+    METRIC = "ErrorRate"
+
+    def __init__(self, server: MotoCloudWatch, namespace: str) -> None:
+        import threading
+
+        self.namespace = namespace
+        self._client = server.client()
+        self._lock = threading.Lock()
+        self._counts: dict[str, list[int]] = {}
+        self.points_sent = 0
+
+    def __call__(self, namespace: str, workload: str, requests_: int, errors: int) -> None:
+        if namespace != self.namespace:
+            return
+        with self._lock:
+            counts = self._counts.setdefault(workload, [0, 0])
+            counts[0] += requests_
+            counts[1] += errors
+
+    def flush(self) -> None:
+        from datetime import UTC, datetime, timedelta
+
+        with self._lock:
+            counts, self._counts = self._counts, {}
+        when = datetime.now(UTC) - timedelta(seconds=1)  # moto counts a point at EndTime out
+        data = [
+            {
+                "MetricName": self.METRIC,
+                "Dimensions": [
+                    {"Name": "Namespace", "Value": self.namespace},
+                    {"Name": "Workload", "Value": w},
+                ],
+                "Timestamp": when,
+                "Value": 100.0 * errors / requests_,
+                "Unit": "Percent",
+            }
+            for w, (requests_, errors) in sorted(counts.items())
+            if requests_ > 0
+        ]
+        if data:
+            self._client.put_metric_data(Namespace=self.NAMESPACE, MetricData=data)
+            self.points_sent += len(data)

@@ -49,7 +49,7 @@ import random
 import threading
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -233,6 +233,8 @@ class MeshSim:
         self._server: WSGIServer | None = None
         self.poll_errors = 0
         self.last_poll_error = ""
+        self.listeners: list[Callable[[str, str, int, int], None]] = []
+        """Called with ``(namespace, workload, requests, errors)`` per batch sent (feeds CloudWatch)."""
 
     # ---- public API ------------------------------------------------------
 
@@ -331,6 +333,8 @@ class MeshSim:
         errors = math.floor((st.sent + n) * st.fault.error_rate + 1e-9) - st.errors
         st.sent += n
         st.errors += errors
+        for listener in list(self.listeners):
+            listener(route.namespace, dest.workload, n, errors)
         base = {
             "reporter": "destination",
             "source_workload": self.source_workload,
