@@ -12,9 +12,10 @@ pushed in the background and died, a remote rewound or restored from a backup.
 
 Such a Canary is handled before any step of the pass: a log line and a
 Warning event say what differs, then **the live state is recorded as a
-commit** (the status the Canary has, its weights as the VirtualService routes
-them now, one step number further so its Step-Id is new), pushed, and named
-by ``status.lastCommit``; stepping goes on from there.
+commit** (the status the Canary has, its weights as its router's live
+object, the VirtualService or the HTTPRoute, routes them now, one step number
+further so its Step-Id is new), pushed, and named by ``status.lastCommit``;
+stepping goes on from there.
 
 Why record the live state rather than re-apply the remote's last one: the
 config repo's promise is that every step the cluster ran is a commit. Putting
@@ -28,7 +29,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from gitflagger.adapters.git import RecordedStep
-from gitflagger.adapters.kube.health import route_weights
 from gitflagger.decide import Decision, Routes
 from gitflagger.engine.observe import first_look, read_live
 from gitflagger.engine.ports import Obj
@@ -40,8 +40,7 @@ from gitflagger.model.canary import Canary
 from gitflagger.model.parse import parse_canary
 from gitflagger.model.status import State
 from gitflagger.render import render
-from gitflagger.render.names import canary_service_name, primary_name
-from gitflagger.render.router import ISTIO_API_VERSION
+from gitflagger.render.routers import router_for
 
 REASON = "LiveStateNotOnRemote"
 
@@ -73,7 +72,7 @@ def check_live_against_remote(ctx: Context, objs: list[Obj]) -> list[Obj]:
         meta = obj.get("metadata") or {}
         log = logger(canary=meta.get("name"), namespace=meta.get("namespace"))
         try:
-            canary = parse_canary(obj)
+            canary = parse_canary(obj, default_provider=ctx.mesh_provider)
             patched = _check_one(ctx, obj, canary, log)
         except GitflaggerError as err:  # an invalid or unreadable Canary: its own step reports it
             log.warning("checking the live state against the remote failed", error=str(err))
@@ -85,9 +84,9 @@ def check_live_against_remote(ctx: Context, objs: list[Obj]) -> list[Obj]:
 
 def _check_one(ctx: Context, obj: Obj, canary: Canary, log: Any) -> Obj | None:
     status = obj.get("status") or {}
-    apex = canary.service_name
-    vs = ctx.cluster.get(ISTIO_API_VERSION, "VirtualService", canary.namespace, apex)
-    weights = route_weights(vs, primary_name(apex), canary_service_name(apex)) if vs else None
+    router = router_for(canary.spec.provider)
+    ref = router.live_ref(canary)
+    weights = router.weights(ctx.cluster.get(ref.api_version, ref.kind, canary.namespace, ref.name))
     why = unrecorded(ctx, canary, status, weights[1] if weights else None)
     if not why:
         return None
