@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from kubernetes import client as k8s_client
 
@@ -115,6 +116,13 @@ def test_metrics_check_reads_template_and_variables_from_the_cluster(
     table = CliRunner().invoke(cli, args)
     assert table.exit_code == 0, table.output
     assert "value    1.5" in table.output and "provider keptn" in table.output
+    context = yaml.safe_load(cluster.kubeconfig.read_text())["current-context"]
+    named = CliRunner().invoke(cli, [*args, "--context", context, "-o", "json"])
+    assert named.exit_code == 0 and json.loads(named.output)["value"] == 1.5, named.output
+    unknown = CliRunner().invoke(cli, [*args, "--context", "no-such-context"])
+    assert unknown.exit_code == 1 and unknown.output.startswith(
+        "error: cannot load kubeconfig context no-such-context"
+    )
     missing = CliRunner().invoke(cli, [*args[:3], "--canary", f"{namespace}/nope", *args[5:]])
     assert missing.exit_code == 1
     assert missing.output.strip() == f"error: Canary {namespace}/nope not found"
