@@ -63,8 +63,8 @@ _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/@\s'\"?#]+@")
 _PARAM = re.compile(rf"(?i)((?:^|[?&;\s'\"(\[{{]){_SENSITIVE}=)([^&#\s'\";]+)")
 """``?token=abc``, ``&api_key=abc``, ``password=abc`` at a word start."""
 
-_JSON_MEMBER = re.compile(rf"(?i)(\"{_SENSITIVE}\"\s*:\s*\")((?:[^\"\\]|\\.)*)(\")")
-"""``"password": "abc"`` inside a JSON body."""
+_JSON_MEMBER = re.compile(rf"(?i)(\"(?:[^\"\\/]*/)?{_SENSITIVE}\"\s*:\s*\")((?:[^\"\\]|\\.)*)(\")")
+"""``"password": "abc"`` inside a JSON body; also a prefixed key (``"example.com/api-token"``)."""
 
 _CURL_SECRET_OPTION = re.compile(
     r"((?:^|\s)(?:-u|-U|--user|--proxy-user|--oauth2-bearer|--pass|--proxy-pass|--tlspassword"

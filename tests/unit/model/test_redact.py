@@ -42,6 +42,8 @@ CASES = {
     "query sig": (f"http://h/?sv=1&sig={S}", f"http://h/?sv=1&sig={R}"),
     "form body": (f"-d 'user=bob&password={S}'", f"-d 'user=bob&password={R}'"),
     "json body": (f'-d \'{{"password": "{S}", "n": 1}}\'', f'-d \'{{"password": "{R}", "n": 1}}\''),
+    "json, prefixed annotation key": (f'{{"example.com/api-token":"{S}","a":"b"}}',
+                                      f'{{"example.com/api-token":"{R}","a":"b"}}'),
     "json body, escaped quote": (f'{{"token":"a\\"{S}"}}', f'{{"token":"{R}"}}'),
     "curl -u": (f"curl -u bob:{S} http://x/", f"curl -u {R} http://x/"),
     "curl --user=": (f"curl --user=bob:{S} http://x/", f"curl --user={R} http://x/"),
