@@ -78,10 +78,13 @@ _SENSITIVE_KEY = re.compile(rf"(?i)^{_SENSITIVE}$")
 def sensitive_name(name: str) -> bool:
     """True for a key, header or parameter name that usually holds a credential.
 
-    >>> [sensitive_name(n) for n in ("token", "X-Api-Key", "apiKey", "monkey", "cmd", "url")]
-    [True, True, True, False, False, False]
+    A Kubernetes-style prefix (``example.com/api-token``) is not part of the name.
+
+    >>> names = ("token", "X-Api-Key", "apiKey", "example.com/api-token", "monkey", "cmd")
+    >>> [sensitive_name(n) for n in names]
+    [True, True, True, True, False, False]
     """
-    return bool(_SENSITIVE_KEY.match(name))
+    return bool(_SENSITIVE_KEY.match(name.rsplit("/", 1)[-1]))
 
 
 def redact_text(text: str) -> str:

@@ -66,6 +66,12 @@ def _found(data: bytes | str) -> bool:
     return any(needle in raw for needle in NEEDLES)
 
 
+def _where(data: bytes) -> str:
+    """The text around the first match, so a failure says which field leaked."""
+    at = min((i for n in NEEDLES if (i := data.find(n)) >= 0), default=0)
+    return data[max(0, at - 120): at + 40].decode(errors="replace")
+
+
 @pytest.fixture
 def load_tester() -> Iterator[tuple[LoadTesterServer, io.StringIO]]:
     """gitflagger's load tester, logging JSON lines at debug level (access lines included) to a buffer."""
@@ -124,7 +130,7 @@ def _remote_leaks(repo_path: Path) -> list[str]:
         count += 1
         kind, data = repo.odb.read(oid)
         if _found(data):
-            leaks.append(f"object {oid} (type {kind})")
+            leaks.append(f"object {oid} (type {kind}): ...{_where(data)}")
     head = repo.references["refs/heads/main"].target
     commits = list(repo.walk(head))
     leaks += [f"commit message of {c.id}" for c in commits if _found(c.message)]

@@ -82,7 +82,8 @@ def test_text_without_credentials_is_unchanged(text: str) -> None:
 @pytest.mark.parametrize(
     ("name", "sensitive"),
     [("token", True), ("X-Auth-Token", True), ("apiKey", True), ("api-key", True), ("password", True),
-     ("basic_auth", True), ("Authorization", True), ("key", True), ("sig", True), ("clientSecret", True),
+     ("basic_auth", True), ("example.com/api-token", True), ("example.com/owner", False),
+     ("Authorization", True), ("key", True), ("sig", True), ("clientSecret", True),
      ("author", False), ("monkey", False), ("cmd", False), ("url", False), ("type", False)],
 )
 def test_sensitive_names(name: str, sensitive: bool) -> None:
