@@ -12,7 +12,7 @@ import dataclasses
 import click
 import pygit2
 
-from gitflagger.adapters.git import GitRecorder, Identity, RemoteRecorder, RepoSettings
+from gitflagger.adapters.git import Identity, RepoSettings
 from gitflagger.adapters.git.intents import record_intent
 from gitflagger.adapters.git.layout import canary_directory
 from gitflagger.adapters.git.repository import branch_ref
@@ -49,10 +49,8 @@ Examples:
             # Never create one: the controller would not be reading it.
             raise PermanentError(f"{repo.remote.local_path}: no git repository here")
         identity = Identity(author or "gitflagger", email or "gitflagger@localhost")
-        recorder = dataclasses.replace(repo, identity=identity).recorder()
-        assert isinstance(recorder, GitRecorder | RemoteRecorder)
-        if isinstance(recorder, RemoteRecorder):
-            recorder.sync()  # commit on top of the remote's head, so the push is a fast-forward
+        recorder = dataclasses.replace(repo, identity=identity).writer()
+        recorder.sync()  # a remote repo: commit on top of its head, so the push is a fast-forward
         if not _recorded(recorder.repo, repo, canary):
             # An intent for a Canary the controller never stepped would sit unread forever.
             where = "/".join((*canary_directory(repo.prefix, *canary.split("/", 1)), ""))

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from gitflagger import faults
-from gitflagger.adapters.git import FileDiff, GitRecorder, RecordedStep, RemoteRecorder, RepoSettings
+from gitflagger.adapters.git import FileDiff, RecordedStep, RepoSettings
 from gitflagger.adapters.git.pack import bound_pack_windows
 from gitflagger.adapters.kube import KubeCluster, LeaderElector
 from gitflagger.adapters.notifiers import Slack
@@ -23,7 +23,6 @@ from gitflagger.cli.history import canary_ref
 from gitflagger.cli.mesh import mesh_provider_option
 from gitflagger.cli.repo_options import REPO_EPILOG, repo_options
 from gitflagger.engine.controller import Controller
-from gitflagger.engine.intents import IntentStore
 from gitflagger.engine.preview import preview
 from gitflagger.engine.reconcile import ApplyMode, Context, reconcile_one
 from gitflagger.engine.report import Reporting
@@ -94,9 +93,7 @@ def build_context(kube: KubeCluster, repo: RepoSettings, opts: dict[str, Any]) -
         metrics_server=opts["metrics_server"],
         telemetry=Telemetry(mesh_provider=opts["mesh_provider"]),
         reporting=Reporting(event_webhook=opts.get("event_webhook"), notifier=notifier),
-        intents=IntentStore(recorder.repo, branch=repo.branch, prefix=repo.prefix)
-        if isinstance(recorder, GitRecorder | RemoteRecorder)
-        else None,
+        intents=recorder.intents(),
         apply_mode=ApplyMode(opts["apply_mode"]),
         mesh_provider=opts["mesh_provider"],
     )
@@ -244,9 +241,7 @@ def reconcile(canary: str, repo: RepoSettings, **opts: Any) -> int:
         return 1 if _print_preview(canary, kube, obj, repo, opts) else 0  # as `flux diff`: 1 = a diff
     with repo.created_only_if_written():  # an invalid Canary leaves no empty repo behind
         ctx = build_context(kube, repo, opts)
-        sync = getattr(ctx.recorder, "sync", None)
-        if callable(sync):
-            sync()  # a remote repo: see the intents pushed since the last fetch
+        ctx.recorder.sync()  # a remote repo: see the intents pushed since the last fetch
         outcome = reconcile_one(ctx, obj)
         ctx.recorder.flush()
     if outcome.error:

@@ -46,9 +46,9 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from gitflagger import faults
-from gitflagger.adapters.git.recorder import BatchRecorder, Persisted
+from gitflagger.adapters.git.recorder import Persisted
 from gitflagger.engine.finalize import deleting, finalize, sync_finalizer
-from gitflagger.engine.ports import Obj, WatchPort
+from gitflagger.engine.ports import Obj, RecordPort, WatchPort
 from gitflagger.engine.reconcile import (
     Context,
     LeadershipLost,
@@ -230,28 +230,24 @@ class Controller:
 
     def _run_chunk(self, chunk: list[Obj], now: datetime) -> list[StepOutcome]:
         """Both phases for ``chunk``: record it as one batch and persist it, then apply and report it."""
-        recorder = self.ctx.recorder
-        batch = recorder if isinstance(recorder, BatchRecorder) else None
+        batch = self.ctx.recorder
         results: list[Prepared | StepOutcome] = []
         persisted: Persisted | None = None
-        if batch is not None:
-            batch.begin()
+        batch.begin()
         try:
             for obj in chunk:
                 if self.lost.is_set():
                     break
                 results.append(self._prepare(obj, now))
                 self._beat()
-            if batch is not None:
-                if any(isinstance(r, Prepared) and r.commit for r in results):
-                    faults.point("recorded")
-                self._guard()  # leadership may have gone during the chunk: then nothing of it is written
-                persisted = self._persist(batch, results)
+            if any(isinstance(r, Prepared) and r.commit for r in results):
+                faults.point("recorded")
+            self._guard()  # leadership may have gone during the chunk: then nothing of it is written
+            persisted = self._persist(batch, results)
         except BaseException:
-            if batch is not None:
-                batch.discard()  # nothing of it was applied
+            batch.discard()  # nothing of it was applied
             raise
-        if batch is not None and any(isinstance(r, Prepared) for r in results):
+        if any(isinstance(r, Prepared) for r in results):
             if persisted is not None and persisted.commits:
                 faults.point("persisted")
             persisted = self._publish(batch, results, persisted)
@@ -385,7 +381,7 @@ class Controller:
             return self._settle(ref, prepared, now, obj)
         return prepared
 
-    def _persist(self, batch: BatchRecorder, results: list[Prepared | StepOutcome]) -> Persisted:
+    def _persist(self, batch: RecordPort, results: list[Prepared | StepOutcome]) -> Persisted:
         """Make the pass's batch durable. On failure no step of it is applied: each is retried."""
         try:
             return batch.persist()
@@ -403,7 +399,7 @@ class Controller:
             return Persisted()
 
     def _publish(
-        self, batch: BatchRecorder, results: list[Prepared | StepOutcome], persisted: Persisted | None
+        self, batch: RecordPort, results: list[Prepared | StepOutcome], persisted: Persisted | None
     ) -> Persisted | None:
         """The remote must hold the chunk's commits before any of its steps is applied.
 
@@ -463,22 +459,19 @@ class Controller:
 
     def _sync_repo(self) -> None:
         """A remote config repo: fetch before the pass, so intents pushed since are seen."""
-        sync = getattr(self.ctx.recorder, "sync", None)
-        if not callable(sync):
-            return
         try:
-            sync()
+            self.ctx.recorder.sync()
         except TemporaryError as err:
             self._log.warning("fetch failed, stepping on the cached repo", error=str(err))
 
     def _flush(self) -> None:
-        before = getattr(self.ctx.recorder, "push_retries", 0)
+        before = self.ctx.recorder.push_retries
         try:
             self.ctx.recorder.flush()
         except GitflaggerError as err:  # refused or conflicting pushes too: the next pass tries again
             self._log.warning("push failed, retrying next pass", error=str(err))
-        retries = getattr(self.ctx.recorder, "push_retries", 0) - before
-        if isinstance(retries, int) and retries > 0:
+        retries = self.ctx.recorder.push_retries - before
+        if retries > 0:
             self.ctx.telemetry.push_retries.inc(retries)
 
     def _guard(self) -> None:

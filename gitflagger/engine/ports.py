@@ -1,4 +1,7 @@
-"""What the engine needs from a cluster, as a Protocol: the seam between the pipeline and Kubernetes.
+"""What the engine needs from a cluster and from the config repo, as Protocols: the pipeline's seams.
+
+:class:`ClusterPort` and :class:`WatchPort` are the cluster; :class:`RecordPort`
+and :class:`IntentPort` are the config repo (see the end of this module).
 
 :class:`gitflagger.adapters.kube.KubeCluster` is the real implementation. The
 engine is written against this Protocol instead of the class so that the whole
@@ -22,8 +25,12 @@ the apply (what route verification reads).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
 
+from gitflagger.adapters.git.intents import PendingIntent
+from gitflagger.adapters.git.recorder import Persisted, RecordedStep, RecordResult
+from gitflagger.adapters.git.trailers import StepTrailers
 from gitflagger.render import Manifest
 
 Obj = dict[str, Any]
@@ -81,3 +88,76 @@ class WatchPort(ClusterPort, Protocol):
     def watch_canaries(
         self, namespace: str | None, resource_version: str, timeout_seconds: int = 300
     ) -> Iterable[tuple[str, Obj]]: ...
+
+
+class IntentPort(Protocol):
+    """What the engine reads back from the config repo: operators' intents and the latest recorded step.
+
+    :class:`gitflagger.adapters.git.intent_store.IntentStore` is the implementation.
+    """
+
+    def read(self, canary: str) -> PendingIntent | None:
+        """The intent waiting for ``namespace/name``, if any."""
+
+    def acknowledge(self, pending: PendingIntent, outcome: str, *, now: datetime | None = None) -> str | None:
+        """Commit the intent's removal with an ``Intent-Handled:`` trailer; the commit id."""
+
+    def recorded_status(self, canary: str) -> dict[str, Any] | None:
+        """The status the Canary's latest recorded step wrote (a Canary restored without status)."""
+
+    def committed(self, canary: str, file: str) -> dict[str, Any] | None:
+        """One object as the latest recorded step committed it (git-only mode compares the live one)."""
+
+
+@runtime_checkable
+class RecordPort(Protocol):
+    """The record stage as the engine drives it, one pass at a time.
+
+    ``sync`` (fetch) → ``begin`` → ``record``... → ``persist`` (one pack, one
+    branch update) → ``publish`` (the remote holds it) → apply the steps →
+    ``flush`` (end of pass: push what is left, maintenance). ``discard`` drops
+    an open batch nothing acted on. ``published_step`` and
+    ``latest_published_step`` are what a restart checks the live state against,
+    and ``intents`` the repo's operator intents and latest recorded steps.
+
+    Every implementation has every operation, a no-op where it does not apply
+    (a local repository has nothing to fetch or push; a dry run writes nothing),
+    so the engine never asks which one it has:
+    :class:`~gitflagger.adapters.git.recorder.GitRecorder`,
+    :class:`~gitflagger.adapters.git.remote_recorder.RemoteRecorder`,
+    :class:`~gitflagger.adapters.git.dryrun.DryRunRecorder`.
+    """
+
+    @property
+    def push_retries(self) -> int:
+        """Lost push races so far (``gitflagger_push_retries_total``)."""
+
+    def sync(self) -> None:
+        """Bring the repo up to its remote before a pass, so intents pushed since are seen."""
+
+    def begin(self) -> None:
+        """Open a batch: the following records stay in memory until :meth:`persist`."""
+
+    def record(self, step: RecordedStep) -> RecordResult:
+        """Commit one step (into the open batch, if any); skip a duplicate or unchanged one."""
+
+    def persist(self) -> Persisted:
+        """Make the open batch durable; what became of its provisional commit ids."""
+
+    def publish(self, persisted: Persisted) -> Persisted:
+        """Make a persisted batch safe to act on (a remote holds it); raises when it cannot."""
+
+    def discard(self) -> None:
+        """Forget the open batch: nothing acted on its commits."""
+
+    def flush(self) -> None:
+        """End a pass: publish what is left and run maintenance when due."""
+
+    def published_step(self, commit: str) -> StepTrailers | None:
+        """The step ``commit`` records, if the published branch (the remote's) holds it."""
+
+    def latest_published_step(self, namespace: str, name: str) -> tuple[str, StepTrailers] | None:
+        """The newest step of a Canary on the published branch: its commit id and trailers."""
+
+    def intents(self) -> IntentPort | None:
+        """The repo's intents and latest steps; ``None`` for a recorder that writes nothing (a dry run)."""

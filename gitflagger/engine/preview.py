@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gitflagger.adapters.git import Recorder
 from gitflagger.decide import WebhookResult, gates_due
 from gitflagger.engine.observe import first_look, measure, read_live
 from gitflagger.engine.plan import plan_step
+from gitflagger.engine.ports import RecordPort
 from gitflagger.engine.reconcile import Context
 from gitflagger.model.parse import parse_canary
 from gitflagger.model.status import State
@@ -54,7 +54,7 @@ class Preview:
         return tuple(d for d in self.diffs if d.text)
 
 
-def preview(ctx: Context, canary_obj: Mapping[str, Any], dry_run: Recorder) -> Preview:
+def preview(ctx: Context, canary_obj: Mapping[str, Any], dry_run: RecordPort) -> Preview:
     """Decide and render the Canary's next step; diff it against the repo head (through the
     ``dry_run`` recorder, which must write nothing) and against the live objects."""
     canary = parse_canary(canary_obj, default_provider=ctx.mesh_provider)

@@ -18,7 +18,7 @@ any point safe:
    acknowledgement of a consumed manual intent.
 
 The pipeline is split in two phases so that the controller can record a whole
-pass as one batch (:class:`~gitflagger.adapters.git.recorder.BatchRecorder`:
+pass as one batch (the record port, :class:`~gitflagger.engine.ports.RecordPort`:
 one pack and one branch update instead of files per step):
 :func:`prepare_one` runs observe → record, :func:`persist` makes the batch
 durable, and only then :func:`finish_one` applies and reports. A crash before
@@ -37,17 +37,15 @@ from enum import StrEnum
 from typing import Any
 
 from gitflagger import faults
-from gitflagger.adapters.git import Recorder
 from gitflagger.adapters.git.intents import PendingIntent
-from gitflagger.adapters.git.recorder import BatchRecorder, Persisted
+from gitflagger.adapters.git.recorder import Persisted
 from gitflagger.decide import Decision, MetricOutcome, current_routes
 from gitflagger.engine.alerting import AlertProviders, AlertTarget
 from gitflagger.engine.apply import Applied, apply_step, weights_mismatch
 from gitflagger.engine.faults import report_fault
-from gitflagger.engine.intents import IntentStore
 from gitflagger.engine.observe import Live, ask_gates, first_look, measure, read_live
 from gitflagger.engine.plan import Plan, plan_step
-from gitflagger.engine.ports import ClusterPort, Obj
+from gitflagger.engine.ports import ClusterPort, IntentPort, Obj, RecordPort
 from gitflagger.engine.report import Reporting, announce, write_status
 from gitflagger.engine.telemetry import Telemetry, logger
 from gitflagger.errors import GitflaggerError, ValidationError
@@ -78,11 +76,11 @@ class Context:
     """Everything a reconcile needs besides the Canary: the cluster, the repo and the reports."""
 
     cluster: ClusterPort
-    recorder: Recorder
+    recorder: RecordPort
     metrics_server: str
     telemetry: Telemetry = field(default_factory=Telemetry)
     reporting: Reporting = field(default_factory=Reporting)
-    intents: IntentStore | None = None
+    intents: IntentPort | None = None
     apply_mode: ApplyMode = ApplyMode.SSA
     mesh_provider: str = DEFAULT_PROVIDER
     """The router of Canaries without ``spec.provider`` (``--mesh-provider``)."""
@@ -130,7 +128,7 @@ class StepOutcome:
 class Prepared:
     """A step decided, rendered and recorded (phase 1), waiting to be applied and reported (phase 2).
 
-    Its commit may still be only in memory (a :class:`BatchRecorder` batch): it
+    Its commit may still be only in memory (an open batch of the record port): it
     must not be applied before the recorder persisted it (:func:`persist`).
     """
 
@@ -230,12 +228,9 @@ def fault(ctx: Context, canary_obj: Mapping[str, Any], stage: str, err: Exceptio
     return report_fault(ctx.cluster, ctx.telemetry, ctx.faults, canary_obj, stage, err, log)
 
 
-def persist(recorder: Recorder) -> Persisted | None:
-    """Make the recorder's open batch durable and, for a remote, pushed (see :class:`BatchRecorder`);
-    ``None``: it does not batch."""
-    if isinstance(recorder, BatchRecorder):
-        return recorder.publish(recorder.persist())
-    return None
+def persist(recorder: RecordPort) -> Persisted:
+    """Make the recorder's open batch durable and, for a remote, pushed (see :class:`RecordPort`)."""
+    return recorder.publish(recorder.persist())
 
 
 def _prepare(

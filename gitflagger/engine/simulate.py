@@ -23,7 +23,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from gitflagger.adapters.git import Recorder
 from gitflagger.decide import (
     Decision,
     MetricResult,
@@ -33,6 +32,7 @@ from gitflagger.decide import (
     gates_due,
 )
 from gitflagger.engine.plan import plan_step
+from gitflagger.engine.ports import RecordPort
 from gitflagger.engine.timeline import Timeline, World
 from gitflagger.engine.workload import Workload
 from gitflagger.errors import FieldProblem, PermanentError, ValidationError
@@ -126,7 +126,7 @@ def check_timeline(canary: Canary, timeline: Timeline) -> None:
 
 
 def simulate(
-    workload: Workload, timeline: Timeline, recorder: Recorder, *, max_ticks: int = DEFAULT_MAX_TICKS
+    workload: Workload, timeline: Timeline, recorder: RecordPort, *, max_ticks: int = DEFAULT_MAX_TICKS
 ) -> Iterator[TickResult]:
     """Play ``timeline`` tick by tick, yielding each tick's result as soon as it is recorded.
 
@@ -157,7 +157,7 @@ def simulate(
 
 
 def _step(
-    workload: Workload, cluster: _Cluster, world: World, now: datetime, recorder: Recorder
+    workload: Workload, cluster: _Cluster, world: World, now: datetime, recorder: RecordPort
 ) -> tuple[Decision, TickResult]:
     """One pass of observe → decide → render → record → apply."""
     canary = workload.canary

@@ -23,9 +23,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gitflagger.adapters.files import load_documents
 from gitflagger.adapters.git import GitRecorder, read_history
+from gitflagger.adapters.git.intent_store import IntentStore
 from gitflagger.adapters.kube import KubeCluster
 from gitflagger.engine.controller import Controller
-from gitflagger.engine.intents import IntentStore
 from gitflagger.engine.reconcile import Context, StepOutcome
 from gitflagger.engine.report import Reporting
 from gitflagger.engine.telemetry import Telemetry, configure_logging

@@ -29,8 +29,8 @@ from kubernetes.client.exceptions import ApiException
 
 from gitflagger.adapters.files import load_documents
 from gitflagger.adapters.git import GitRecorder, RemoteRecorder, read_history
+from gitflagger.adapters.git.intent_store import IntentStore
 from gitflagger.adapters.kube import KubeCluster
-from gitflagger.engine.intents import IntentStore
 from gitflagger.engine.reconcile import Context, StepOutcome, reconcile_one
 from gitflagger.engine.telemetry import Telemetry
 from gitflagger.model.canary import V1BETA1

@@ -16,9 +16,9 @@ import pygit2
 import pytest
 
 from gitflagger.adapters.git import GitRecorder
+from gitflagger.adapters.git.intent_store import IntentStore
 from gitflagger.adapters.kube import KubeCluster
 from gitflagger.adapters.kube.transport import Transport
-from gitflagger.engine.intents import IntentStore
 from gitflagger.engine.reconcile import Context, reconcile_one
 from gitflagger.engine.telemetry import Telemetry
 from tests.integration.controller_support import app_namespace, create, events, podinfo, wait_for

@@ -11,16 +11,8 @@ from gitflagger.adapters.git.checksums import ChecksumKey
 from gitflagger.adapters.git.config_repo import RepoSettings
 from gitflagger.adapters.git.dryrun import DryRunRecorder, FileDiff
 from gitflagger.adapters.git.history import HistoryEntry, history_at, read_history
-from gitflagger.adapters.git.recorder import (
-    DEFAULT_BRANCH,
-    DEFAULT_PREFIX,
-    GitRecorder,
-    Identity,
-    RecordedStep,
-    Recorder,
-    RecordResult,
-    SkipReason,
-)
+from gitflagger.adapters.git.identity import DEFAULT_BRANCH, DEFAULT_PREFIX, Identity
+from gitflagger.adapters.git.recorder import GitRecorder, RecordedStep, RecordResult, SkipReason
 from gitflagger.adapters.git.remote import RemoteConfig, decode_secret_bytes
 from gitflagger.adapters.git.remote_recorder import RemoteRecorder, RetryPolicy
 from gitflagger.adapters.git.repository import open_repository
@@ -39,7 +31,6 @@ __all__ = [
     "Identity",
     "RecordResult",
     "RecordedStep",
-    "Recorder",
     "RemoteConfig",
     "RemoteRecorder",
     "RepoSettings",

@@ -27,8 +27,9 @@ from gitflagger.adapters.git.cache import RepoCache
 from gitflagger.adapters.git.checksums import ChecksumKey
 from gitflagger.adapters.git.dryrun import DiffSink, DryRunRecorder
 from gitflagger.adapters.git.history import HistoryEntry, history_at, read_history
+from gitflagger.adapters.git.identity import DEFAULT_BRANCH, DEFAULT_PREFIX, Identity
 from gitflagger.adapters.git.layout import prefix_parts
-from gitflagger.adapters.git.recorder import DEFAULT_BRANCH, DEFAULT_PREFIX, GitRecorder, Identity, Recorder
+from gitflagger.adapters.git.recorder import GitRecorder
 from gitflagger.adapters.git.remote import RemoteConfig
 from gitflagger.adapters.git.remote_recorder import RemoteRecorder
 from gitflagger.adapters.git.repository import branch_ref, open_repository, removed_unless_written
@@ -54,11 +55,16 @@ class RepoSettings:
         branch_ref(self.branch)
         prefix_parts(self.prefix)
 
-    def recorder(self, *, dry_run: DiffSink | None = None) -> Recorder:
+    def recorder(self, *, dry_run: DiffSink | None = None) -> GitRecorder | RemoteRecorder | DryRunRecorder:
         """The record stage for these settings; with ``dry_run``, one that only reports diffs."""
-        self.check()
         if dry_run is not None:
+            self.check()
             return self._dry_run(dry_run)
+        return self.writer()
+
+    def writer(self) -> GitRecorder | RemoteRecorder:
+        """The recorder that writes (and, for a remote, pushes): what intents are committed with."""
+        self.check()
         if self.remote.is_remote:
             return RemoteRecorder(
                 self.remote,

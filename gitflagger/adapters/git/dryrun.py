@@ -1,11 +1,12 @@
 """``--dry-run`` for the record stage: the diff a step would commit, and nothing written anywhere.
 
-:class:`DryRunRecorder` is a :class:`~gitflagger.adapters.git.recorder.Recorder`
-that renders a step's files exactly as :class:`GitRecorder` would (same
-layout, same sealed Secret checksums), compares them with the Canary's
-directory at the repo's head, hands one unified diff per changed file to a
-callback, and returns ``skipped_reason = dry-run``. It creates no repository,
-writes no object or ref, and pushes nothing.
+:class:`DryRunRecorder` implements the engine's record port
+(:class:`gitflagger.engine.ports.RecordPort`): it renders a step's files
+exactly as :class:`GitRecorder` would (same layout, same sealed Secret
+checksums), compares them with the Canary's directory at the repo's head,
+hands one unified diff per changed file to a callback, and returns
+``skipped_reason = dry-run``. It creates no repository, writes no object or
+ref, and pushes nothing.
 
 Over several steps (``gitflagger simulate --dry-run``) each step is compared
 with what the previous step *would* have committed, starting from the head:
@@ -21,8 +22,9 @@ from dataclasses import dataclass
 import pygit2
 
 from gitflagger.adapters.git.checksums import ChecksumKey
+from gitflagger.adapters.git.identity import DEFAULT_PREFIX
 from gitflagger.adapters.git.layout import canary_directory, directory_files
-from gitflagger.adapters.git.recorder import DEFAULT_PREFIX, RecordedStep, RecordResult, SkipReason
+from gitflagger.adapters.git.recorder import Persisted, RecordedStep, RecordResult, SkipReason
 from gitflagger.adapters.git.trailers import StepTrailers
 from gitflagger.adapters.git.tree import read_directory
 
@@ -80,6 +82,29 @@ class DryRunRecorder:
         return None
 
     def latest_published_step(self, namespace: str, name: str) -> tuple[str, StepTrailers] | None:
+        return None
+
+    # The rest of the record port: a dry run writes nothing, so there is nothing to batch,
+    # fetch, push or acknowledge.
+    push_retries = 0
+
+    def sync(self) -> None:
+        """Diffs are against the head as it is."""
+
+    def begin(self) -> None:
+        """Nothing is batched: each step's diff is reported as it is recorded."""
+
+    def persist(self) -> Persisted:
+        return Persisted()
+
+    def publish(self, persisted: Persisted) -> Persisted:
+        return persisted
+
+    def discard(self) -> None:
+        """Nothing was written."""
+
+    def intents(self) -> None:
+        """A dry run reads no intent it could not acknowledge."""
         return None
 
     def _files_at_head(self, directory: tuple[str, ...]) -> dict[str, bytes]:

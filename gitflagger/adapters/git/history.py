@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pygit2
 
+from gitflagger.adapters.git.identity import DEFAULT_PREFIX
 from gitflagger.adapters.git.latest import (
     changed_directory,
     first_parent,
@@ -37,7 +38,6 @@ from gitflagger.adapters.git.latest import (
 )
 from gitflagger.adapters.git.layout import canary_directory
 from gitflagger.adapters.git.message import read_metrics
-from gitflagger.adapters.git.recorder import DEFAULT_PREFIX
 from gitflagger.adapters.git.repository import branch_ref, open_repository
 from gitflagger.adapters.git.trailers import StepTrailers
 from gitflagger.errors import PermanentError

@@ -30,9 +30,9 @@ from datetime import UTC, datetime
 import pygit2
 from pygit2.enums import FileMode
 
+from gitflagger.adapters.git.identity import DEFAULT_IDENTITY, Identity
 from gitflagger.adapters.git.layout import canary_directory
 from gitflagger.adapters.git.locks import settle_after_error
-from gitflagger.adapters.git.recorder import Identity
 from gitflagger.adapters.git.repository import branch_ref
 from gitflagger.adapters.git.trailers import parse_trailers
 from gitflagger.adapters.git.tree import read_directory, replace_directory
@@ -42,7 +42,6 @@ from gitflagger.model.status import format_time, parse_time
 
 INTENTS_DIR = ".intents"
 MAX_ATTEMPTS = 20
-DEFAULT_IDENTITY = Identity()
 
 
 @dataclass(frozen=True)

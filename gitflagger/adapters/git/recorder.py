@@ -18,7 +18,7 @@ directory, nothing needs merging. One :class:`GitRecorder` serialises its own
 callers with a lock (a ``pygit2.Repository`` must not be shared across threads
 unguarded); separate recorders on one repository rely on the CAS alone.
 
-Batches (:class:`BatchRecorder`): between :meth:`GitRecorder.begin` and
+Batches: between :meth:`GitRecorder.begin` and
 :meth:`GitRecorder.persist`, the commits of a pass stay in memory (see
 :mod:`gitflagger.adapters.git.pack`); ``persist`` writes them as one pack,
 moves the branch once by compare-and-swap (replaying the batch on top when
@@ -28,7 +28,7 @@ that is what a pass costs instead of five to seven new files per step. A
 batch's commit ids are provisional until ``persist`` says what became of them
 (:class:`Persisted`); nothing may act on them before that.
 
-:meth:`Recorder.flush` ends a reconcile pass: a remote recorder
+:meth:`GitRecorder.flush` ends a reconcile pass: a remote recorder
 (:mod:`gitflagger.adapters.git.remote_recorder`) pushes the pass's commits
 there; for a local repository it only runs maintenance when due
 (:mod:`gitflagger.adapters.git.maintenance`), in the background.
@@ -49,11 +49,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import pygit2
 
 from gitflagger.adapters.git.checksums import ChecksumKey
+from gitflagger.adapters.git.identity import DEFAULT_BRANCH, DEFAULT_IDENTITY, DEFAULT_PREFIX, Identity
+from gitflagger.adapters.git.intent_store import IntentStore
 from gitflagger.adapters.git.latest import (
     latest_on,
     latest_step_commit,
@@ -76,17 +77,7 @@ from gitflagger.decide.observation import MetricResult, WebhookResult
 from gitflagger.errors import TemporaryError
 from gitflagger.model.canary import Canary
 
-DEFAULT_BRANCH = "main"
-DEFAULT_PREFIX = "local"
 MAX_ATTEMPTS = 20
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Author and committer of step commits."""
-
-    name: str = "gitflagger"
-    email: str = "gitflagger@localhost"
 
 
 @dataclass(frozen=True)
@@ -127,26 +118,9 @@ class RecordResult:
     names it once the step is applied, as if it had just been recorded)."""
 
 
-class Recorder(Protocol):
-    """The record stage as the engine sees it: :class:`GitRecorder` for a local repository,
-    :class:`~gitflagger.adapters.git.remote_recorder.RemoteRecorder` for a remote one, and
-    :class:`~gitflagger.adapters.git.dryrun.DryRunRecorder`, which only computes diffs."""
-
-    def record(self, step: RecordedStep) -> RecordResult: ...
-
-    def flush(self) -> None:
-        """Publish what :meth:`record` wrote (push, for a remote); a no-op for a local repository."""
-
-    def published_step(self, commit: str) -> StepTrailers | None:
-        """The step ``commit`` records, if the published branch (the remote's) holds it."""
-
-    def latest_published_step(self, namespace: str, name: str) -> tuple[str, StepTrailers] | None:
-        """The newest step of the Canary on the published branch: its commit id and trailers."""
-
-
 @dataclass
 class Persisted:
-    """What :meth:`BatchRecorder.persist` did with a batch's commits.
+    """What :meth:`GitRecorder.persist` did with a batch's commits.
 
     A batch's commit ids are provisional until then: when the branch moved
     under the batch (another writer committed meanwhile), its commits were
@@ -193,27 +167,6 @@ class Persisted:
         return Persisted(head=head, commits=self.commits, rewritten=moved, dropped=lost, ids=self.ids)
 
 
-@runtime_checkable
-class BatchRecorder(Protocol):
-    """A recorder that can hold a pass's commits in memory and make them durable at once.
-
-    Between :meth:`begin` and :meth:`persist`, :meth:`record` writes nothing
-    to disk: a commit exists only in memory, so nothing may act on it (apply
-    it to the cluster) before :meth:`persist` returns.
-    """
-
-    def begin(self) -> None: ...
-
-    def persist(self) -> Persisted: ...
-
-    def publish(self, persisted: Persisted) -> Persisted:
-        """Make the persisted batch safe to act on: a remote holds it (a push, confirmed) or,
-        for a local repository, it already is. Raises when the remote does not take it: then
-        nothing of the batch may be applied. Returns ``persisted`` with any ids the push changed."""
-        ...
-
-    def discard(self) -> None: ...
-
 
 @dataclass
 class _Batch:
@@ -243,7 +196,7 @@ class GitRecorder:
         *,
         branch: str = DEFAULT_BRANCH,
         prefix: str = DEFAULT_PREFIX,
-        identity: Identity = Identity(),
+        identity: Identity = DEFAULT_IDENTITY,
         signer: Signer | None = None,
         checksum_key: ChecksumKey | None = None,
         maintenance_threshold: int = DEFAULT_LOOSE_THRESHOLD,
@@ -263,6 +216,16 @@ class GitRecorder:
 
         What the index ref says, without reading that commit's (large) root tree again: trusted,
         like the ref, only while the directory at the head is still that very tree."""
+        self.push_retries = 0
+        """Always 0: a local repository is never pushed (the record port asks every recorder)."""
+        self._intents = IntentStore(self.repo, branch=branch, prefix=prefix, identity=identity)
+
+    def sync(self) -> None:
+        """A local repository has no remote to fetch from."""
+
+    def intents(self) -> IntentStore:
+        """Operators' intents and the latest recorded steps, in this recorder's repository and branch."""
+        return self._intents
 
     def record(self, step: RecordedStep) -> RecordResult:
         """Commit ``step`` on the branch unless it is already there or changes nothing.

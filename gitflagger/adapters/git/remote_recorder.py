@@ -61,19 +61,13 @@ import pygit2
 from gitflagger.adapters.git import transport
 from gitflagger.adapters.git.cache import RepoCache
 from gitflagger.adapters.git.checksums import ChecksumKey
+from gitflagger.adapters.git.identity import DEFAULT_BRANCH, DEFAULT_PREFIX, Identity
+from gitflagger.adapters.git.intent_store import IntentStore
 from gitflagger.adapters.git.latest import index_new_commits, latest_on, step_on_branch
 from gitflagger.adapters.git.layout import prefix_parts
 from gitflagger.adapters.git.maintenance import DEFAULT_LOOSE_THRESHOLD, BackgroundMaintenance
 from gitflagger.adapters.git.rebase import CONFLICT_REF_ROOT, Conflict, rebase, unpushed_commits
-from gitflagger.adapters.git.recorder import (
-    DEFAULT_BRANCH,
-    DEFAULT_PREFIX,
-    GitRecorder,
-    Identity,
-    Persisted,
-    RecordedStep,
-    RecordResult,
-)
+from gitflagger.adapters.git.recorder import GitRecorder, Persisted, RecordedStep, RecordResult
 from gitflagger.adapters.git.remote import RemoteConfig
 from gitflagger.adapters.git.signing import Signer
 from gitflagger.adapters.git.trailers import StepTrailers
@@ -158,6 +152,11 @@ class RemoteRecorder:
     @property
     def repo(self) -> pygit2.Repository:
         return self.cache.repo
+
+    def intents(self) -> IntentStore:
+        """Intents and latest steps in the cache: fetched by :meth:`sync`, acknowledgements pushed
+        with the pass's steps."""
+        return self.local.intents()
 
     def record(self, step: RecordedStep) -> RecordResult:
         """Commit ``step`` to the cache (after this pass's fetch); pushed by :meth:`flush`."""

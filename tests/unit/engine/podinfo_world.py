@@ -20,7 +20,7 @@ import pygit2
 
 from gitflagger.adapters.files import load_documents
 from gitflagger.adapters.git import GitRecorder
-from gitflagger.engine.intents import IntentStore
+from gitflagger.adapters.git.intent_store import IntentStore
 from gitflagger.engine.reconcile import ApplyMode, Context, StepOutcome, reconcile_one
 from gitflagger.engine.telemetry import Telemetry
 from tests.unit.adapters.loopback import LoopbackServer, Reply, Request

@@ -21,8 +21,8 @@ import pytest
 
 from gitflagger.adapters.git import RemoteConfig, RemoteRecorder, StepTrailers
 from gitflagger.adapters.git import remote_recorder as remote_module
+from gitflagger.adapters.git.intent_store import IntentStore
 from gitflagger.engine.controller import Controller
-from gitflagger.engine.intents import IntentStore
 from gitflagger.errors import TemporaryError
 from tests.unit.adapters.loopback import LoopbackServer
 from tests.unit.engine.podinfo_world import World

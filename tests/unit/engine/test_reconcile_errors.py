@@ -9,7 +9,9 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from gitflagger.adapters.git import RecordedStep, RecordResult
+from gitflagger.adapters.git import GitRecorder, RecordedStep, RecordResult
+from gitflagger.adapters.git.intent_store import IntentStore
+from gitflagger.adapters.git.recorder import Persisted
 from gitflagger.adapters.git.snapshot import recorded_status
 from gitflagger.adapters.git.tree import replace_directory
 from gitflagger.engine.controller import Controller
@@ -108,11 +110,26 @@ def test_git_only_mode_waits_while_the_primary_does_not_exist(world: World) -> N
 class FlakyRecorder:
     """A recorder whose push fails: the step is committed locally, the push retried next pass."""
 
-    def __init__(self, inner: object, error: Exception) -> None:
+    def __init__(self, inner: GitRecorder, error: Exception) -> None:
         self.inner, self.error, self.push_retries, self.syncs = inner, error, 0, 0
 
     def record(self, step: RecordedStep) -> RecordResult:
-        return self.inner.record(step)  # type: ignore[attr-defined, no-any-return]
+        return self.inner.record(step)
+
+    def begin(self) -> None:
+        self.inner.begin()
+
+    def persist(self) -> Persisted:
+        return self.inner.persist()
+
+    def publish(self, persisted: Persisted) -> Persisted:
+        return persisted  # the push is what fails, at flush
+
+    def discard(self) -> None:
+        self.inner.discard()
+
+    def intents(self) -> IntentStore:
+        return self.inner.intents()
 
     def sync(self) -> None:
         self.syncs += 1
@@ -126,7 +143,7 @@ class FlakyRecorder:
 @pytest.mark.parametrize("error", [TemporaryError("git: push timed out"), PermanentError("git: refused")])
 def test_a_failed_fetch_or_push_is_logged_and_the_pass_completes(world: World, error: Exception) -> None:
     flaky = FlakyRecorder(world.recorder, error)
-    world.ctx.recorder = flaky  # type: ignore[assignment]
+    world.ctx.recorder = flaky
     c = Controller(world.cluster, world.ctx)  # type: ignore[arg-type]
     c.sync()
 

@@ -15,8 +15,8 @@ import pygit2
 import pytest
 
 from gitflagger.adapters.git import RemoteConfig, RemoteRecorder, StepTrailers
+from gitflagger.adapters.git.intent_store import IntentStore
 from gitflagger.engine.controller import Controller
-from gitflagger.engine.intents import IntentStore
 from gitflagger.engine.restart import REASON
 from tests.unit.adapters.loopback import LoopbackServer
 from tests.unit.engine.podinfo_world import World

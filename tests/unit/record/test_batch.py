@@ -16,7 +16,6 @@ from gitflagger.adapters.git import GitRecorder, SkipReason, StepTrailers, open_
 from gitflagger.adapters.git.latest import canary_ref_name, latest_step_commit
 from gitflagger.adapters.git.maintenance import PACK_LIMIT, due, maintain, pack_count
 from gitflagger.adapters.git.pack import encode_pack, write_pack
-from gitflagger.adapters.git.recorder import BatchRecorder
 from gitflagger.errors import TemporaryError
 from tests.unit.record.steps import head_commits, manifests, podinfo, step
 
@@ -243,10 +242,6 @@ def test_a_conflicting_writer_drops_only_that_canarys_steps(repo: pygit2.Reposit
     assert persisted.final(kept.commit_id) is not None
     weights = [(t.canary, t.canary_weight) for t in trailers_of(pygit2.Repository(repo.path))]
     assert weights == [("test/podinfo", 10), ("test/podinfo", 30), ("test/other", 10)]
-
-
-def test_the_recorder_is_a_batch_recorder(repo: pygit2.Repository) -> None:
-    assert isinstance(GitRecorder(repo), BatchRecorder)
 
 
 def test_maintenance_is_due_when_packs_pile_up(repo: pygit2.Repository) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pygit2
 
-from gitflagger.adapters.git import DEFAULT_BRANCH, DEFAULT_PREFIX, Identity
+from gitflagger.adapters.git.identity import DEFAULT_BRANCH, DEFAULT_PREFIX, Identity
 from gitflagger.adapters.git.intents import PendingIntent, acknowledge_intent, read_intent
 from gitflagger.adapters.git.snapshot import recorded_object, recorded_status
 
