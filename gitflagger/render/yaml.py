@@ -20,11 +20,12 @@ cluster and a freshly rendered one serialise identically.
 
 Speed: ruamel.yaml's pure-Python representer, serializer and emitter cost about
 1.2 ms per manifest, most of a rollout step's time. What we emit is a tiny
-subset of YAML (block mappings and sequences of str/int/bool/None, fixed
-indentation), so :func:`dump_canonical` writes that subset directly (tens of
-µs) and hands anything else (floats, other scalar types, nested sequences,
-strings that need double quotes or a literal block, long or odd keys) to
-ruamel for the whole object. Quoting follows the same rules either way: the
+subset of YAML (block mappings and sequences of str/int/bool/None, literal
+blocks for multi-line strings, fixed indentation), so :func:`dump_canonical`
+writes that subset directly (tens of µs; linear in the size of a large
+manifest) and hands anything else (floats, other scalar types, nested
+sequences, strings that need double quotes, single-line strings over 100,000
+characters, long or odd keys) to ruamel for the whole object. Quoting follows the same rules either way: the
 representer's choice below, then ruamel's own ``Emitter.analyze_scalar`` for
 whether a plain or single-quoted scalar is allowed; the bytes are identical
 (``tests/unit/render/test_yaml_fast.py`` compares both paths).
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import io
+import re
 import threading
 from collections.abc import Mapping
 from functools import lru_cache
@@ -215,22 +217,18 @@ _CanonicalRepresenter.add_representer(str, _CanonicalRepresenter.represent_str)
 _CanonicalRepresenter.add_representer(type(None), _CanonicalRepresenter.represent_none)
 
 
+_ESCAPES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\ufeff\ufffe\uffff]")
+
+
 def _needs_escapes(value: str) -> bool:
     """Whether ``value`` has characters that only a double-quoted scalar reproduces exactly.
 
     Control characters other than tab and newline, a carriage return (block
     scalars normalise line breaks), the Unicode line breaks that YAML 1.1 folds
     (NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR), a byte-order mark, and surrogates.
+    One regular expression: a per-character loop cost seconds on a megabyte-long value.
     """
-    for ch in value:
-        code = ord(ch)
-        if ch in "\t\n":
-            continue
-        if code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF:
-            return True
-        if code in (0x2028, 0x2029, 0xFEFF, 0xFFFE, 0xFFFF):
-            return True
-    return False
+    return _ESCAPES.search(value) is not None
 
 
 def _misread_as_plain(value: str) -> bool:
@@ -306,6 +304,30 @@ def _scalar_style(value: str, key: bool) -> str:
 _scalar_cached = lru_cache(maxsize=16_384)(_scalar_style)
 
 
+def _literal(value: str, indent: int, out: _Out) -> str:
+    """A multi-line string as ruamel writes it: ``|`` and its hints, then each line at ``indent``.
+
+    The representer asks for literal style whenever a string holds a newline and
+    no character that needs escaping, and outside flow context the emitter
+    always grants it. Its hints (``Emitter.determine_block_hints``): ``2`` when
+    the text starts with a space or a newline, ``-`` without a final newline,
+    ``+`` with more than one. Empty lines carry no indentation. Written with
+    ``str.split`` and ``join``: linear, where ruamel's writer steps through every
+    character in Python (about two seconds per megabyte).
+    """
+    if _needs_escapes(value):
+        raise _Fallback  # double-quoted: ruamel's
+    hints = "2" if value[0] in " \n" else ""
+    if value[-1] != "\n":
+        hints += "-"
+    elif len(value) == 1 or value[-2] == "\n":
+        hints += "+"
+        out.kept_at = len(out)  # the index this block's chunk is appended at
+    pad = " " * indent
+    lines = (value[:-1] if value[-1] == "\n" else value).split("\n")
+    return f"|{hints}\n" + "".join(f"{pad}{line}\n" if line else "\n" for line in lines)
+
+
 def _value(value: Any) -> str:
     kind = type(value)
     if kind is str:
@@ -335,7 +357,18 @@ def _keys(obj: dict[Any, Any], order: int) -> list[Any]:
         raise _Fallback from None
 
 
-def _mapping(obj: dict[Any, Any], order: int, indent: int, out: list[str], first_prefix: str | None) -> None:
+class _Out(list[str]):
+    """The chunks written so far, and where the last ``|+`` literal block is among them.
+
+    A document whose last scalar is a ``|+`` block (its trailing empty lines are
+    content) ends with ``...`` in ruamel's output: without it a reader could not
+    tell where the kept lines end.
+    """
+
+    kept_at = -1
+
+
+def _mapping(obj: dict[Any, Any], order: int, indent: int, out: _Out, first_prefix: str | None) -> None:
     """Write ``obj`` with its keys in canonical order (the caller checked it is a non-empty dict)."""
     pad = " " * indent
     lead = pad if first_prefix is None else first_prefix
@@ -358,12 +391,14 @@ def _mapping(obj: dict[Any, Any], order: int, indent: int, out: list[str], first
                 _sequence(v, indent + 2, out)
             else:
                 out.append(f"{lead}{key}: []\n")
+        elif kind is str and "\n" in v:
+            out.append(f"{lead}{key}: {_literal(v, indent + 2, out)}")
         else:
             out.append(f"{lead}{key}: {_value(v)}\n")
         lead = pad
 
 
-def _sequence(items: list[Any], indent: int, out: list[str]) -> None:
+def _sequence(items: list[Any], indent: int, out: _Out) -> None:
     dash = " " * indent + "- "
     for item in items:
         kind = type(item)
@@ -374,6 +409,8 @@ def _sequence(items: list[Any], indent: int, out: list[str]) -> None:
                 out.append(dash + "{}\n")
         elif kind is list:
             raise _Fallback  # a sequence in a sequence: ruamel's layout
+        elif kind is str and "\n" in item:
+            out.append(dash + _literal(item, indent + 2, out))
         else:
             out.append(dash + _value(item) + "\n")
 
@@ -387,9 +424,11 @@ def _dump_fast(obj: Mapping[str, Any]) -> str | None:
     """
     if type(obj) is not dict or not obj:
         return None
-    out: list[str] = []
+    out = _Out()
     try:
         _mapping(obj, _TOP, 0, out, None)
     except _Fallback:
         return None
+    if out.kept_at == len(out) - 1:
+        out.append("...\n")
     return "".join(out)

@@ -135,7 +135,7 @@ def test_leading_keys_and_other_container_types() -> None:
 
 
 def test_outside_the_subset_falls_back() -> None:
-    for obj in ({"a": 1.5}, {"a": [[1]]}, {"a": "x\ny"}, {"a": "\x00"}, {1: "a"}, {}, {"k" * 130: 1}):
+    for obj in ({"a": 1.5}, {"a": [[1]]}, {"a": "x\ny\r"}, {"a": "\x00"}, {1: "a"}, {}, {"k" * 130: 1}):
         assert canonical._dump_fast(obj) is None  # type: ignore[arg-type]
         assert dump_canonical(obj) == canonical._dump_ruamel(canonical_order(obj))  # type: ignore[arg-type]
 
@@ -234,3 +234,31 @@ def test_strip_noise_copies_like_deepcopy_did(obj: dict[str, Any]) -> None:
     assert repr(stripped) == repr(_strip_noise_with_deepcopy(obj))
     assert repr(obj) == before
     assert not set(_containers(stripped)) & set(_containers(obj))  # nothing shared with the input
+
+
+MULTILINE = [
+    "a\nb", "a\n", "\n", "\n\n", "a\n\n", "a\n\n\n", " a\nb", "\na", "a\n\nb", "a\n\nb\n", "a \n b \n",
+    "  \n", "#x\n- y\n", "key: v\n---\n...\n", "\t\na", "ü\n日本語", "x" * 300 + "\n" + "y" * 300,
+]
+
+
+def test_multi_line_strings_are_literal_blocks_with_ruamels_bytes_in_every_position() -> None:
+    for text in MULTILINE:
+        for obj in (
+            {"a": text},
+            {"a": {"b": text}, "c": 1},
+            {"a": [text, {"b": text, "c": [text]}]},
+            {"z": {"b": text}},  # the last scalar of the document
+            {"z": [text]},
+        ):
+            fast = canonical._dump_fast(obj)
+            assert fast is not None, (text, obj)
+            assert fast == canonical._dump_ruamel(canonical_order(obj)), (text, obj)
+
+
+def test_a_megabyte_long_multi_line_value_stays_on_the_fast_path() -> None:
+    text = "".join(f"line {i}: {'x' * 60}\n" for i in range(15_000))
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"file": text}}
+    fast = canonical._dump_fast(obj)
+    assert fast is not None
+    assert fast == canonical._dump_ruamel(canonical_order(obj))
