@@ -44,9 +44,11 @@ def compose_message(
     trailers: StepTrailers,
 ) -> str:
     """The whole commit message, ending in a newline like git's own."""
-    paragraphs = [_one_line(subject) or f"{canary.key}: {trailers.phase.lower()}"]
+    # Free texts (events, gate answers, query errors) may quote a URL or a webhook's answer
+    # holding a credential, so they are redacted; names, numbers and trailers are ours, as written.
+    paragraphs = [redact_text(_one_line(subject)) or f"{canary.key}: {trailers.phase.lower()}"]
     if events:
-        paragraphs.append("Events:\n" + "\n".join(f"- {_one_line(e)}" for e in events))
+        paragraphs.append("Events:\n" + "\n".join(f"- {redact_text(_one_line(e))}" for e in events))
     checks = {m.name: m for m in canary.spec.analysis.metrics}
     if metrics:
         lines = [_metric_line(result, checks.get(name)) for name, result in sorted(metrics.items())]
@@ -55,9 +57,6 @@ def compose_message(
         kinds = {w.name: w.type.value for w in canary.spec.analysis.webhooks}
         lines = [_gate_line(result, kinds.get(name, "")) for name, result in sorted(webhooks.items())]
         paragraphs.append("Gates:\n" + "\n".join(lines))
-    # Gate and event texts quote webhook answers and URLs, which may carry a credential;
-    # the trailers are gitflagger's own fields and are left exactly as written.
-    paragraphs = [redact_text(p) for p in paragraphs]
     paragraphs.append(trailers.render())
     return "\n\n".join(paragraphs) + "\n"
 
@@ -100,7 +99,7 @@ def _metric_line(result: MetricResult, check: MetricCheck | None) -> str:
         return f"- {result.name}: {format_number(result.value)}{bounds}{verdict}"
     if result.outcome is MetricOutcome.NO_VALUES:
         return f"- {result.name}: no values found{bounds} fail"
-    return f"- {result.name}: query error: {_one_line(result.error)}{bounds} fail"
+    return f"- {result.name}: query error: {redact_text(_one_line(result.error))}{bounds} fail"
 
 
 def _bounds(limits: ThresholdRange) -> str:
@@ -115,7 +114,7 @@ def _bounds(limits: ThresholdRange) -> str:
 def _gate_line(result: WebhookResult, kind: str) -> str:
     label = f"{result.name} ({kind})" if kind else result.name
     verdict = "pass" if result.ok else "fail"
-    detail = f": {_one_line(result.message)}" if result.message else ""
+    detail = f": {redact_text(_one_line(result.message))}" if result.message else ""
     return f"- {label}: {verdict}{detail}"
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from gitflagger.adapters.git.message import compose_message
+from gitflagger.adapters.git.message import compose_message, read_metrics
 from gitflagger.adapters.git.trailers import StepTrailers, canary_uid, parse_trailers
-from gitflagger.decide.observation import MetricResult, WebhookResult
+from gitflagger.decide.observation import MetricOutcome, MetricResult, WebhookResult
 from tests.unit.record.steps import podinfo
 
 TRAILERS = StepTrailers(
@@ -138,3 +138,23 @@ def test_an_empty_subject_falls_back_to_the_phase() -> None:
         subject="", events=(), canary=podinfo(), metrics={}, webhooks={}, trailers=TRAILERS
     )
     assert message.startswith("podinfo.test: failed\n\nCanary: test/podinfo\n")
+
+
+def test_free_texts_in_a_message_are_redacted_and_names_and_numbers_are_not() -> None:
+    secret = "s3cr3t-in-an-answer"
+    message = compose_message(
+        subject="podinfo.test: halt advancement",
+        events=(f"Halt podinfo.test advancement: POST http://h/?token={secret}: HTTP 403",),
+        canary=podinfo(),
+        metrics={
+            "auth-errors": MetricResult.of("auth-errors", 1.5),
+            "token-rate": MetricResult("token-rate", MetricOutcome.ERROR, error=f"GET ?api_key={secret} 401"),
+        },
+        webhooks={"load-test": WebhookResult("load-test", False, f"HTTP 403: curl -u ops:{secret} refused")},
+        trailers=TRAILERS,
+    )
+    assert secret not in message
+    assert "fail: HTTP 403: curl -u <redacted> refused" in message
+    assert "- auth-errors: 1.5" in message  # a metric whose name looks sensitive keeps its value
+    assert read_metrics(message)["auth-errors"] == "1.5"
+    assert StepTrailers.from_message(message) == TRAILERS
