@@ -180,10 +180,10 @@ def test_usage_mistakes_are_one_line(tmp_path: Path, extra: list[str], message: 
 
 
 def test_an_unknown_provider_type_names_the_field(tmp_path: Path) -> None:
-    tpath = write_yaml(tmp_path / "t.yaml", template_doc({"type": "stackdriver"}, "q"))
+    tpath = write_yaml(tmp_path / "t.yaml", template_doc({"type": "splunk"}, "q"))
     result = run(["metrics", "check", tpath, "--target", "podinfo"])
     assert result.exit_code == 1
-    assert "spec.provider.type: Google Cloud Monitoring (stackdriver) is not supported yet" in result.output
+    assert "spec.provider.type: Splunk Observability (splunk) is not supported yet" in result.output
 
 
 def test_help_has_examples() -> None:

@@ -2,6 +2,9 @@
 
 - :mod:`.provider`: the ``MetricsProvider`` protocol, ``NoValuesFound``, ``QueryFailed``, ``measure``;
 - :mod:`.prometheus`: the Prometheus HTTP API client;
+- one module per other provider (:mod:`.datadog`, :mod:`.newrelic`, :mod:`.dynatrace`,
+  :mod:`.graphite`, :mod:`.influxdb`, :mod:`.cloudwatch`, :mod:`.stackdriver`, :mod:`.keptn`),
+  sharing :mod:`.http` (masked, typed HTTP exchanges) and :mod:`.context` (interval, timeout, cluster);
 - :mod:`.registry`: providers by ``spec.provider.type``;
 - :mod:`.builtin`: Flagger's Istio queries for the two built-in metrics;
 - :mod:`.evaluate`: a Canary's ``analysis.metrics`` → ``MetricResult`` per metric.

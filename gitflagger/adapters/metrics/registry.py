@@ -26,6 +26,7 @@ from gitflagger.adapters.metrics.keptn import KeptnProvider
 from gitflagger.adapters.metrics.newrelic import NewRelicProvider
 from gitflagger.adapters.metrics.prometheus import PrometheusProvider
 from gitflagger.adapters.metrics.provider import MetricsProvider
+from gitflagger.adapters.metrics.stackdriver import StackdriverProvider
 from gitflagger.errors import FieldProblem, ValidationError
 from gitflagger.model.templates import MetricProviderSpec
 
@@ -55,9 +56,9 @@ PROVIDERS: Mapping[str, Entry] = {
     "influxdb": Entry(InfluxdbProvider.from_spec, _HTTP),
     "dynatrace": Entry(DynatraceProvider.from_spec, _HTTP),
     "keptn": Entry(KeptnProvider.from_spec, frozenset()),
+    "stackdriver": Entry(StackdriverProvider.from_spec, _HTTP),
 }
 NOT_SUPPORTED = {
-    "stackdriver": "Google Cloud Monitoring (stackdriver) is not supported yet",
     "splunk": "Splunk Observability (splunk) is not supported yet",
     "externalmetrics": "the Kubernetes external metrics API (externalmetrics) is not supported yet",
 }

@@ -44,6 +44,8 @@ class Contract:
     credentials: Callable[[str], dict[str, str]]
     """The Secret's data, built around one random key (so a test can look for it everywhere)."""
     spec_fields: Mapping[str, Any] = field(default_factory=dict)
+    auxiliary: Callable[[Request, Mapping[str, str]], Reply | None] | None = None
+    """Answers requests to a side endpoint (e.g. an OAuth2 token endpoint) before the scenario applies."""
     address_path: str = ""
     """A path after the server's URL in ``spec.provider.address`` (kept as a prefix by the provider)."""
     online_check: Callable[[Request, Mapping[str, str]], list[str]] | None = None
@@ -61,13 +63,14 @@ class ContractServer:
         self, contract: Contract, credentials: Mapping[str, str], *, slow_seconds: float = 3.0
     ) -> None:
         self.contract = contract
-        self.credentials = credentials
         self.scenario = "value"
         self.online = False
         self.violations: list[str] = []
         self.slow_seconds = slow_seconds
         self._server = LoopbackServer()
         self._server.respond_with(self._respond)
+        # "{server}" in a credential (a token_uri) becomes this server's URL
+        self.credentials = {k: v.replace("{server}", self._server.url) for k, v in credentials.items()}
 
     @property
     def url(self) -> str:
@@ -85,6 +88,10 @@ class ContractServer:
         self._server.stop()
 
     def _respond(self, request: Request) -> Reply:
+        if self.contract.auxiliary is not None:
+            reply = self.contract.auxiliary(request, self.credentials)
+            if reply is not None:
+                return reply
         check = (
             self.contract.online_check if self.online and self.contract.online_check else self.contract.check
         )

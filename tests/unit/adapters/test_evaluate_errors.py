@@ -108,7 +108,7 @@ def test_no_metrics_no_results() -> None:
 
 
 def test_registry_rejects_unknown_types_naming_the_field() -> None:
-    supported = "cloudwatch, datadog, dynatrace, graphite, influxdb, keptn, newrelic, prometheus"
+    supported = "cloudwatch, datadog, dynatrace, graphite, influxdb, keptn, newrelic, prometheus, stackdriver"
     assert ", ".join(supported_types()) == supported
     with pytest.raises(ValidationError) as err:
         provider_for(MetricProviderSpec(type="foo", address="http://p"))
