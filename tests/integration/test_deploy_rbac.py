@@ -12,6 +12,7 @@ admitted under the "restricted" Pod Security Standard.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -52,14 +53,29 @@ class Installed:
         return f"system:serviceaccount:{self.namespace}:{SERVICE_ACCOUNT}"
 
 
+CLUSTER_SCOPED = ("ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy",
+                  "ValidatingAdmissionPolicyBinding")
+
+
 def relocate(doc: dict[str, Any], namespace: str) -> dict[str, Any]:
-    """``doc`` as a kustomize overlay with ``namespace:`` and a name suffix would emit it."""
+    """``doc`` as a kustomize overlay with ``namespace:`` and a name suffix would emit it.
+
+    The admission policy, cluster-wide, gets one more match condition: this
+    test's ServiceAccount only, so that tests running side by side on the
+    testbed never see each other's copy.
+    """
     out = copy.deepcopy(doc)
     meta = out["metadata"]
-    if out["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+    if out["kind"] in CLUSTER_SCOPED:
         meta["name"] = f"{meta['name']}-{namespace}"
     elif "namespace" in meta:
         meta["namespace"] = namespace
+    if out["kind"] == "ValidatingAdmissionPolicyBinding":
+        out["spec"]["policyName"] = f"{out['spec']['policyName']}-{namespace}"
+    if out["kind"] == "ValidatingAdmissionPolicy":
+        user = f"system:serviceaccount:{namespace}:{SERVICE_ACCOUNT}"
+        out["spec"]["matchConditions"].append(
+            {"name": "this-test-only", "expression": f"request.userInfo.username == {json.dumps(user)}"})
     if out["kind"] in ("RoleBinding", "ClusterRoleBinding"):
         for subject in out["subjects"]:
             subject["namespace"] = namespace
@@ -83,16 +99,35 @@ def installed(admin: KubeHttp, namespace: str) -> Iterator[Installed]:
     shipped_ns = one(docs("deployment.yaml"), "Namespace", CONTROLLER_NAMESPACE)
     labels = shipped_ns["metadata"]["labels"]
     admin.ok("PATCH", f"/api/v1/namespaces/{namespace}", {"metadata": {"labels": labels}}, content_type=MERGE)
-    objects = [relocate(d, namespace) for d in docs("rbac.yaml")]
+    objects = [relocate(d, namespace) for d in (*docs("rbac.yaml"), *docs("admission-policy.yaml"))]
     try:
         for obj in objects:
             r = admin.apply(obj)
             assert r.status_code in (200, 201), f"{obj['kind']} {obj['metadata']['name']}: {r.text}"
+        wait_until_enforced(admin, namespace)
         yield Installed(namespace, objects)
     finally:
         for obj in objects:
-            if obj["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+            if obj["kind"] in CLUSTER_SCOPED:
                 admin.call("DELETE", object_path(obj))
+
+
+def service_account_token(admin: KubeHttp, namespace: str) -> str:
+    token: str = admin.ok("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{SERVICE_ACCOUNT}/token",
+                          {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                           "spec": {"expirationSeconds": 600}})["status"]["token"]
+    return token
+
+
+def wait_until_enforced(admin: KubeHttp, namespace: str) -> None:
+    """Until the API server enforces admission-policy.yaml (it loads policies asynchronously, in ~1 s)."""
+    probe = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "not-a-copy", "namespace": namespace}}
+    account = KubeHttp(admin.cluster, token=service_account_token(admin, namespace))
+    try:
+        wait_for("the admission policy to be enforced",
+                 lambda: account.apply(probe, manager="gitflagger", dry_run=True).status_code == 403)
+    finally:
+        account.close()
 
 
 def review(admin: KubeHttp, installed: Installed, attributes: dict[str, str]) -> bool:
@@ -128,11 +163,7 @@ def test_the_api_server_agrees_with_the_access_table(admin: KubeHttp, installed:
 @pytest.fixture
 def controller(cluster: Cluster, admin: KubeHttp, installed: Installed) -> Iterator[KubeHttp]:
     """The API server as the controller sees it: a real token of its ServiceAccount."""
-    ns = installed.namespace
-    token = admin.ok("POST", f"/api/v1/namespaces/{ns}/serviceaccounts/{SERVICE_ACCOUNT}/token",
-                     {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                      "spec": {"expirationSeconds": 600}})["status"]["token"]
-    http = KubeHttp(cluster, token=token)
+    http = KubeHttp(cluster, token=service_account_token(admin, installed.namespace))
     try:
         who = http.ok("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
                       {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})

@@ -31,6 +31,9 @@ RESOURCES: dict[str, tuple[str, bool]] = {
     "Service": ("services", True),
     "Pod": ("pods", True),
     "Secret": ("secrets", True),
+    "ConfigMap": ("configmaps", True),
+    "ValidatingAdmissionPolicy": ("validatingadmissionpolicies", False),
+    "ValidatingAdmissionPolicyBinding": ("validatingadmissionpolicybindings", False),
     "Lease": ("leases", True),
     "Event": ("events", True),
     "VirtualService": ("virtualservices", True),
@@ -58,6 +61,7 @@ class KubeHttp:
 
     def __init__(self, cluster: Cluster, *, token: str | None = None) -> None:
         assert cluster.pki is not None, "cluster not started"
+        self.cluster = cluster
         self.url = cluster.api_url
         self.session = requests.Session()
         self.session.trust_env = False

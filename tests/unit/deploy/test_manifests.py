@@ -29,6 +29,9 @@ YAML_FILES = sorted(p.relative_to(DEPLOY).as_posix() for p in DEPLOY.rglob("*.ya
 NOT_IN_KUSTOMIZATION = {
     "prometheus/prometheusrule.yaml": "needs the Prometheus Operator's CRD",
     "prometheus/alerts.yaml": "a Prometheus rule file, not a Kubernetes object",
+    "namespaced/kustomization.yaml": "the namespaced mode: kubectl apply -k deploy/namespaced/",
+    "namespaced/rbac.yaml": "the namespaced mode's Roles, instead of rbac.yaml's ClusterRoles",
+    "namespaced/deployment.yaml": "the namespaced mode's Deployment, deployment.yaml's with --namespace",
 }
 
 

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.unit.deploy.access import FORBIDDEN, NEEDED, Access, allows
-from tests.unit.deploy.deploy_files import CONTROLLER_NAMESPACE, DEPLOY, SERVICE_ACCOUNT, docs
+from tests.unit.deploy.deploy_files import CONTROLLER_NAMESPACE, DEPLOY, SERVICE_ACCOUNT, docs, one
 
 RBAC = DEPLOY / "rbac.yaml"
 ROLE_KINDS = ("Role", "ClusterRole")
 
 
-def _rules() -> list[tuple[str, dict[str, Any]]]:
+def rules_of(relative: str = "rbac.yaml") -> list[tuple[str, dict[str, Any]]]:
     return [(f"{d['kind']} {d['metadata']['name']}", rule)
-            for d in docs("rbac.yaml") if d["kind"] in ROLE_KINDS for rule in d["rules"]]
+            for d in docs(relative) if d["kind"] in ROLE_KINDS for rule in d["rules"]]
 
 
-def _rule_comments() -> list[list[str]]:
+def _rules() -> list[tuple[str, dict[str, Any]]]:
+    return rules_of("rbac.yaml")
+
+
+def rule_comments(path: Path = RBAC) -> list[list[str]]:
     """For each rule in the raw text, in order, the comment lines right above it."""
-    lines = RBAC.read_text().splitlines()
+    lines = path.read_text().splitlines()
     found: list[list[str]] = []
     rules_indent: int | None = None
     item_indent: int | None = None
@@ -49,7 +54,7 @@ def _rule_comments() -> list[list[str]]:
 
 
 def test_every_rule_says_why_it_is_needed() -> None:
-    comments = _rule_comments()
+    comments = rule_comments()
     rules = _rules()
     assert len(comments) == len(rules) > 0
     for (role, rule), comment in zip(rules, comments, strict=True):
@@ -111,3 +116,29 @@ def test_the_evaluator_sees_no_grant_for_another_account() -> None:
     someone_else = allows(docs("rbac.yaml"), NEEDED[0], app="team-a", own=CONTROLLER_NAMESPACE,
                           service_account=("team-a", SERVICE_ACCOUNT))
     assert someone_else is False
+
+
+def test_every_cluster_wide_rule_says_why_it_is_cluster_wide() -> None:
+    for (role, rule), comment in zip(_rules(), rule_comments(), strict=True):
+        if role.startswith("ClusterRole "):
+            assert "Cluster-wide" in " ".join(comment), f"{role}: {rule} must say why it is cluster-wide"
+
+
+def test_the_admission_policy_covers_every_write_the_roles_grant() -> None:
+    """What RBAC grants create or patch on, the policy sees (kube-system is refused for all of it)."""
+    policy = one(docs("admission-policy.yaml"), "ValidatingAdmissionPolicy")
+    binding = one(docs("admission-policy.yaml"), "ValidatingAdmissionPolicyBinding")
+    assert binding["spec"] == {"policyName": policy["metadata"]["name"], "validationActions": ["Deny"]}
+    spec = policy["spec"]
+    assert spec["failurePolicy"] == "Fail"
+    seen = {(group, resource) for r in spec["matchConstraints"]["resourceRules"]
+            for group in r["apiGroups"] for resource in r["resources"]
+            if {"CREATE", "UPDATE"} <= set(r["operations"])}
+    written = {(group, resource) for role, rule in _rules() if {"create", "patch"} & set(rule["verbs"])
+               for group in rule["apiGroups"] for resource in rule["resources"]}
+    assert written - seen == {("", "events"), ("flagger.app", "canaries"), ("flagger.app", "canaries/status"),
+                              ("coordination.k8s.io", "leases")}
+    (condition,) = spec["matchConditions"]
+    assert f':{SERVICE_ACCOUNT}"' in condition["expression"]
+    expressions = " ".join(v["expression"] for v in spec["validations"])
+    assert 'endsWith("-primary")' in expressions and '"kube-system"' in expressions
