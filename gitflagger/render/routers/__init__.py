@@ -18,11 +18,15 @@ from gitflagger.errors import FieldProblem, ValidationError
 from gitflagger.model.canary import Canary
 from gitflagger.model.fields import describe
 from gitflagger.render.routers.base import LiveRef, RouteKind, Router
+from gitflagger.render.routers.gatewayapi import GatewayAPIRouter
 from gitflagger.render.routers.istio import IstioRouter
 
 __all__ = ["PROVIDERS", "LiveRef", "RouteKind", "Router", "check_routing", "route_kinds", "router_for"]
 
-_ROUTERS: Mapping[str, Router] = {router.provider: router for router in (IstioRouter(),)}
+_ROUTERS: Mapping[str, Router] = {
+    router.provider: router
+    for router in (IstioRouter(), GatewayAPIRouter("v1"), GatewayAPIRouter("v1beta1"))
+}
 PROVIDERS = tuple(_ROUTERS)
 """The ``spec.provider`` values gitflagger renders, in the order error messages list them."""
 
