@@ -1,4 +1,4 @@
-"""``gitflagger simulate`` with a Gateway API Canary: the HTTPRoute recorded at each step carries its weights."""
+"""``gitflagger simulate`` with a Gateway API Canary: each step records an HTTPRoute with its weights."""
 
 from __future__ import annotations
 
@@ -42,7 +42,9 @@ def _weights(route: dict[str, Any]) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize(("story", "phase"), [("promote", "Succeeded"), ("rollback", "Failed")])
-def test_every_step_records_an_http_route_with_that_steps_weights(tmp_path: Path, story: str, phase: str) -> None:
+def test_every_step_records_an_http_route_with_that_steps_weights(
+    tmp_path: Path, story: str, phase: str
+) -> None:
     repo = tmp_path / "config.git"
     code, output = _simulate(repo, PODINFO / "canary-gatewayapi.yaml", story)
     assert code == 0, output
