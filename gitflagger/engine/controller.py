@@ -39,6 +39,7 @@ process exits and its successor takes over from the Canaries' status.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -50,6 +51,7 @@ from gitflagger.adapters.git.recorder import Persisted
 from gitflagger.engine.finalize import deleting, finalize, sync_finalizer
 from gitflagger.engine.ports import Obj, RecordPort, WatchPort
 from gitflagger.engine.reconcile import (
+    CanaryMemory,
     Context,
     LeadershipLost,
     Prepared,
@@ -103,7 +105,10 @@ class Controller:
         after_pass: Callable[[], object] | None = None,
     ) -> None:
         self.cluster = cluster
-        self.ctx = ctx
+        self.ctx = dataclasses.replace(ctx, guard=self._guard) if elector is not None else ctx
+        """The Context it was given, with this controller's leadership guard when it elects a leader."""
+        self.memory = CanaryMemory()
+        """What this controller remembers of each Canary between its steps (drift, announced errors)."""
         self.namespace = namespace
         self.elector = elector
         self.batch_size = batch_size
@@ -127,8 +132,6 @@ class Controller:
         self._progress: float | None = None
         """``time.monotonic()`` of the stepper's last progress (a Canary or a pass finished);
         ``None`` while it does not step (before :meth:`run`, waiting for leadership)."""
-        if elector is not None:
-            ctx.guard = self._guard
 
     # ---- the store ---------------------------------------------------------------------------------
     def sync(self) -> str:
@@ -156,6 +159,7 @@ class Controller:
             self._store.pop(ref, None)
             self._retry.pop(ref, None)
             self._count()
+        self.memory.forget(ref)
         meta = obj.get("metadata") or {}
         self.ctx.telemetry.forget(str(meta.get("name", "")), str(meta.get("namespace", "")))
 
@@ -260,7 +264,8 @@ class Controller:
             if isinstance(result, StepOutcome):
                 outcomes.append(result)
             else:
-                outcomes.append(self._settle(result.canary.ref, finish_one(self.ctx, result, persisted), now))
+                finished = finish_one(self.ctx, result, self.memory, persisted)
+                outcomes.append(self._settle(result.canary.ref, finished, now))
                 self._beat()
         return outcomes
 
@@ -375,8 +380,9 @@ class Controller:
             raise
         except Exception as err:  # confined to this Canary (see .faults)
             self._backoff(ref, now)
-            return StepOutcome(ref, error=fault(self.ctx, obj, "handling its finalizer", err, self._log))
-        prepared = prepare_one(self.ctx, obj)
+            why = fault(self.ctx, self.memory, obj, "handling its finalizer", err, self._log)
+            return StepOutcome(ref, error=why)
+        prepared = prepare_one(self.ctx, obj, self.memory)
         if isinstance(prepared, StepOutcome):
             return self._settle(ref, prepared, now, obj)
         return prepared

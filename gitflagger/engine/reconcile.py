@@ -30,26 +30,27 @@ them twice. :func:`reconcile_one` is the three in a row, for one Canary.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from enum import StrEnum
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from gitflagger import faults
 from gitflagger.adapters.git.intents import PendingIntent
 from gitflagger.adapters.git.recorder import Persisted
 from gitflagger.decide import Decision, MetricOutcome, current_routes
-from gitflagger.engine.alerting import AlertProviders, AlertTarget
+from gitflagger.engine.alerting import AlertTarget
 from gitflagger.engine.apply import Applied, apply_step, weights_mismatch
+from gitflagger.engine.context import ApplyMode as ApplyMode
+from gitflagger.engine.context import CanaryMemory as CanaryMemory
+from gitflagger.engine.context import Context as Context
 from gitflagger.engine.faults import report_fault
 from gitflagger.engine.observe import Live, ask_gates, first_look, measure, read_live
 from gitflagger.engine.plan import Plan, plan_step
-from gitflagger.engine.ports import ClusterPort, IntentPort, Obj, RecordPort
-from gitflagger.engine.report import Reporting, announce, write_status
-from gitflagger.engine.telemetry import Telemetry, logger
+from gitflagger.engine.ports import Obj, RecordPort
+from gitflagger.engine.report import announce, write_status
+from gitflagger.engine.telemetry import logger
 from gitflagger.errors import GitflaggerError, ValidationError
-from gitflagger.model.canary import DEFAULT_PROVIDER, Canary
+from gitflagger.model.canary import Canary
 from gitflagger.model.parse import parse_canary
 from gitflagger.model.status import State
 from gitflagger.render.routers import check_routing
@@ -62,48 +63,6 @@ class LeadershipLost(Exception):  # a signal to stop the controller, not a failu
     :func:`reconcile_one` (which turns per-Canary errors into outcomes) and
     stop the whole controller.
     """
-
-
-class ApplyMode(StrEnum):
-    SSA = "ssa"
-    """gitflagger applies what it commits (server-side apply)."""
-    GIT_ONLY = "git-only"
-    """Flux or Argo CD applies the repo; gitflagger waits for the live state to catch up."""
-
-
-@dataclass
-class Context:
-    """Everything a reconcile needs besides the Canary: the cluster, the repo and the reports."""
-
-    cluster: ClusterPort
-    recorder: RecordPort
-    metrics_server: str
-    telemetry: Telemetry = field(default_factory=Telemetry)
-    reporting: Reporting = field(default_factory=Reporting)
-    intents: IntentPort | None = None
-    apply_mode: ApplyMode = ApplyMode.SSA
-    mesh_provider: str = DEFAULT_PROVIDER
-    """The router of Canaries without ``spec.provider`` (``--mesh-provider``)."""
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    applied: dict[str, dict[str, str]] = field(default_factory=dict)
-    """Per Canary (``ns/name``): ``Kind/name`` → checksum applied at its last step, for drift."""
-    invalid: dict[str, str] = field(default_factory=dict)
-    """Per Canary: the validation message last announced, so a bad spec is one Event, not one per pass."""
-    faults: dict[str, str] = field(default_factory=dict)
-    """Per Canary: the unexpected error last announced (:mod:`.faults`), cleared by a step that succeeds."""
-    guard: Callable[[], None] = lambda: None
-    """Called right before each write of a step; raises :class:`LeadershipLost` to stop it."""
-    alert_providers: AlertProviders | None = None
-    """Resolves the Canaries' alert providers once per pass; one on :attr:`cluster` by default."""
-
-    def __post_init__(self) -> None:
-        if self.alert_providers is None:
-            self.alert_providers = AlertProviders(self.cluster)
-
-    @property
-    def alerting(self) -> AlertProviders:
-        assert self.alert_providers is not None  # set in __post_init__
-        return self.alert_providers
 
 
 @dataclass(frozen=True)
@@ -146,14 +105,21 @@ class Prepared:
     """The Canary's alert providers, resolved at observe (report only posts to them)."""
 
 
-def reconcile_one(ctx: Context, canary_obj: Mapping[str, Any]) -> StepOutcome:
+def reconcile_one(
+    ctx: Context, canary_obj: Mapping[str, Any], memory: CanaryMemory | None = None
+) -> StepOutcome:
     """Run one step of the Canary ``canary_obj``; see the module doc for the order and its reasons.
+
+    ``memory`` is what earlier steps left (drift is measured against what the
+    last step applied); without it the step starts from nothing, as
+    ``gitflagger reconcile`` does.
 
     The single-Canary form of the controller's two-phase pass: prepare (up to
     the record), make the record durable, then apply and report.
     """
+    memory = memory if memory is not None else CanaryMemory()
     ctx.alerting.new_pass()
-    prepared = prepare_one(ctx, canary_obj)
+    prepared = prepare_one(ctx, canary_obj, memory)
     if isinstance(prepared, StepOutcome):
         return prepared
     try:
@@ -161,10 +127,10 @@ def reconcile_one(ctx: Context, canary_obj: Mapping[str, Any]) -> StepOutcome:
     except GitflaggerError as err:
         prepared.log.warning("step failed", error=str(err))
         return StepOutcome(prepared.canary.ref, error=str(err))
-    return finish_one(ctx, prepared, persisted)
+    return finish_one(ctx, prepared, memory, persisted)
 
 
-def prepare_one(ctx: Context, canary_obj: Mapping[str, Any]) -> Prepared | StepOutcome:
+def prepare_one(ctx: Context, canary_obj: Mapping[str, Any], memory: CanaryMemory) -> Prepared | StepOutcome:
     """Phase 1: observe → decide → render → record. A :class:`StepOutcome` when no step goes on.
 
     Never raises for a fault of this one Canary, not even an unexpected exception
@@ -179,8 +145,8 @@ def prepare_one(ctx: Context, canary_obj: Mapping[str, Any]) -> Prepared | StepO
             canary = parse_canary(canary_obj, default_provider=ctx.mesh_provider)
             check_routing(canary)
         except ValidationError as err:
-            return _invalid(ctx, canary_obj, ref, err, log)
-        ctx.invalid.pop(ref, None)
+            return _invalid(ctx, memory, canary_obj, ref, err, log)
+        memory.invalid.pop(ref, None)
         return _prepare(ctx, canary_obj, canary, log, started)
     except GitflaggerError as err:
         log.warning("step failed", error=str(err))
@@ -188,10 +154,12 @@ def prepare_one(ctx: Context, canary_obj: Mapping[str, Any]) -> Prepared | StepO
     except LeadershipLost:
         raise
     except Exception as err:
-        return StepOutcome(ref, error=fault(ctx, canary_obj, "preparing the step", err, log))
+        return StepOutcome(ref, error=fault(ctx, memory, canary_obj, "preparing the step", err, log))
 
 
-def finish_one(ctx: Context, prepared: Prepared, persisted: Persisted | None = None) -> StepOutcome:
+def finish_one(
+    ctx: Context, prepared: Prepared, memory: CanaryMemory, persisted: Persisted | None = None
+) -> StepOutcome:
     """Phase 2, once the record is durable: apply → status → reports.
 
     ``persisted`` says what became of a batch's provisional commit: its final
@@ -207,25 +175,29 @@ def finish_one(ctx: Context, prepared: Prepared, persisted: Persisted | None = N
             return StepOutcome(p.canary.ref, error=why)
         commit = persisted.final(commit)
     try:
-        outcome = _finish(ctx, p, commit)
+        outcome = _finish(ctx, memory, p, commit)
     except GitflaggerError as err:
         p.log.warning("step failed", error=str(err))
         return StepOutcome(p.canary.ref, error=str(err))
     except LeadershipLost:
         raise
     except Exception as err:  # see prepare_one: confined to this Canary
-        return StepOutcome(p.canary.ref, error=fault(ctx, p.canary_obj, "finishing the step", err, p.log))
-    ctx.faults.pop(p.canary.ref, None)
+        return StepOutcome(
+            p.canary.ref, error=fault(ctx, memory, p.canary_obj, "finishing the step", err, p.log)
+        )
+    memory.faults.pop(p.canary.ref, None)
     ctx.telemetry.duration.labels(p.canary.name, p.canary.namespace).observe(time.monotonic() - p.started)
     return outcome
 
 
-def fault(ctx: Context, canary_obj: Mapping[str, Any], stage: str, err: Exception, log: Any) -> str:
+def fault(
+    ctx: Context, memory: CanaryMemory, canary_obj: Mapping[str, Any], stage: str, err: Exception, log: Any
+) -> str:
     """An unexpected exception in ``stage`` of this Canary's step: report it (:mod:`.faults`).
 
     Returns the one line said, for the step's outcome.
     """
-    return report_fault(ctx.cluster, ctx.telemetry, ctx.faults, canary_obj, stage, err, log)
+    return report_fault(ctx.cluster, ctx.telemetry, memory.faults, canary_obj, stage, err, log)
 
 
 def persist(recorder: RecordPort) -> Persisted:
@@ -267,10 +239,10 @@ def _prepare(
     return Prepared(canary_obj, canary, state, live, plan, pending, commit, log, started, alerts)
 
 
-def _finish(ctx: Context, p: Prepared, commit: str | None) -> StepOutcome:
+def _finish(ctx: Context, memory: CanaryMemory, p: Prepared, commit: str | None) -> StepOutcome:
     decision = p.plan.decision
     ctx.guard()
-    applied = _apply(ctx, p.canary, p.live, p.plan)
+    applied = _apply(ctx, memory, p.canary, p.live, p.plan)
     faults.point("applied")
     ctx.guard()
     obj = write_status(ctx.cluster, p.canary_obj, decision.state, commit or p.state.last_commit)
@@ -305,8 +277,8 @@ def _record(ctx: Context, plan: Plan, log: Any) -> str | None:
     return result.commit_id or result.existing  # a step recorded before a crash: its own commit
 
 
-def _apply(ctx: Context, canary: Canary, live: Live, plan: Plan) -> Applied:
-    applied_before = ctx.applied.setdefault(canary.ref, {})
+def _apply(ctx: Context, memory: CanaryMemory, canary: Canary, live: Live, plan: Plan) -> Applied:
+    applied_before = memory.applied.setdefault(canary.ref, {})
     with ctx.telemetry.apply_seconds.time():
         return apply_step(
             ctx.cluster,
@@ -369,12 +341,17 @@ def _export(ctx: Context, canary: Canary, before: State, plan: Plan) -> None:
 
 
 def _invalid(
-    ctx: Context, canary_obj: Mapping[str, Any], ref: str, err: ValidationError, log: Any
+    ctx: Context,
+    memory: CanaryMemory,
+    canary_obj: Mapping[str, Any],
+    ref: str,
+    err: ValidationError,
+    log: Any,
 ) -> StepOutcome:
     """A Canary that does not validate: one Warning event naming the fields, then silence until it changes."""
     message = str(err)
-    if ctx.invalid.get(ref) != message:
-        ctx.invalid[ref] = message
+    if memory.invalid.get(ref) != message:
+        memory.invalid[ref] = message
         log.warning("invalid canary", error=message)
         try:
             ctx.cluster.emit_event(canary_obj, message, warning=True, reason="InvalidSpec")

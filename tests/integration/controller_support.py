@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,7 +31,7 @@ from gitflagger.adapters.files import load_documents
 from gitflagger.adapters.git import GitRecorder, RemoteRecorder, read_history
 from gitflagger.adapters.git.intent_store import IntentStore
 from gitflagger.adapters.kube import KubeCluster
-from gitflagger.engine.reconcile import Context, StepOutcome, reconcile_one
+from gitflagger.engine.reconcile import CanaryMemory, Context, StepOutcome, reconcile_one
 from gitflagger.engine.telemetry import Telemetry
 from gitflagger.model.canary import V1BETA1
 from tests.integration.test_deploy_rbac import Installed
@@ -150,6 +150,8 @@ class Driver:
     ctx: Context
     namespace: str
     repo: Path
+    memory: CanaryMemory = field(default_factory=CanaryMemory)
+    """What the controller remembers between steps (drift is measured against the last one)."""
 
     @classmethod
     def build(
@@ -162,7 +164,7 @@ class Driver:
         return cls(kube, ctx, namespace, repo)
 
     def step(self) -> StepOutcome:
-        outcome = reconcile_one(self.ctx, canary(self.kube, self.namespace))
+        outcome = reconcile_one(self.ctx, canary(self.kube, self.namespace), self.memory)
         self.ctx.recorder.flush()
         assert not outcome.error, outcome.error
         return outcome

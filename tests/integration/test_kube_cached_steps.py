@@ -19,7 +19,7 @@ from gitflagger.adapters.git import GitRecorder
 from gitflagger.adapters.git.intent_store import IntentStore
 from gitflagger.adapters.kube import KubeCluster
 from gitflagger.adapters.kube.transport import Transport
-from gitflagger.engine.reconcile import Context, reconcile_one
+from gitflagger.engine.reconcile import CanaryMemory, Context, reconcile_one
 from gitflagger.engine.telemetry import Telemetry
 from tests.integration.controller_support import app_namespace, create, events, podinfo, wait_for
 from tests.integration.test_kube_support import ensure_canary_crd
@@ -83,11 +83,12 @@ def test_a_settled_step_sends_only_its_status_and_edited_routes_are_put_back_as_
     recorder = GitRecorder(repo)
     ctx = Context(cached, recorder, "http://127.0.0.1:9", telemetry=Telemetry(),
                   intents=IntentStore(recorder.repo))
+    memory = CanaryMemory()  # as the controller keeps it: drift is measured against the last step
 
     def step() -> dict[str, Any]:
         canary = admin.get("flagger.app/v1beta1", "Canary", ns, "podinfo")
         assert canary is not None
-        outcome = reconcile_one(ctx, canary)
+        outcome = reconcile_one(ctx, canary, memory)
         recorder.flush()
         assert not outcome.error, outcome.error
         assert outcome.obj is not None
@@ -102,7 +103,7 @@ def test_a_settled_step_sends_only_its_status_and_edited_routes_are_put_back_as_
     mine = ("/canaries/podinfo/status", f"/namespaces/{ns}/events")  # the step's own reports
 
     sent.clear()
-    reconcile_one(ctx, canary)
+    reconcile_one(ctx, canary, memory)
     # Everything read from the caches, nothing applied: only the status (and Events, if any).
     assert [(m, p) for m, p in sent if not any(s in p for s in mine)] == []
     assert ("PATCH", f"/apis/flagger.app/v1beta1/namespaces/{ns}/canaries/podinfo/status") in sent
@@ -121,7 +122,7 @@ def test_a_settled_step_sends_only_its_status_and_edited_routes_are_put_back_as_
     assert canary is not None
 
     sent.clear()
-    reconcile_one(ctx, canary)
+    reconcile_one(ctx, canary, memory)
 
     applied = [(m, p) for m, p in sent if not any(s in p for s in mine)]
     assert applied == [("PATCH", f"/apis/{VS}/namespaces/{ns}/virtualservices/podinfo")]

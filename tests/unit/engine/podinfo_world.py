@@ -21,7 +21,7 @@ import pygit2
 from gitflagger.adapters.files import load_documents
 from gitflagger.adapters.git import GitRecorder
 from gitflagger.adapters.git.intent_store import IntentStore
-from gitflagger.engine.reconcile import ApplyMode, Context, StepOutcome, reconcile_one
+from gitflagger.engine.reconcile import ApplyMode, CanaryMemory, Context, StepOutcome, reconcile_one
 from gitflagger.engine.telemetry import Telemetry
 from tests.unit.adapters.loopback import LoopbackServer, Reply, Request
 from tests.unit.engine.fake_cluster import FakeCluster
@@ -78,6 +78,8 @@ class World:
             clock=lambda: self.now,
             **ctx,
         )
+        self.memory = CanaryMemory()
+        """What the controller would remember of the Canary between steps (drift, announced errors)."""
 
     @property
     def canary(self) -> dict[str, Any]:
@@ -88,7 +90,7 @@ class World:
         return dict(self.canary.get("status") or {})
 
     def step(self) -> StepOutcome:
-        outcome = reconcile_one(self.ctx, copy.deepcopy(self.canary))
+        outcome = reconcile_one(self.ctx, copy.deepcopy(self.canary), self.memory)
         self.recorder.flush()
         self.now += timedelta(minutes=1)
         return outcome

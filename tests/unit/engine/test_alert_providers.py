@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -141,8 +142,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     with LoopbackServer() as prometheus, LoopbackServer() as hooks:
         w = World(tmp_path, prometheus, hooks)
         w.cluster = Counting(*w.cluster.objects.values())
-        w.ctx.cluster = w.cluster
-        w.ctx.alert_providers = AlertProviders(w.cluster)
+        w.ctx = dataclasses.replace(w.ctx, cluster=w.cluster, alert_providers=AlertProviders(w.cluster))
         yield w
 
 

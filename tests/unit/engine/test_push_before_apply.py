@@ -10,6 +10,7 @@ with a pre-receive hook refusing the push, is in
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -36,8 +37,9 @@ def world(three_canaries: World, tmp_path: Path) -> Iterator[World]:  # noqa: F8
     remote = tmp_path / "remote.git"
     pygit2.init_repository(str(remote), bare=True, initial_head="main")
     recorder = RemoteRecorder(RemoteConfig(str(remote)), cache_root=tmp_path / "cache")
-    three_canaries.ctx.recorder = recorder
-    three_canaries.ctx.intents = IntentStore(recorder.repo)
+    three_canaries.ctx = dataclasses.replace(
+        three_canaries.ctx, recorder=recorder, intents=IntentStore(recorder.repo)
+    )
     three_canaries.remote = remote  # type: ignore[attr-defined]
     yield three_canaries
 

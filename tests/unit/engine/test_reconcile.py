@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,7 +109,8 @@ def test_a_failing_release_halts_each_interval_then_rolls_back_at_the_threshold(
 def test_prometheus_down_counts_failed_checks_and_never_promotes(world: World, tmp_path: Path) -> None:
     world.initialized()
     world.set_image("6.0.1")
-    world.ctx.metrics_server = "http://127.0.0.1:9"  # nothing listens on the discard port
+    # nothing listens on the discard port
+    world.ctx = dataclasses.replace(world.ctx, metrics_server="http://127.0.0.1:9")
 
     world.until("Failed")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -77,7 +78,7 @@ def test_a_chat_service_that_fails_does_not_stop_the_step(world: World) -> None:
             "spec": {"type": "slack", "address": slack.url + "/hook"},
         })
         analysis(world)["alerts"] = [{"name": "team", "severity": "info", "providerRef": {"name": "on-call"}}]
-        world.ctx.reporting = type(world.ctx.reporting)()
+        world.ctx = dataclasses.replace(world.ctx, reporting=type(world.ctx.reporting)())
         world.initialized()
         world.set_image("6.0.1")
         assert world.step().stepped
@@ -101,7 +102,7 @@ def test_a_primary_deleted_behind_our_back_is_initialized_again(world: World) ->
 
 def test_git_only_mode_waits_while_the_primary_does_not_exist(world: World) -> None:
     world.initialized()
-    world.ctx.apply_mode = ApplyMode.GIT_ONLY
+    world.ctx = dataclasses.replace(world.ctx, apply_mode=ApplyMode.GIT_ONLY)
     del world.cluster.objects[("Deployment", "test", "podinfo-primary")]
     outcome = world.step()
     assert not outcome.stepped and "podinfo-primary does not exist yet" in outcome.skipped
@@ -143,7 +144,7 @@ class FlakyRecorder:
 @pytest.mark.parametrize("error", [TemporaryError("git: push timed out"), PermanentError("git: refused")])
 def test_a_failed_fetch_or_push_is_logged_and_the_pass_completes(world: World, error: Exception) -> None:
     flaky = FlakyRecorder(world.recorder, error)
-    world.ctx.recorder = flaky
+    world.ctx = dataclasses.replace(world.ctx, recorder=flaky)
     c = Controller(world.cluster, world.ctx)  # type: ignore[arg-type]
     c.sync()
 

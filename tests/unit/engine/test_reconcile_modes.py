@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,7 +73,7 @@ def test_git_only_mode_applies_nothing_and_waits_for_the_gitops_tool(
 ) -> None:
     world = make(tmp_path, servers)
     world.initialized()  # objects applied once, as Flux would have by now
-    world.ctx.apply_mode = ApplyMode.GIT_ONLY
+    world.ctx = dataclasses.replace(world.ctx, apply_mode=ApplyMode.GIT_ONLY)
     world.set_image("6.0.1")
     world.steps(2)  # scale up (no route change), then weight 10 committed, not applied
     applies = world.cluster.applies
@@ -144,7 +145,7 @@ def test_git_only_mode_waits_for_the_committed_primary_template_after_a_promotio
 ) -> None:
     world = make(tmp_path, servers)
     world.initialized()
-    world.ctx.apply_mode = ApplyMode.GIT_ONLY
+    world.ctx = dataclasses.replace(world.ctx, apply_mode=ApplyMode.GIT_ONLY)
     world.set_image("6.0.1")
     gitops_until(world, "Promoting")
     primary = world.cluster.obj("Deployment", "podinfo-primary")

@@ -7,6 +7,7 @@ controller with a new cache directory, as the shipped ``emptyDir`` gives.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -36,8 +37,7 @@ def restart(world: World, name: str) -> Controller:
     """A new process: a new cache of the remote, a new controller, its first pass run."""
     remote = RemoteConfig(str(world.remote))  # type: ignore[attr-defined]
     recorder = RemoteRecorder(remote, cache_root=world.repo_path.parent / name)
-    world.ctx.recorder = recorder
-    world.ctx.intents = IntentStore(recorder.repo)
+    world.ctx = dataclasses.replace(world.ctx, recorder=recorder, intents=IntentStore(recorder.repo))
     c = Controller(world.cluster, world.ctx)  # type: ignore[arg-type]
     c.sync()
     return c
