@@ -141,3 +141,7 @@ step "gitflagger history $NS/$CANARY --repo $OUT/config.git"
 
 step "git log of the config repo: one commit per step"
 git --no-pager -C "$OUT/config.git" log --format='%h %ad %s' --date=format:%H:%M:%S
+
+step "gitflagger report $NS/$CANARY --rollout all: every rollout as one self-contained web page"
+"$BIN/gitflagger" report "$NS/$CANARY" --repo "$OUT/config.git" --rollout all --out "$OUT/report.html"
+note "open $OUT/report.html in a browser (no network needed)"

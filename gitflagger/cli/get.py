@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 from typing import Any
 
 import click
 from rich.table import Table
 
 from gitflagger.adapters.kube import KubeCluster
+from gitflagger.cli.follow import follow, view
+from gitflagger.cli.history import canary_ref
 from gitflagger.cli.tables import print_table
 
 
@@ -16,6 +20,7 @@ from gitflagger.cli.tables import print_table
 Examples:
   gitflagger get canaries
   gitflagger get canaries -n test --output json
+  gitflagger get canary test/podinfo --watch
 """)
 def get() -> None:
     """Show objects gitflagger manages."""
@@ -67,3 +72,39 @@ def _row(obj: dict[str, Any]) -> dict[str, Any]:
         "lastTransitionTime": str(status.get("lastTransitionTime", "")),
         "lastCommit": str(status.get("lastCommit", "")),
     }
+
+
+_CLEAR = "\x1b[H\x1b[2J"
+
+
+@get.command(epilog="""\b
+Examples:
+  gitflagger get canary test/podinfo
+  gitflagger get canary test/podinfo --watch      # redraws on every change; Ctrl-C ends it
+""")
+@click.argument("canary", metavar="NS/NAME", callback=canary_ref)
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
+              help="Kubeconfig file; in-cluster config when omitted.")
+@click.option("--watch", "-w", is_flag=True, help="Redraw on every change until interrupted.")
+def canary(canary: str, kubeconfig: str | None, watch: bool) -> None:
+    """One Canary: phase, weight, failed checks, its last event and the last step's commit."""
+    namespace, _, name = canary.partition("/")
+    kube = KubeCluster.connect(kubeconfig)
+    terminal = sys.stdout.isatty()
+    shown: list[str] | None = None
+    try:
+        for obj in follow(kube, namespace, name, float("inf") if watch else time.monotonic() + 60):
+            lines = [f"Canary {canary} not found"] if obj is None else view(kube, obj).lines()
+            if obj is None and not watch:
+                raise click.ClickException(lines[0])
+            if lines != shown:
+                if terminal:
+                    click.echo(_CLEAR, nl=False)  # redraw in place
+                elif shown is not None:
+                    click.echo("")  # piped: one block per change
+                shown = lines
+                click.echo("\n".join(lines))
+            if not watch:
+                return
+    finally:
+        kube.close()

@@ -26,6 +26,7 @@ from gitflagger.cli.metrics import metrics
 from gitflagger.cli.report import report
 from gitflagger.cli.run import reconcile, run
 from gitflagger.cli.simulate import simulate
+from gitflagger.cli.status import status
 from gitflagger.errors import GitflaggerError
 from gitflagger.loadtester.cli import loadtester_command
 
@@ -124,6 +125,7 @@ cli.add_command(retry)
 cli.add_command(loadtester_command, name="loadtester")
 cli.add_command(completion)
 cli.add_command(report)
+cli.add_command(status)
 cli.add_command(dashboard)
 cli.add_command(metrics)
 

@@ -74,6 +74,8 @@ def test_reconcile_previews_steps_and_promote_is_acted_on_at_the_next_step(
     wait_for("the primary", lambda: settled(kube, ns))
     gitflagger("reconcile", f"{ns}/podinfo", *common)
     assert phase(kube, ns) == "Initialized"
+    settled_preview = gitflagger("reconcile", f"{ns}/podinfo", "--dry-run", *common)  # 0: no diff
+    assert settled_preview.count("no changes") == 2, settled_preview
     (row,) = [json.loads(line) for line in gitflagger(
         "get", "canaries", "-n", ns, "-o", "json", "--kubeconfig", str(cluster.kubeconfig)).splitlines()]
     assert (row["name"], row["phase"], row["lastCommit"]) == ("podinfo", "Initialized", _head(repo))
