@@ -24,7 +24,7 @@ from typing import Any
 import click
 
 from gitflagger.adapters.files import load_documents
-from gitflagger.adapters.metrics.context import ObjectReader
+from gitflagger.adapters.metrics.context import ObjectReader, cluster_api
 from gitflagger.adapters.metrics.provider import MetricsProvider, NoValuesFound, QueryFailed
 from gitflagger.adapters.metrics.registry import provider_for
 from gitflagger.errors import GitflaggerError, PermanentError
@@ -114,7 +114,7 @@ def metrics() -> None:
     "--kubeconfig",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Kubeconfig file (with --canary, or for Keptn); in-cluster config when omitted.",
+    help="Kubeconfig file (with --canary, or for keptn and externalmetrics); in-cluster config when omitted.",
 )
 @click.option(
     "--context", "kube_context", default=None, help="Kubeconfig context; its current one when omitted."
@@ -188,6 +188,7 @@ def check(
             timeout=timeout,
             interval=names.interval,
             kube=kube.get if kube is not None else None,
+            kube_api=cluster_api(kube) if kube is not None else None,
         )
         outcome = _run(provider, query)
     finally:

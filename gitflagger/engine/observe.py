@@ -26,6 +26,7 @@ from typing import Any
 
 from gitflagger.adapters.kube.health import deployment_health
 from gitflagger.adapters.metrics import evaluate_metrics
+from gitflagger.adapters.metrics.context import cluster_api
 from gitflagger.adapters.webhooks import run_gates
 from gitflagger.decide import ManualIntent, Observation, WorkloadHealth, gates_due, metrics_due
 from gitflagger.engine.ports import ClusterPort, Obj
@@ -140,7 +141,9 @@ def measure(
         return seen
     templates, secrets = _templates(cluster, canary)
     server = canary.spec.metrics_server or metrics_server
-    results = evaluate_metrics(canary, templates, secrets, server, kube=cluster.get)
+    results = evaluate_metrics(
+        canary, templates, secrets, server, kube=cluster.get, kube_api=cluster_api(cluster)
+    )
     return dataclasses.replace(seen, metrics=results)
 
 

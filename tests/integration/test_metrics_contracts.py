@@ -21,7 +21,15 @@ from gitflagger.adapters.metrics.provider import MetricsProvider, NoValuesFound,
 from gitflagger.decide.observation import MetricOutcome
 from gitflagger.errors import ValidationError
 from gitflagger.model.templates import MetricTemplate
-from tests.integration.contracts import datadog, dynatrace, graphite, influxdb, newrelic, stackdriver
+from tests.integration.contracts import (
+    datadog,
+    dynatrace,
+    externalmetrics,
+    graphite,
+    influxdb,
+    newrelic,
+    stackdriver,
+)
 from tests.integration.contracts.base import RETRY_AFTER, SCENARIOS, Contract, ContractServer
 from tests.unit.adapters.canaries import canary, metric
 
@@ -34,6 +42,7 @@ CONTRACTS = {
         influxdb.CONTRACT,
         graphite.CONTRACT,
         stackdriver.CONTRACT,
+        externalmetrics.CONTRACT,
     )
 }
 TIMEOUT = 1.0

@@ -8,7 +8,7 @@ carries the same, with the timeout, so every ``from_spec`` has one signature.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,23 @@ from gitflagger.model.durations import parse_duration
 ObjectReader = Callable[[str, str, str, str], "dict[str, Any] | None"]
 """``get(api_version, kind, namespace, name)``: an object from the cluster, or None (``ClusterPort.get``)."""
 
+KubeApi = Callable[[str, Sequence[tuple[str, str]]], "Mapping[str, Any]"]
+"""``get(path, query)``: the JSON answer of a GET on the cluster's API (raises a GitflaggerError)."""
+
+
+def cluster_api(cluster: object) -> KubeApi | None:
+    """A :data:`KubeApi` over a ``KubeCluster``'s transport, or None for a cluster without one (fakes)."""
+    transport = getattr(cluster, "transport", None)
+    request = getattr(transport, "request", None)
+    if not callable(request):
+        return None
+
+    def get(path: str, query: Sequence[tuple[str, str]]) -> Mapping[str, Any]:
+        answer: Mapping[str, Any] = request("GET", path, what=f"get {path}", query=query)
+        return answer
+
+    return get
+
 
 @dataclass(frozen=True)
 class ProviderContext:
@@ -28,6 +45,8 @@ class ProviderContext:
     """Seconds to wait for an answer; None for the provider's own default (Flagger's: 5 s, InfluxDB 15 s)."""
     kube: ObjectReader | None = None
     """Reads cluster objects; None where there is no cluster (``gitflagger metrics check`` on files)."""
+    kube_api: KubeApi | None = None
+    """GETs a path of the cluster's API (external metrics); None where there is no cluster."""
 
     def timeout_or(self, default: float = DEFAULT_TIMEOUT) -> float:
         return default if self.timeout is None else self.timeout

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gitflagger.adapters.metrics.builtin import builtin_query, is_builtin
-from gitflagger.adapters.metrics.context import ObjectReader
+from gitflagger.adapters.metrics.context import KubeApi, ObjectReader
 from gitflagger.adapters.metrics.provider import MetricsProvider, measure
 from gitflagger.adapters.metrics.registry import provider_for
 from gitflagger.decide.observation import MetricResult
@@ -45,15 +45,17 @@ def evaluate_metrics(
     *,
     timeout: float | None = None,
     kube: ObjectReader | None = None,
+    kube_api: KubeApi | None = None,
 ) -> dict[str, MetricResult]:
     """Measure every metric of ``canary``'s analysis, keyed by metric name, in spec order.
 
     ``templates`` holds the MetricTemplates the Canary may reference and ``secrets``
     the decoded data of the Secrets they name (see ``model.templates.decode_secret_data``).
     ``default_address`` is the ``--metrics-server`` URL used for built-ins and inline queries.
-    ``kube`` reads cluster objects for providers that need them (Keptn).
+    ``kube`` reads cluster objects for providers that need them (Keptn), ``kube_api``
+    GETs API paths (external metrics).
     """
-    pool = _Providers(secrets, timeout, kube)
+    pool = _Providers(secrets, timeout, kube, kube_api)
     try:
         return {
             m.name: _evaluate(canary, m, templates, default_address, pool)
@@ -113,11 +115,16 @@ class _Providers:
     """Providers built once per evaluation (one HTTP session each), closed afterwards."""
 
     def __init__(
-        self, secrets: Mapping[ObjectKey, Mapping[str, str]], timeout: float | None, kube: ObjectReader | None
+        self,
+        secrets: Mapping[ObjectKey, Mapping[str, str]],
+        timeout: float | None,
+        kube: ObjectReader | None,
+        kube_api: KubeApi | None,
     ) -> None:
         self._secrets = secrets
         self._timeout = timeout
         self._kube = kube
+        self._kube_api = kube_api
         self._built: dict[tuple[object, ...], MetricsProvider] = {}
         self._errors: dict[tuple[object, ...], ValidationError] = {}
 
@@ -144,7 +151,12 @@ class _Providers:
                     )
             try:
                 self._built[key] = provider_for(
-                    spec, credentials, timeout=self._timeout, interval=interval, kube=self._kube
+                    spec,
+                    credentials,
+                    timeout=self._timeout,
+                    interval=interval,
+                    kube=self._kube,
+                    kube_api=self._kube_api,
                 )
             except ValidationError as err:
                 self._errors[key] = err

@@ -17,9 +17,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from gitflagger.adapters.metrics.cloudwatch import CloudWatchProvider
-from gitflagger.adapters.metrics.context import ObjectReader, ProviderContext
+from gitflagger.adapters.metrics.context import KubeApi, ObjectReader, ProviderContext
 from gitflagger.adapters.metrics.datadog import DatadogProvider
 from gitflagger.adapters.metrics.dynatrace import DynatraceProvider
+from gitflagger.adapters.metrics.externalmetrics import ExternalMetricsProvider
 from gitflagger.adapters.metrics.graphite import GraphiteProvider
 from gitflagger.adapters.metrics.influxdb import InfluxdbProvider
 from gitflagger.adapters.metrics.keptn import KeptnProvider
@@ -57,10 +58,10 @@ PROVIDERS: Mapping[str, Entry] = {
     "dynatrace": Entry(DynatraceProvider.from_spec, _HTTP),
     "keptn": Entry(KeptnProvider.from_spec, frozenset()),
     "stackdriver": Entry(StackdriverProvider.from_spec, _HTTP),
+    "externalmetrics": Entry(ExternalMetricsProvider.from_spec, _HTTP | {"insecureSkipVerify"}),
 }
 NOT_SUPPORTED = {
     "splunk": "Splunk Observability (splunk) is not supported yet",
-    "externalmetrics": "the Kubernetes external metrics API (externalmetrics) is not supported yet",
 }
 """Types Flagger v1.44 has and gitflagger does not: refused with a reason, never run as Prometheus."""
 
@@ -76,12 +77,14 @@ def provider_for(
     timeout: float | None = None,
     interval: str = "1m",
     kube: ObjectReader | None = None,
+    kube_api: KubeApi | None = None,
 ) -> MetricsProvider:
     """Build the provider ``spec`` asks for, with the decoded data of its Secret (if any).
 
     ``interval`` is the metric's interval (some providers look back a multiple of it);
-    ``kube`` reads cluster objects (Keptn). Raises :class:`ValidationError` for an
-    unknown type, a field the type does not use, a bad address or unusable credentials.
+    ``kube`` reads cluster objects (Keptn), ``kube_api`` GETs API paths (external metrics).
+    Raises :class:`ValidationError` for an unknown type, a field the type does not use, a
+    bad address or unusable credentials.
     """
     entry = PROVIDERS.get(spec.type)
     if entry is None:
@@ -99,4 +102,6 @@ def provider_for(
             ],
             subject="MetricTemplate",
         )
-    return entry.factory(spec, credentials, ProviderContext(interval=interval, timeout=timeout, kube=kube))
+    return entry.factory(
+        spec, credentials, ProviderContext(interval=interval, timeout=timeout, kube=kube, kube_api=kube_api)
+    )

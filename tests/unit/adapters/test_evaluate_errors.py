@@ -49,7 +49,7 @@ def template(
             metric("e", template="errors"),
             {("test", "errors"): template(type="datadgo")},
             {},
-            'spec.provider.type: unknown provider "datadgo", supported: cloudwatch, datadog, dynatrace,',
+            'spec.provider.type: unknown provider "datadgo", supported: cloudwatch, datadog, dynatrace, ',
             id="unknown-provider",
         ),
         pytest.param(
@@ -108,7 +108,10 @@ def test_no_metrics_no_results() -> None:
 
 
 def test_registry_rejects_unknown_types_naming_the_field() -> None:
-    supported = "cloudwatch, datadog, dynatrace, graphite, influxdb, keptn, newrelic, prometheus, stackdriver"
+    supported = (
+        "cloudwatch, datadog, dynatrace, externalmetrics, graphite, influxdb, keptn, newrelic, prometheus, "
+        "stackdriver"
+    )
     assert ", ".join(supported_types()) == supported
     with pytest.raises(ValidationError) as err:
         provider_for(MetricProviderSpec(type="foo", address="http://p"))
