@@ -276,8 +276,29 @@ class _Fallback(Exception):
     """The object leaves the fast subset: ruamel writes it."""
 
 
+_PLAIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_./-]*")
+"""Strings that are plain scalars whatever else holds: a letter, then letters, digits and ``_./-``.
+
+Nothing in them is a YAML indicator, a space or a line break (so ``analyze_scalar`` allows
+plain style), and the only ones YAML 1.1 or 1.2 resolve to something else are the words in
+:data:`_NOT_STRINGS` (numbers, timestamps, ``.inf`` and ``.nan`` start otherwise). Checked
+before the style cache: a manifest with more distinct names than the cache holds (thousands
+of ``env`` entries) spent most of its time in ``analyze_scalar``."""
+_NOT_STRINGS = frozenset(
+    w
+    for word in ("y", "yes", "n", "no", "true", "false", "on", "off", "null")
+    for w in (word, word.capitalize(), word.upper())
+)
+
+
 def _scalar(value: str, key: bool) -> str:
     """``value`` as ruamel writes it: plain or single-quoted; :class:`_Fallback` for anything else."""
+    if (
+        len(value) <= _MAX_KEY
+        and _PLAIN_WORD.fullmatch(value) is not None
+        and value not in _NOT_STRINGS
+    ):
+        return value
     if len(value) <= _CACHED:
         return _scalar_cached(value, key)
     if len(value) > _MAX_SCALAR or key:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
 
 from gitflagger.adapters.files import load_documents
 from gitflagger.errors import PermanentError, ValidationError
 from gitflagger.model import load_yaml_text
+from gitflagger.model.documents import parse_yaml
 from tests.unit.model.canaries import FIXTURES
 
 
@@ -74,3 +76,26 @@ def test_bad_yaml_names_file_and_line(tmp_path: Path, text: str, message: str) -
 def test_unreadable_file_is_a_permanent_error(tmp_path: Path) -> None:
     with pytest.raises(PermanentError, match=r"cannot read .*missing\.yaml: No such file or directory"):
         load_documents([tmp_path / "missing.yaml"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},'
+        ' "data": {"a": "x\\ny", "b": "\\u00e9"}}',
+        '{"a": [1, -0, 1.5, 1e3, 123456789012345678901234567890, true, false, null, "", "yes", "0755"]}',
+        '{"a": 1, "a": 2}',  # a duplicate key: the YAML parser's clear error
+        '{"a": NaN}',  # not JSON: YAML reads NaN as a string
+        '[{"a": 1}]',
+        '  {"a": {"b": [{}, []]}}\n',
+    ],
+)
+def test_a_json_text_reads_exactly_as_the_yaml_parser_reads_it(text: str) -> None:
+    try:
+        expected: object = list(YAML(typ="safe", pure=True).load_all(text))
+    except Exception as err:  # the YAML parser refuses it: so must we, with its message
+        with pytest.raises(ValidationError, match="duplicate key"):
+            load_yaml_text(text)
+        assert "duplicate key" in str(err)
+        return
+    assert repr(parse_yaml(text)) == repr(expected)  # types too: 1e3 is a float either way

@@ -262,3 +262,18 @@ def test_a_megabyte_long_multi_line_value_stays_on_the_fast_path() -> None:
     fast = canonical._dump_fast(obj)
     assert fast is not None
     assert fast == canonical._dump_ruamel(canonical_order(obj))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.from_regex(r"[A-Za-z][A-Za-z0-9_./-]{0,12}", fullmatch=True) | st.sampled_from(TRICKY))
+def test_plain_words_skip_the_style_analysis_and_get_the_same_style(value: str) -> None:
+    for key in (False, True):
+        try:
+            expected: str | None = canonical._scalar_style(value, key)
+        except canonical._Fallback:
+            expected = None
+        try:
+            got: str | None = canonical._scalar(value, key)
+        except canonical._Fallback:
+            got = None
+        assert got == expected
