@@ -175,13 +175,23 @@ build_kwok() {
   log "kwok: done"
 }
 
+# The standard Gateway API CRDs, from the sigs.k8s.io/gateway-api module (tests/testbed/gateway_api.py).
+GATEWAY_API="$(dirname "$0")/gateway_api.py"
+fetch_gateway_api() {
+  local dir
+  dir="$(python3 "$GATEWAY_API")" || { log "FAILED fetching the Gateway API CRDs"; exit 1; }
+  log "gateway-api CRDs: $dir"
+}
+
 start=$(date +%s)
 if [[ ! -x "$BIN/etcd" || ! -x "$BIN/kwok" || ! -x "$BIN/kube-apiserver" \
-      || ! -x "$BIN/kube-controller-manager" || ! -x "$BIN/kube-scheduler" || ! -x "$BIN/kubectl" ]]; then
+      || ! -x "$BIN/kube-controller-manager" || ! -x "$BIN/kube-scheduler" || ! -x "$BIN/kubectl" ]] \
+      || ! python3 "$GATEWAY_API" --cached >/dev/null; then
   ensure_go
 fi
 build_etcd
 build_kwok
 build_kube
+fetch_gateway_api
 log "all components ready in $BIN ($(( $(date +%s) - start ))s)"
 echo "$DIR"

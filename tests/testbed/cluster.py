@@ -48,7 +48,7 @@ import urllib3
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
-from tests.testbed import crd_install
+from tests.testbed import crd_install, gateway_api
 from tests.testbed.pki import ClusterPKI
 from tests.testbed.procs import ComponentError, Proc, free_ports, stop_procs
 
@@ -132,7 +132,7 @@ class Cluster:
         self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="gitflagger-testbed-")).resolve()
         self.bin_dir = Path(binaries) if binaries is not None else bin_dir()
         if crd_dirs is None:
-            crd_dirs = [TESTBED_DIR / "crds", repo_root() / "deploy" / "crds"]
+            crd_dirs = [TESTBED_DIR / "crds", gateway_api.crd_dir(), repo_root() / "deploy" / "crds"]
         self.crd_dirs = [Path(d) for d in crd_dirs]
         self.start_timeout = start_timeout
         if nodes < 1 or pods_per_node < 1:

@@ -1,8 +1,10 @@
 """Mesh simulator: Istio-standard request metrics for traffic split by route weights.
 
 It stands in for Envoy sidecars. Every tick it sends ``rate * dt`` simulated
-requests per routed host (a VirtualService), splits them among destinations by
-weight and records them as a destination-side reporter would:
+requests per routed host (a VirtualService or a Gateway API HTTPRoute), splits
+them among destinations by weight and records them as a destination-side
+reporter would (Istio's metric names whichever object routes, so one set of
+queries measures both):
 
 - ``istio_requests_total`` (counter)
 - ``istio_request_duration_milliseconds`` (histogram with Istio's buckets:
@@ -20,12 +22,12 @@ Prometheus' ``rate()`` ratios and ``histogram_quantile(0.99, ...)`` land close
 to the spec (p99 within a few percent) on every run.
 
 Routes come from a pluggable source: ``StaticRoutes`` (``set_routes`` from
-Python, for unit tests) or ``KubeRoutes`` (VirtualServices + Services +
-Deployments of a cluster, polled every second).
+Python, for unit tests) or ``KubeRoutes`` (VirtualServices or HTTPRoutes +
+Services + Deployments of a cluster, polled every second).
 
 Faults YAML (``--faults``)::
 
-    rate: 50                 # simulated requests/s per VirtualService host (optional)
+    rate: 50                 # simulated requests/s per routed host (optional)
     default:                 # for images not listed (optional; healthy by default)
       error_rate: 0.0
       latency_ms: 20         # median latency
@@ -359,13 +361,16 @@ class MeshSim:
 
 
 class KubeRoutes:
-    """Routes read from a cluster: VirtualServices, Services and Deployments.
+    """Routes read from a cluster: VirtualServices or HTTPRoutes, Services and Deployments.
 
     For each VirtualService, ``http[0].route[]`` gives destination hosts and
-    weights. A destination host (``podinfo-canary`` or an FQDN) names a Service;
-    its workload is the Deployment with replicas > 0 whose pod labels match the
-    Service selector (falling back to the name with ``-canary`` stripped), and
-    the Deployment's first container image picks the fault spec.
+    weights; for each Gateway API HTTPRoute (``gateway.networking.k8s.io/v1``),
+    ``rules[0].backendRefs[]`` gives Service names and weights (a missing
+    weight is 1, as Gateway API defines it). A destination (``podinfo-canary``
+    or an FQDN) names a Service; its workload is the Deployment with
+    replicas > 0 whose pod labels match the Service selector (falling back to
+    the name with ``-canary`` stripped), and the Deployment's first container
+    image picks the fault spec. A kind whose CRD is not installed has no routes.
     """
 
     def __init__(self, api_client: k8s.ApiClient) -> None:
@@ -378,11 +383,8 @@ class KubeRoutes:
         return cls(k8s_config.new_client_from_config(config_file=kubeconfig))  # type: ignore[no-untyped-call]
 
     def routes(self) -> Sequence[Route]:
-        listed: Any = self.custom.list_cluster_custom_object(
-            "networking.istio.io", "v1beta1", "virtualservices", _request_timeout=10
-        )
-        vss: list[dict[str, Any]] = listed["items"]
-        if not vss:
+        weighted = [*self._virtual_services(), *self._http_routes()]
+        if not weighted:
             return []
         service_list: list[Any] = self.core.list_service_for_all_namespaces(_request_timeout=10).items
         services = {(s.metadata.namespace, s.metadata.name): s for s in service_list}
@@ -390,7 +392,30 @@ class KubeRoutes:
         live = {(d.metadata.namespace, d.metadata.name): d for d in deployments
                 if (d.spec.replicas if d.spec.replicas is not None else 1) > 0}
         out = []
-        for vs in vss:
+        for ns, host, entries in weighted:
+            dests = []
+            for svc_ns, svc_name, weight in entries:
+                dep = self._workload(services.get((svc_ns, svc_name)), svc_ns, svc_name, live)
+                if dep is None:
+                    continue  # no running pods behind it: nothing reports as destination
+                image = dep.spec.template.spec.containers[0].image
+                dests.append(Destination(dep.metadata.name, svc_name, image, int(weight)))
+            out.append(Route(ns, host, tuple(dests)))
+        return out
+
+    def _list(self, group: str, version: str, plural: str) -> list[dict[str, Any]]:
+        try:
+            listed: Any = self.custom.list_cluster_custom_object(group, version, plural, _request_timeout=10)
+        except k8s.ApiException as err:
+            if err.status == 404:  # the CRD is not installed
+                return []
+            raise
+        items: list[dict[str, Any]] = listed["items"]
+        return items
+
+    def _virtual_services(self) -> list[tuple[str, str, list[tuple[str, str, int]]]]:
+        out = []
+        for vs in self._list("networking.istio.io", "v1beta1", "virtualservices"):
             ns = vs["metadata"]["namespace"]
             spec = vs.get("spec") or {}
             http = spec.get("http") or []
@@ -403,13 +428,25 @@ class KubeRoutes:
                 host = str((entry.get("destination") or {}).get("host", ""))
                 svc_name, _, rest = host.partition(".")
                 svc_ns = rest.split(".")[0] if rest else ns
-                weight = entry.get("weight", 100 if len(entries) == 1 else 0)
-                dep = self._workload(services.get((svc_ns, svc_name)), svc_ns, svc_name, live)
-                if dep is None:
-                    continue  # no running pods behind it: nothing reports as destination
-                image = dep.spec.template.spec.containers[0].image
-                dests.append(Destination(dep.metadata.name, svc_name, image, int(weight)))
-            out.append(Route(ns, str(hosts[0]), tuple(dests)))
+                dests.append((svc_ns, svc_name, int(entry.get("weight", 100 if len(entries) == 1 else 0))))
+            out.append((ns, str(hosts[0]), dests))
+        return out
+
+    def _http_routes(self) -> list[tuple[str, str, list[tuple[str, str, int]]]]:
+        out = []
+        for route in self._list("gateway.networking.k8s.io", "v1", "httproutes"):
+            ns = route["metadata"]["namespace"]
+            spec = route.get("spec") or {}
+            rules = spec.get("rules") or []
+            hosts = spec.get("hostnames") or [route["metadata"]["name"]]
+            if not rules:
+                continue
+            dests = [
+                (str(ref.get("namespace") or ns), str(ref.get("name", "")), int(ref.get("weight", 1)))
+                for ref in rules[0].get("backendRefs") or ()
+                if (ref.get("kind") or "Service") == "Service"
+            ]
+            out.append((ns, str(hosts[0]), dests))
         return out
 
     @staticmethod
