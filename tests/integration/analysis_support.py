@@ -245,6 +245,7 @@ class Passes:
         *,
         metrics_server: str | None = None,
         reporting: Reporting | None = None,
+        mesh_provider: str = "istio",
     ) -> Passes:
         log = io.StringIO()
         configure_logging(log)  # the controller's JSON log lines, kept for the assertions
@@ -256,6 +257,7 @@ class Passes:
             telemetry=Telemetry(),
             reporting=reporting or Reporting(),
             intents=IntentStore(recorder.repo),
+            mesh_provider=mesh_provider,
         )
         return cls(kube, namespace, Controller(kube, ctx, namespace=namespace), prometheus, log, tuple(names))
 
