@@ -285,6 +285,37 @@ def test_the_controllers_watch_caches_sync_and_secrets_are_only_read_by_name(
                        "/apis/networking.istio.io/v1beta1/virtualservices"}
 
 
+def test_the_gateway_api_router_applies_and_watches_http_routes_under_the_shipped_rbac(
+    cluster: Cluster, installed: Installed, controller: KubeHttp
+) -> None:
+    """``gitflagger run --mesh-provider gatewayapi:v1``: HTTPRoutes applied, read back and watched."""
+    ns = installed.namespace
+    backends = [{"name": "podinfo-primary", "port": 9898, "weight": 100},
+                {"name": "podinfo-canary", "port": 9898, "weight": 0}]
+    route = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+             "metadata": {"name": "podinfo", "namespace": ns},
+             "spec": {"parentRefs": [{"name": "public"}], "rules": [{"backendRefs": backends}]}}
+    assert controller.call("GET", object_path(route)).status_code == 404
+    assert controller.apply(route, manager="gitflagger", dry_run=True).status_code == 201
+    assert controller.apply(route, manager="gitflagger").status_code == 201
+    live = controller.ok("GET", object_path(route))
+    assert [b["weight"] for b in live["spec"]["rules"][0]["backendRefs"]] == [100, 0]
+    assert controller.call("DELETE", object_path(route)).status_code == 403
+    assert cluster.pki is not None
+    configuration = k8s_client.Configuration()
+    configuration.host = cluster.api_url
+    configuration.ssl_ca_cert = str(cluster.pki.ca.cert)
+    configuration.api_key = {"authorization": controller.session.headers["Authorization"]}
+    kube = KubeCluster(k8s_client.ApiClient(configuration), qps=200, burst=200)
+    try:
+        caches = kube.start_caches(None, provider="gatewayapi:v1")
+        wait_for("the caches to sync", lambda: caches.synced)
+        assert [c.resource.kind for c in caches.caches.values() if not c.serving] == []  # none fell back
+        assert "HTTPRoute" in {c.resource.kind for c in caches.caches.values()}
+    finally:
+        kube.close()
+
+
 def test_the_controller_elects_a_leader_in_its_own_namespace_only(
     installed: Installed, controller: KubeHttp
 ) -> None:

@@ -71,6 +71,8 @@ NEEDED: list[Access] = [
     *_each("list watch", "", "services configmaps", "", ALL, APP),
     *_each("get create patch", "networking.istio.io", "virtualservices destinationrules"),
     *_each("list watch", "networking.istio.io", "virtualservices destinationrules", "", ALL, APP),
+    *_each("get create patch", "gateway.networking.k8s.io", "httproutes"),
+    *_each("list watch", "gateway.networking.k8s.io", "httproutes", "", ALL, APP),
     *_each("create patch", "", "events"),
     # leader election in its own namespace, on its own Lease
     Access("create", "coordination.k8s.io", "leases", namespace=OWN),
@@ -91,6 +93,7 @@ FORBIDDEN: list[Access] = [
     *_each("update", "apps", "deployments", "scale"),
     *_each("update delete", "", "services configmaps"),
     *_each("delete", "networking.istio.io", "virtualservices destinationrules"),
+    *_each("update delete", "gateway.networking.k8s.io", "httproutes"),
     *_each("delete", "autoscaling", "horizontalpodautoscalers"),
     # Canaries are the users'; the controller reads them and patches status and finalizers.
     *_each("create update delete", "flagger.app", "canaries"),

@@ -37,6 +37,7 @@ RESOURCES: dict[str, tuple[str, bool]] = {
     "Lease": ("leases", True),
     "Event": ("events", True),
     "VirtualService": ("virtualservices", True),
+    "HTTPRoute": ("httproutes", True),
     "Canary": ("canaries", True),
     "MetricTemplate": ("metrictemplates", True),
     "AlertProvider": ("alertproviders", True),
