@@ -15,6 +15,8 @@ from gitflagger.cli.main import cli
 from tests.unit.cli.test_simulate_cli import ROOT, TIMELINES
 
 PODINFO = ROOT / "fixtures" / "podinfo"
+GATEWAYAPI = ROOT / "fixtures" / "gatewayapi" / "canary.yaml"
+"""Beside podinfo/, not in it: `simulate fixtures/podinfo/*.yaml` must hold one Canary test/podinfo."""
 CANARY_DIR = "local/test/podinfo"
 
 
@@ -46,7 +48,7 @@ def test_every_step_records_an_http_route_with_that_steps_weights(
     tmp_path: Path, story: str, phase: str
 ) -> None:
     repo = tmp_path / "config.git"
-    code, output = _simulate(repo, PODINFO / "canary-gatewayapi.yaml", story)
+    code, output = _simulate(repo, GATEWAYAPI, story)
     assert code == 0, output
     ticks = _ticks(output)
     assert ticks[-1]["phase"] == phase
@@ -68,7 +70,7 @@ def test_every_step_records_an_http_route_with_that_steps_weights(
 
 
 def test_mesh_provider_routes_a_canary_that_names_none(tmp_path: Path) -> None:
-    doc = yaml.safe_load((PODINFO / "canary-gatewayapi.yaml").read_text())
+    doc = yaml.safe_load(GATEWAYAPI.read_text())
     del doc["spec"]["provider"]
     canary = tmp_path / "canary.yaml"
     canary.write_text(yaml.safe_dump(doc))
@@ -86,7 +88,7 @@ def test_mesh_provider_routes_a_canary_that_names_none(tmp_path: Path) -> None:
 
 
 def test_an_unknown_provider_is_one_line_naming_spec_provider(tmp_path: Path) -> None:
-    doc = yaml.safe_load((PODINFO / "canary-gatewayapi.yaml").read_text())
+    doc = yaml.safe_load(GATEWAYAPI.read_text())
     doc["spec"]["provider"] = "linkerd"
     canary = tmp_path / "canary.yaml"
     canary.write_text(yaml.safe_dump(doc))

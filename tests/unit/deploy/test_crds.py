@@ -28,7 +28,8 @@ from tests.unit.deploy.deploy_files import (
     version,
 )
 
-CANARY_FIXTURES = sorted([*FIXTURES.glob("podinfo/canary*.yaml"), *FIXTURES.glob("invalid/*.yaml")])
+CANARY_FIXTURES = sorted([*FIXTURES.glob("podinfo/canary*.yaml"), *FIXTURES.glob("gatewayapi/canary*.yaml"),
+                          *FIXTURES.glob("invalid/*.yaml")])
 FLAGGER_STATUS_FIELDS = {
     "phase", "canaryWeight", "failedChecks", "iterations", "lastAppliedSpec", "lastPromotedSpec",
     "lastTrackedRevision", "trackedConfigs", "lastTransitionTime", "conditions",

@@ -24,7 +24,7 @@ from gitflagger.render.routers.gatewayapi import GatewayAPIRouter
 from tests.unit.render import podinfo
 
 GOLDEN = podinfo.ROOT / "tests" / "golden" / "podinfo-gatewayapi"
-FIXTURE = podinfo.FIXTURES / "canary-gatewayapi.yaml"
+FIXTURE = podinfo.ROOT / "fixtures" / "gatewayapi" / "canary.yaml"
 AB_MATCH = (
     {"headers": {"x-canary": {"exact": "insider"}}},
     {"headers": {"cookie": {"regex": "^(.*?;)?(canary=always)(;.*)?$"}}},
