@@ -59,8 +59,6 @@ class AlertProviders:
         self._built: dict[Key, _Built] = {}
         self._this_pass: dict[Key, _Built] = {}
         self._logged: dict[Key, str] = {}
-        self.reads = 0
-        """Cluster reads made (providers and Secrets): what the caching saves, for tests."""
 
     def new_pass(self) -> None:
         """Start a pass: the next :meth:`resolve` of each provider reads it (and its Secret) again."""
@@ -84,14 +82,12 @@ class AlertProviders:
     def _resolve(self, key: Key) -> _Built:
         ns, name = key
         try:
-            self.reads += 1
             obj = self._cluster.get(V1BETA1, "AlertProvider", ns, name)
             if obj is None:
                 return _Built(("", ""), None, "alert provider not found")
             provider = parse_alert_provider(obj, default_namespace=ns)
             secret = None
             if provider.secret_ref is not None:
-                self.reads += 1
                 secret = self._cluster.get("v1", "Secret", ns, provider.secret_ref)
             versions = (_version(obj), _version(secret) if secret is not None else "")
             held = self._built.get(key)
