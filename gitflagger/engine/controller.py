@@ -366,7 +366,7 @@ class Controller:
         try:
             if deleting(obj):
                 self._guard()
-                done, what = finalize(self.cluster, obj)
+                done, what = finalize(self.cluster, obj, default_provider=self.ctx.mesh_provider)
                 self._log.info("finalize", canary=ref, done=done, detail=what)
                 if not done:
                     self._retry[ref] = (now + timedelta(seconds=FINALIZE_RETRY), FINALIZE_RETRY)

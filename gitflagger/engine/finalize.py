@@ -7,8 +7,10 @@ the target scaled to zero, Flagger's behaviour.
 With it, gitflagger holds a finalizer (Flagger's name, ``finalizer.flagger.app``,
 so a Canary moved over from Flagger keeps working) and on deletion first
 gives the workload back to the target: scale the target up, wait until it is
-ready, and only then let go. The generated primary, Services and routes are
-then garbage-collected, and traffic reaches the target's own pods again.
+ready, apply what the Canary's router restores (:meth:`Router.finalize`:
+nothing for Istio and Gateway API, whose objects are all owned by the Canary),
+and only then let go. The generated primary, Services and routes are then
+garbage-collected, and traffic reaches the target's own pods again.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from gitflagger.adapters.kube.health import deployment_health
 from gitflagger.engine.observe import DEPLOYMENT, HPA
 from gitflagger.engine.ports import ClusterPort, Obj
 from gitflagger.errors import ValidationError
+from gitflagger.model.canary import DEFAULT_PROVIDER
 from gitflagger.model.parse import parse_canary
 from gitflagger.model.status import Phase, State
+from gitflagger.render import Manifest
+from gitflagger.render.routers import router_for
 
 FINALIZER = "finalizer.flagger.app"
 
@@ -50,12 +55,18 @@ def sync_finalizer(cluster: ClusterPort, canary_obj: Obj) -> Obj:
     return canary_obj
 
 
-def finalize(cluster: ClusterPort, canary_obj: Obj) -> tuple[bool, str]:
-    """Revert a Canary being deleted; ``(done, what happened)``. Not done means: call again soon."""
+def finalize(
+    cluster: ClusterPort, canary_obj: Obj, *, default_provider: str = DEFAULT_PROVIDER
+) -> tuple[bool, str]:
+    """Revert a Canary being deleted; ``(done, what happened)``. Not done means: call again soon.
+
+    ``default_provider`` is ``--mesh-provider``: the router of a Canary that names none.
+    """
     if not has_finalizer(canary_obj):
         return True, "no finalizer"
     try:
-        canary = parse_canary(canary_obj)
+        canary = parse_canary(canary_obj, default_provider=default_provider)
+        router = router_for(canary.spec.provider)
     except ValidationError:
         cluster.remove_finalizer(canary_obj, FINALIZER)
         return True, "invalid Canary: nothing to revert"
@@ -75,6 +86,9 @@ def finalize(cluster: ClusterPort, canary_obj: Obj) -> tuple[bool, str]:
     health = deployment_health(target)
     if not health.ready:
         return False, health.message or "waiting for the target"
+    restored = router.finalize(canary)
+    if restored:
+        cluster.apply([Manifest(obj) for obj in restored])
     cluster.patch_canary_status(canary_obj, state.evolve(phase=Phase.TERMINATED).to_status())
     cluster.emit_event(canary_obj, f"Terminated {canary.key}: workload reverted to {canary.target_name}")
     cluster.remove_finalizer(canary_obj, FINALIZER)

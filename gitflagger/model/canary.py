@@ -3,8 +3,9 @@
 Parsing and validation live in :mod:`gitflagger.model.parse`; this module only
 declares the shape. Field names are snake_case versions of Flagger's JSON
 names. Istio pass-through blocks (``trafficPolicy``, ``match``, ``retries``,
-``headers``, ``corsPolicy``, ``rewrite``) stay as plain JSON values: gitflagger
-copies them into the VirtualService or DestinationRule without interpreting them.
+``headers``, ``corsPolicy``, ``rewrite``) stay as plain JSON values: the Istio
+router copies them into the VirtualService or DestinationRule without
+interpreting them; the Gateway API router translates ``match`` and ``headers``.
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ from gitflagger.engine.finalize import FINALIZER
 from gitflagger.engine.reconcile import LeadershipLost
 from gitflagger.engine.scheduler import EPOCH, due_at, interval_of
 from gitflagger.errors import TemporaryError
+from gitflagger.model.parse import parse_canary
+from gitflagger.render.routers.istio import IstioRouter
 from tests.unit.adapters.loopback import LoopbackServer
 from tests.unit.engine.podinfo_world import START, World
 
@@ -210,6 +212,28 @@ def test_revert_on_deletion_holds_a_finalizer_and_gives_the_workload_back(world:
     assert ("Canary", "test", "podinfo") not in world.cluster.objects
     assert world.cluster.scaled[-1] == ("podinfo", 1)
     assert world.cluster.messages()[-1] == "Terminated podinfo.test: workload reverted to podinfo"
+
+
+def test_finalization_applies_what_the_router_restores_before_letting_go(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both routers restore nothing; one that did (a route it had taken over) gets it applied."""
+    restored = {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "restored", "namespace": "test"}}
+    world.canary["spec"]["revertOnDeletion"] = True
+    c = controller(world)
+    c.run_pass()
+    assert IstioRouter().finalize(parse_canary(world.canary)) == []
+    monkeypatch.setattr(IstioRouter, "finalize", lambda self, canary: [restored])
+    world.canary["metadata"]["deletionTimestamp"] = "2026-11-29T10:05:00Z"
+    for _ in range(3):
+        if ("Canary", "test", "podinfo") not in world.cluster.objects:
+            break
+        world.now += timedelta(seconds=5)
+        c.sync()
+        c.run_pass()
+    assert ("Canary", "test", "podinfo") not in world.cluster.objects
+    assert world.cluster.objects[("ConfigMap", "test", "restored")]["metadata"]["name"] == "restored"
 
 
 def test_without_revert_on_deletion_no_finalizer_is_kept(world: World) -> None:
