@@ -163,7 +163,7 @@ def test_a_finalizer_that_raises_is_confined_to_its_canary(
     monkeypatch.setattr(
         controller_module, "finalize",
         poisoned(real, AttributeError("'NoneType' object has no attribute 'name'"),
-                 lambda cluster, obj: obj["metadata"]["name"]),
+                 lambda cluster, obj, **_: obj["metadata"]["name"]),
     )
     c = started(world)
 
