@@ -168,6 +168,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("decide_core", "tests.bench.decide_core", quick=True),
     Benchmark("report", "tests.bench.report", quick=True),
     Benchmark("push_batching", "tests.bench.push_batching", quick=False),
+    Benchmark("large_manifest", "tests.bench.large_manifest", quick=False),
     Benchmark("controller_scale", "tests.bench.controller_scale", quick=False),
     Benchmark("flagger_side_by_side", "tests.bench.flagger_side_by_side", quick=False),
 )
