@@ -18,9 +18,11 @@ from typing import Any
 import pytest
 import requests
 
+from gitflagger.adapters.git import read_history
 from gitflagger.adapters.kube import KubeCluster
 from tests.integration.controller_support import (  # noqa: F401 (fixtures)
     app_namespace,
+    assert_one_clean_release,
     canary,
     create,
     events,
@@ -89,6 +91,8 @@ def test_a_poison_canary_is_refused_while_the_healthy_one_is_released_and_the_co
         finally:
             code = controller.stop()
     assert code == 0  # it stopped on SIGTERM, not before
+    assert_one_clean_release(git_repo.path, ns)  # podinfo's steps: each committed once, in order
+    assert read_history(git_repo.path, f"{ns}/poison") == []  # nothing of the poison one
     assert len(warnings) == 1, warnings
     assert warnings[0].startswith(f"invalid Canary {ns}/poison: spec.service.trafficPolicy.loadBalancer.")
     assert warnings[0].endswith("...: nests deeper than 64 levels")

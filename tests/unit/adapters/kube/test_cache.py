@@ -16,6 +16,7 @@ from gitflagger.adapters.kube.apply_rules import (
 )
 from gitflagger.adapters.kube.cache import (
     LAST_APPLIED,
+    CacheSet,
     ObjectCache,
     newer_or_same,
     summarize_managed_fields,
@@ -186,3 +187,17 @@ def test_an_apply_is_skipped_only_when_it_cannot_change_anything(
     last = LastApply(b"m", "7", _digest(comparable(LIVE)))
     assert can_skip(last, sent, live, handover) is skip
     assert not can_skip(None, b"m", LIVE, False)  # never applied by this process: apply once
+
+
+def test_a_cache_thread_that_died_fails_healthz_until_the_caches_are_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    caches = CacheSet(None, [SERVICES], "test")  # type: ignore[arg-type]  # no requests: run() is replaced
+    [c] = caches.caches.values()
+    monkeypatch.setattr(c, "run", lambda stop: None)  # ends at once, although nobody stopped it
+    caches.start()
+    for thread in caches._threads:
+        thread.join(5)
+    assert caches.unhealthy() == "watch threads dead: cache-services"
+    caches.stop()
+    assert caches.unhealthy() == ""  # stopped on purpose: nothing to restart
