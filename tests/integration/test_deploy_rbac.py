@@ -352,3 +352,20 @@ def test_the_controller_pod_is_admitted_under_the_restricted_pod_security_standa
     refused = admin.call("POST", collection("v1", "Pod", ns), loose, params={"dryRun": "All"})
     assert refused.status_code == 403
     assert 'violates PodSecurity "restricted:latest"' in refused.json()["message"]
+
+
+def test_the_controller_may_read_what_the_cluster_metrics_providers_read(
+    installed: Installed, controller: KubeHttp
+) -> None:
+    """keptn gets a KeptnMetric by name; externalmetrics GETs one metric, authorized as a list.
+
+    The testbed serves no external metrics API, and no KeptnMetric is named: an allowed
+    request is 404 (authorization comes first), a refused one 403.
+    """
+    ns = installed.namespace
+    external = f"/apis/external.metrics.k8s.io/v1beta1/namespaces/{ns}/http_requests_errors"
+    assert controller.call("GET", external, params={"labelSelector": "app=podinfo"}).status_code == 404
+    keptn = f"/apis/metrics.keptn.sh/v1beta1/namespaces/{ns}/keptnmetrics"
+    assert controller.call("GET", f"{keptn}/podinfo-errors").status_code == 404
+    for refused in (keptn, f"/apis/custom.metrics.k8s.io/v1beta1/namespaces/{ns}/pods/podinfo/errors"):
+        assert controller.call("GET", refused).status_code == 403, refused

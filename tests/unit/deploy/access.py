@@ -60,6 +60,10 @@ NEEDED: list[Access] = [
     *_each("update", "flagger.app", "canaries", "finalizers"),
     *_each("get", "flagger.app", "metrictemplates alertproviders"),
     *_each("list watch", "flagger.app", "alertproviders", "", ALL),
+    # metrics providers that read the cluster: keptn gets a KeptnMetric by name;
+    # externalmetrics GETs .../namespaces/<ns>/<metric>, which RBAC sees as a list
+    *_each("get", "metrics.keptn.sh", "keptnmetrics"),
+    *_each("list", "external.metrics.k8s.io", "http_requests_errors"),
     # observe and apply: watch caches (list, watch) in the run loop, by name (get) in
     # reconcile; PATCH applies (and creates when absent)
     *_each("get create patch", "apps", "deployments"),
@@ -100,6 +104,11 @@ FORBIDDEN: list[Access] = [
     *_each("update", "flagger.app", "canaries", "status"),
     *_each("create update delete", "flagger.app", "metrictemplates alertproviders"),
     *_each("create", "events.k8s.io", "events"),
+    # KeptnMetrics are read by name only and never written; external metrics are only listed.
+    *_each("list watch", "metrics.keptn.sh", "keptnmetrics", "", ALL, APP),
+    *_each("create update patch delete", "metrics.keptn.sh", "keptnmetrics"),
+    *_each("get watch create", "external.metrics.k8s.io", "http_requests_errors"),
+    *_each("get list", "custom.metrics.k8s.io", "pods"),
     # Leader election is confined to the controller's namespace and its own Lease.
     *_each("get create update", "coordination.k8s.io", "leases", "", APP, ALL),
     Access("get", "coordination.k8s.io", "leases", namespace=OWN),
