@@ -28,9 +28,10 @@ from tests.integration.contracts import (
     graphite,
     influxdb,
     newrelic,
+    splunk,
     stackdriver,
 )
-from tests.integration.contracts.base import RETRY_AFTER, SCENARIOS, Contract, ContractServer
+from tests.integration.contracts.base import RETRY_AFTER, SCENARIOS, Contract, ContractServer, open_server
 from tests.unit.adapters.canaries import canary, metric
 
 CONTRACTS = {
@@ -43,6 +44,7 @@ CONTRACTS = {
         graphite.CONTRACT,
         stackdriver.CONTRACT,
         externalmetrics.CONTRACT,
+        splunk.CONTRACT,
     )
 }
 TIMEOUT = 1.0
@@ -60,7 +62,7 @@ def key() -> str:
 
 @pytest.fixture
 def server(contract: Contract, key: str) -> Iterator[ContractServer]:
-    with ContractServer(contract, contract.credentials(key), slow_seconds=TIMEOUT + 1.5) as srv:
+    with open_server(contract, contract.credentials(key), slow_seconds=TIMEOUT + 1.5) as srv:
         yield srv
 
 
@@ -87,9 +89,10 @@ def test_empty_and_null_answers_are_no_values_found(server: ContractServer, scen
 @pytest.mark.parametrize(
     ("scenario", "words"),
     [
-        ("error", ["HTTP 4", "HTTP 5"]),
-        ("401", ["HTTP 401"]),
-        ("403", ["HTTP 403"]),
+        # SignalFlow answers over its WebSocket with error messages carrying the same codes
+        ("error", ["HTTP 4", "HTTP 5", "SignalFlow error 4"]),
+        ("401", ["HTTP 401", "SignalFlow error 401"]),
+        ("403", ["HTTP 403", "SignalFlow error 403"]),
         ("429", [f"HTTP 429 Too Many Requests (retry after {RETRY_AFTER}s)"]),
         ("slow", [f"no answer within {TIMEOUT:g}s (timeout)"]),
     ],
@@ -112,7 +115,7 @@ def test_a_request_outside_the_contract_is_refused_with_400(server: ContractServ
     wrong[first] = wrong[first] + "-wrong"
     c = server.contract
     provider = provider_for(c.spec(server.url), wrong, timeout=TIMEOUT, interval=c.interval)
-    with pytest.raises(QueryFailed, match="HTTP 400"):
+    with pytest.raises(QueryFailed, match=r"HTTP 400|SignalFlow error 400"):
         provider.run_query(c.query)
     assert server.violations, "the contract server should have seen the wrong field"
 

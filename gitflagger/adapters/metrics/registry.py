@@ -27,6 +27,7 @@ from gitflagger.adapters.metrics.keptn import KeptnProvider
 from gitflagger.adapters.metrics.newrelic import NewRelicProvider
 from gitflagger.adapters.metrics.prometheus import PrometheusProvider
 from gitflagger.adapters.metrics.provider import MetricsProvider
+from gitflagger.adapters.metrics.splunk import SplunkProvider
 from gitflagger.adapters.metrics.stackdriver import StackdriverProvider
 from gitflagger.errors import FieldProblem, ValidationError
 from gitflagger.model.templates import MetricProviderSpec
@@ -59,10 +60,9 @@ PROVIDERS: Mapping[str, Entry] = {
     "keptn": Entry(KeptnProvider.from_spec, frozenset()),
     "stackdriver": Entry(StackdriverProvider.from_spec, _HTTP),
     "externalmetrics": Entry(ExternalMetricsProvider.from_spec, _HTTP | {"insecureSkipVerify"}),
+    "splunk": Entry(SplunkProvider.from_spec, _HTTP),
 }
-NOT_SUPPORTED = {
-    "splunk": "Splunk Observability (splunk) is not supported yet",
-}
+NOT_SUPPORTED: Mapping[str, str] = {}
 """Types Flagger v1.44 has and gitflagger does not: refused with a reason, never run as Prometheus."""
 
 

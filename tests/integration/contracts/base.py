@@ -50,6 +50,9 @@ class Contract:
     """A path after the server's URL in ``spec.provider.address`` (kept as a prefix by the provider)."""
     online_check: Callable[[Request, Mapping[str, str]], list[str]] | None = None
     """Violations for the provider's ``IsOnline`` request (defaults to :attr:`check`)."""
+    server: Callable[..., Any] | None = None
+    """The server class when HTTP alone cannot hold the provider to its contract (SignalFlow's
+    WebSocket); it has ContractServer's interface. None for :class:`ContractServer`."""
 
     def spec(self, url: str) -> MetricProviderSpec:
         address = url + self.address_path
@@ -102,6 +105,13 @@ class ContractServer:
         if self.scenario == "slow":
             return Reply(200, self.contract.answers["value"].body, delay=self.slow_seconds)
         return self.contract.answers[self.scenario]
+
+
+def open_server(contract: Contract, credentials: Mapping[str, str], *, slow_seconds: float) -> ContractServer:
+    """The contract's server (not started): :class:`ContractServer` unless the contract names another."""
+    factory = contract.server or ContractServer
+    server: ContractServer = factory(contract, credentials, slow_seconds=slow_seconds)
+    return server
 
 
 # ---- helpers for the per-provider checks -----------------------------------------
