@@ -12,7 +12,8 @@ What is replaced by ``<redacted>``:
   ``Bearer``/``Basic``/``Token``/``Digest`` scheme word is kept, so the reader
   still sees which kind was sent;
 - the value of a header whose name is credential-like (``X-API-Key: …``,
-  ``Private-Token: …``, ``Cookie: …``);
+  ``Private-Token: …``, ``Cookie: …``) where a header is written: at a line start,
+  after a quote, or after curl's ``-H``;
 - URL userinfo: ``scheme://user:pass@host`` → ``scheme://<redacted>@host``;
 - the value of a query or form parameter (``?``, ``&``, ``;`` or a word start before
   ``name=``) and of a JSON string member (``"name": "…"``) whose name is credential-like;
@@ -54,8 +55,12 @@ _AUTH_HEADER = re.compile(
 )
 """``Authorization: Bearer abc`` → keeps ``Authorization: Bearer `` and redacts ``abc``."""
 
-_HEADER = re.compile(rf"(?i)(?<![\w-])({_SENSITIVE}\s*:\s*)(?!//)([^\s'\",;]+)")
-"""``X-API-Key: abc`` (but not ``scheme://``; the value ends at a quote, space, ``,`` or ``;``)."""
+_HEADER = re.compile(
+    rf"(?im)(?P<pre>(?:^|['\"]|(?<!\S)(?:-H|--header|--proxy-header)[\s=]*)\s*)"
+    rf"(?P<name>{_SENSITIVE})(?P<sep>\s*:\s*)(?!//)(?P<value>[^\s'\",;]+)"
+)
+"""``-H 'X-API-Key: abc'``: a header where a header is written (a line start, a quote, or
+after curl's ``-H``), so ``metric token-errors: connection refused`` keeps its text."""
 
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/@\s'\"?#]+@")
 """``https://user:pw@host`` (or ``https://token@host``)."""
@@ -119,10 +124,9 @@ def _param(match: re.Match[str]) -> str:
 
 
 def _header(match: re.Match[str]) -> str:
-    name = match.group(1).split(":", 1)[0].strip().lower()
-    if name in ("authorization", "proxy-authorization") or match.group(2) == REDACTED:
+    if match["name"].lower() in ("authorization", "proxy-authorization") or match["value"] == REDACTED:
         return match.group(0)  # already handled, scheme word kept
-    return match.group(1) + REDACTED
+    return match["pre"] + match["name"] + match["sep"] + REDACTED
 
 
 def redact_value(value: Any) -> Any:
