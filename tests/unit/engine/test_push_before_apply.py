@@ -24,6 +24,7 @@ from gitflagger.adapters.git import RemoteConfig, RemoteRecorder, StepTrailers
 from gitflagger.adapters.git import remote_recorder as remote_module
 from gitflagger.adapters.git.intent_store import IntentStore
 from gitflagger.engine.controller import Controller
+from gitflagger.engine.reconcile import reconcile_one
 from gitflagger.errors import TemporaryError
 from tests.unit.adapters.loopback import LoopbackServer
 from tests.unit.engine.podinfo_world import World
@@ -182,3 +183,17 @@ def test_a_local_repository_keeps_applying_right_after_the_persist(tmp_path: Pat
         outcomes = c.run_pass()
     assert [o.canary for o in outcomes if o.stepped] == ["test/podinfo"] and world.cluster.applies > 0
     assert world.ctx.telemetry.registry.get_sample_value("gitflagger_push_failures_total") == 0.0
+
+
+def test_reconcile_of_one_canary_applies_nothing_when_its_push_fails(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``gitflagger reconcile NS/NAME`` takes the same order: record, push, then apply."""
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise TemporaryError("git: remote: connection refused")
+
+    monkeypatch.setattr(remote_module.transport, "push", refused)
+    outcome = reconcile_one(world.ctx, world.cluster.obj("Canary", "podinfo"))
+
+    assert not outcome.stepped and "connection refused" in outcome.error
+    assert world.cluster.applies == 0 and remote_head(world) is None
