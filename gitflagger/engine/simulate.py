@@ -41,6 +41,7 @@ from gitflagger.model.hashing import pod_template_hash
 from gitflagger.model.status import Phase, State, format_time
 from gitflagger.render import Manifest, WorkloadInputs
 from gitflagger.render.configs import tracked_configs
+from gitflagger.render.workload import json_copy
 
 DEFAULT_MAX_TICKS = 100
 _DONE = (Phase.SUCCEEDED, Phase.FAILED)
@@ -261,7 +262,7 @@ def _apply(cluster: _Cluster, decision: Decision, manifests: Sequence[Manifest],
     """What the apply stage leaves behind: the primary as rendered, and the new state."""
     for manifest in manifests:
         if manifest.kind == "Deployment":
-            cluster.primary_template = copy.deepcopy(manifest.obj["spec"]["template"])
+            cluster.primary_template = json_copy(manifest.obj["spec"]["template"])  # deepcopy: 5x slower
             cluster.primary_replicas = manifest.obj["spec"].get("replicas")
     cluster.primary_configs = {
         f"{m.kind.lower()}/{m.name.removesuffix('-primary')}": m.obj
