@@ -110,7 +110,7 @@ def test_no_metrics_no_results() -> None:
 def test_registry_rejects_unknown_types_naming_the_field() -> None:
     supported = (
         "cloudwatch, datadog, dynatrace, externalmetrics, graphite, influxdb, keptn, newrelic, prometheus, "
-        "stackdriver"
+        "splunk, stackdriver"
     )
     assert ", ".join(supported_types()) == supported
     with pytest.raises(ValidationError) as err:
