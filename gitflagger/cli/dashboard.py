@@ -23,7 +23,9 @@ import click
 
 from gitflagger.adapters.git import RepoSettings
 from gitflagger.adapters.kube import KubeCluster
+from gitflagger.adapters.kube.config import find_cluster
 from gitflagger.cli.dashboard_state import Board
+from gitflagger.cli.kube_flags import kube_flags
 from gitflagger.cli.repo_options import REPO_EPILOG, repo_options
 from gitflagger.errors import GitflaggerError
 from gitflagger.render.report.live import PAGE, SCRIPT
@@ -145,7 +147,7 @@ def serve(board: Board, host: str, port: int) -> _Server:
 
 @click.command(epilog=f"""\b
 Examples:
-  gitflagger dashboard --repo ./config.git                          # from git alone
+  gitflagger dashboard --repo ./config.git          # live from the cluster kubectl reaches, else git alone
   gitflagger dashboard --repo ./config.git --kubeconfig ~/.kube/config -n test
   kubectl -n gitflagger-system port-forward deploy/gitflagger-dashboard 3100   # see the README
 
@@ -155,15 +157,17 @@ expose it through kubectl port-forward or an authenticating proxy.
 
 {REPO_EPILOG}""")
 @repo_options(help_repo="The config repo the controller records into.")
-@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
-              help="Show the Canaries live from this cluster (else from git alone).")
+@kube_flags
 @click.option("--namespace", "-n", default=None, help="One namespace (all when omitted).")
 @click.option("--listen", default="127.0.0.1:3100", show_default=True, metavar="HOST:PORT",
               help="Where to serve. Anything but loopback needs a proxy in front: there is no login.")
-def dashboard(repo: RepoSettings, kubeconfig: str | None, namespace: str | None, listen: str) -> None:
+def dashboard(
+    repo: RepoSettings, kubeconfig: str | None, kube_context: str | None, namespace: str | None, listen: str
+) -> None:
     """Serve a read-only web page of every Canary: phase, weight, last step, and each rollout's report."""
     host, port = parse_listen(listen)
-    kube = KubeCluster.connect(kubeconfig) if kubeconfig else None
+    source = find_cluster(kubeconfig, kube_context, required=False)  # none found: from git alone
+    kube = KubeCluster.from_source(source) if source is not None else None
     board = Board(repo, kube, namespace)
     board.canaries()  # a wrong --repo fails now, in one line, not in the browser
     board.start()

@@ -13,6 +13,7 @@ from rich.table import Table
 from gitflagger.adapters.kube import KubeCluster
 from gitflagger.cli.follow import follow, view
 from gitflagger.cli.history import canary_ref
+from gitflagger.cli.kube_flags import kube_flags
 from gitflagger.cli.tables import print_table
 
 
@@ -31,13 +32,12 @@ Examples:
   gitflagger get canaries --kubeconfig ~/.kube/config
   gitflagger get canaries -n test -o json
 """)
-@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
-              help="Kubeconfig file; in-cluster config when omitted.")
+@kube_flags
 @click.option("--namespace", "-n", default=None, help="One namespace (all when omitted).")
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def canaries(kubeconfig: str | None, namespace: str | None, output: str) -> None:
+def canaries(kubeconfig: str | None, kube_context: str | None, namespace: str | None, output: str) -> None:
     """List Canaries: status, weight, failed checks, last transition and the last step's commit."""
-    kube = KubeCluster.connect(kubeconfig)
+    kube = KubeCluster.connect(kubeconfig, kube_context)
     try:
         items, _ = kube.list_canaries(namespace)
     finally:
@@ -83,13 +83,12 @@ Examples:
   gitflagger get canary test/podinfo --watch      # redraws on every change; Ctrl-C ends it
 """)
 @click.argument("canary", metavar="NS/NAME", callback=canary_ref)
-@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
-              help="Kubeconfig file; in-cluster config when omitted.")
+@kube_flags
 @click.option("--watch", "-w", is_flag=True, help="Redraw on every change until interrupted.")
-def canary(canary: str, kubeconfig: str | None, watch: bool) -> None:
+def canary(canary: str, kubeconfig: str | None, kube_context: str | None, watch: bool) -> None:
     """One Canary: phase, weight, failed checks, its last event and the last step's commit."""
     namespace, _, name = canary.partition("/")
-    kube = KubeCluster.connect(kubeconfig)
+    kube = KubeCluster.connect(kubeconfig, kube_context)
     terminal = sys.stdout.isatty()
     shown: list[str] | None = None
     try:

@@ -24,9 +24,12 @@ from typing import Any
 import click
 
 from gitflagger.adapters.files import load_documents
+from gitflagger.adapters.kube import KubeCluster
+from gitflagger.adapters.kube.config import find_cluster
 from gitflagger.adapters.metrics.context import ObjectReader, cluster_api
 from gitflagger.adapters.metrics.provider import MetricsProvider, NoValuesFound, QueryFailed
 from gitflagger.adapters.metrics.registry import provider_for
+from gitflagger.cli.kube_flags import kube_flags
 from gitflagger.errors import GitflaggerError, PermanentError
 from gitflagger.model.durations import parse_duration
 from gitflagger.model.parse import parse_canary
@@ -37,6 +40,9 @@ from gitflagger.model.templates import (
     parse_metric_template,
     render_query,
 )
+
+CLUSTER_PROVIDERS = ("keptn", "externalmetrics")
+"""Metric providers that read the cluster: without --canary, the cluster is found for them only."""
 
 EXAMPLES = """\b
 Examples:
@@ -110,15 +116,7 @@ def metrics() -> None:
     metavar="NS/NAME",
     help="Read TEMPLATE (as NS/NAME), its Secret and the Canary's variables from the cluster.",
 )
-@click.option(
-    "--kubeconfig",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Kubeconfig file (with --canary, or for keptn and externalmetrics); in-cluster config when omitted.",
-)
-@click.option(
-    "--context", "kube_context", default=None, help="Kubeconfig context; its current one when omitted."
-)
+@kube_flags
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0.1),
@@ -160,14 +158,17 @@ def check(
             ):
                 if value is not None:
                     raise click.UsageError(f"{flag} cannot be used with --canary (the cluster says it)")
-            kube = _connect(kubeconfig, kube_context)
+            kube = KubeCluster.connect(kubeconfig, kube_context)
             tmpl, creds, names = _from_cluster(kube.get, template, canary)
         else:
             if target is None:
                 raise click.UsageError("--target is required (or use --canary NS/NAME)")
-            if kubeconfig is not None or kube_context is not None:
-                kube = _connect(kubeconfig, kube_context)
             tmpl = _template_file(template, namespace or "default")
+            if kubeconfig is not None or kube_context is not None:
+                kube = KubeCluster.connect(kubeconfig, kube_context)
+            elif tmpl.provider.type in CLUSTER_PROVIDERS:  # they read the cluster: find it as kubectl does
+                source = find_cluster(required=False)
+                kube = KubeCluster.from_source(source) if source is not None else None
             creds = _secret_file(secret_path, tmpl)
             names = _Names(
                 canary_name or target, namespace or tmpl.namespace, target, service or target, "1m", {}
@@ -236,22 +237,6 @@ def _split_ref(ref: str, what: str) -> tuple[str, str]:
     if not sep or not ns or not name or "/" in name:
         raise click.BadParameter(f"{ref!r} is not NAMESPACE/NAME", param_hint=what)
     return ns, name
-
-
-def _connect(kubeconfig: str | None, context: str | None) -> Any:
-    from gitflagger.adapters.kube import KubeCluster
-
-    if context is None:
-        return KubeCluster.connect(kubeconfig)
-    from kubernetes import config
-
-    try:
-        api = config.new_client_from_config(config_file=kubeconfig, context=context)  # type: ignore[no-untyped-call]
-    except Exception as exc:  # ConfigException, OSError, YAML errors alike
-        raise PermanentError(
-            f"cannot load kubeconfig context {context}: {' '.join(str(exc).split())}"
-        ) from None
-    return KubeCluster(api)
 
 
 def _template_file(path: str, default_namespace: str) -> MetricTemplate:

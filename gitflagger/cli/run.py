@@ -20,6 +20,7 @@ from gitflagger.adapters.kube import KubeCluster, LeaderElector
 from gitflagger.adapters.notifiers import Slack
 from gitflagger.cli.diffs import print_diffs
 from gitflagger.cli.history import canary_ref
+from gitflagger.cli.kube_flags import kube_flags
 from gitflagger.cli.mesh import mesh_provider_option
 from gitflagger.cli.repo_options import REPO_EPILOG, repo_options
 from gitflagger.engine.controller import Controller
@@ -41,11 +42,9 @@ _M_ARENA_MAX = -8
 
 
 def cluster_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """``--kubeconfig``, ``--qps`` and ``--burst``: how to reach the API server, and how hard."""
+    """``--kubeconfig``, ``--context``, ``--qps``, ``--burst``: how to reach the API server, and how hard."""
     for option in reversed(
         [
-            click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
-                         help="Kubeconfig file; in-cluster config when omitted."),
             click.option("--qps", type=click.FloatRange(min=0.1), default=20.0, show_default=True,
                          help="Client-side rate limit: requests per second to the API server."),
             click.option("--burst", type=click.IntRange(min=1), default=30, show_default=True,
@@ -53,7 +52,7 @@ def cluster_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ]
     ):
         func = option(func)
-    return func
+    return kube_flags(func)
 
 
 def analysis_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -136,7 +135,7 @@ def _glibc() -> ctypes.CDLL | None:
 
 
 def connect(opts: dict[str, Any]) -> KubeCluster:
-    return KubeCluster.connect(opts["kubeconfig"], qps=opts["qps"], burst=opts["burst"])
+    return KubeCluster.connect(opts["kubeconfig"], opts["kube_context"], qps=opts["qps"], burst=opts["burst"])
 
 
 @click.command(

@@ -17,6 +17,7 @@ import click
 from gitflagger.adapters.kube import KubeCluster
 from gitflagger.cli.follow import follow, view
 from gitflagger.cli.history import canary_ref
+from gitflagger.cli.kube_flags import kube_flags
 from gitflagger.errors import PermanentError
 from gitflagger.model.durations import parse_duration
 
@@ -44,15 +45,14 @@ Exit codes: 0 Succeeded, 1 Failed, 2 timed out (and 1 with an error line for a
 Canary that does not exist or a cluster that cannot be reached).
 """)
 @click.argument("canary", metavar="NS/NAME", callback=canary_ref)
-@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
-              help="Kubeconfig file; in-cluster config when omitted.")
+@kube_flags
 @click.option("--timeout", "timeout", default="10m", show_default=True, callback=duration_option,
               help="How long to wait for the release to end (Go duration: 30s, 10m, 1h).")
-def status(canary: str, kubeconfig: str | None, timeout: float) -> int:
+def status(canary: str, kubeconfig: str | None, kube_context: str | None, timeout: float) -> int:
     """Wait until the Canary NS/NAME's release Succeeded (exit 0) or Failed (1); 2 on --timeout."""
     namespace, _, name = canary.partition("/")
     deadline = time.monotonic() + timeout
-    kube = KubeCluster.connect(kubeconfig)
+    kube = KubeCluster.connect(kubeconfig, kube_context)
     shown: tuple[str, int, int, bool] | None = None
     try:
         for obj in follow(kube, namespace, name, deadline):

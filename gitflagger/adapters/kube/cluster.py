@@ -21,13 +21,13 @@ from typing import Any
 
 from gitflagger.adapters.kube.apply import HPAS, Applier, ApplyResult
 from gitflagger.adapters.kube.cache import CacheSet, ObjectCache
+from gitflagger.adapters.kube.config import ClusterSource, api_client, find_cluster
 from gitflagger.adapters.kube.errors import Conflict, NotFound
 from gitflagger.adapters.kube.events import EventRecorder
 from gitflagger.adapters.kube.ratelimit import TokenBucket
 from gitflagger.adapters.kube.resources import Resource, ResourceMap
 from gitflagger.adapters.kube.transport import MERGE_PATCH, Transport, strip_managed_fields
 from gitflagger.adapters.kube.watch import Watch
-from gitflagger.errors import PermanentError
 from gitflagger.model.canary import DEFAULT_PROVIDER
 from gitflagger.render import Manifest
 from gitflagger.render.routers import router_for
@@ -106,21 +106,16 @@ class KubeCluster:
         )
 
     @classmethod
-    def connect(cls, kubeconfig: str | None, **kw: Any) -> KubeCluster:
-        """A cluster from a kubeconfig file, or from the pod's service account when ``kubeconfig`` is None."""
-        from kubernetes import client, config
+    def connect(cls, kubeconfig: str | None, context: str | None = None, **kw: Any) -> KubeCluster:
+        """The cluster kubectl would reach: ``--kubeconfig``, else ``$KUBECONFIG``, else
+        ``~/.kube/config``, else the pod's service account (:func:`.config.find_cluster`)."""
+        source = find_cluster(kubeconfig, context)
+        assert source is not None  # required=True never returns None
+        return cls.from_source(source, **kw)
 
-        try:
-            if kubeconfig is None:
-                configuration = client.Configuration()
-                config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-                api = client.ApiClient(configuration)
-            else:
-                api = config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-        except Exception as exc:  # the client raises ConfigException, OSError, YAML and key errors alike
-            source = f"kubeconfig {kubeconfig}" if kubeconfig else "in-cluster config"
-            raise PermanentError(f"cannot load {source}: {' '.join(str(exc).split())}") from None
-        return cls(api, **kw)
+    @classmethod
+    def from_source(cls, source: ClusterSource, **kw: Any) -> KubeCluster:
+        return cls(api_client(source), **kw)
 
     def close(self) -> None:
         self.stop_caches()
