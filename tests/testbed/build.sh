@@ -13,6 +13,7 @@ K8S_VERSION="${K8S_VERSION:-v1.36.3}"
 STAGING_VERSION="v0${K8S_VERSION#v1}"          # v1.36.3 -> v0.36.3
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
+HELM_VERSION="${HELM_VERSION:-v3.21.4}"        # for the chart tests (tests/unit/charts, tests/integration)
 
 CACHE_ROOT="${GITFLAGGER_CACHE:-$HOME/.cache/gitflagger}"
 DIR="$CACHE_ROOT/testbed/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION"
@@ -175,6 +176,37 @@ build_kwok() {
   log "kwok: done"
 }
 
+build_helm() {
+  # The version is not in the directory name: a binary of another version is rebuilt.
+  if [[ -x "$BIN/helm" && "$("$BIN/helm" version --template '{{.Version}}' 2>/dev/null)" == "$HELM_VERSION" ]]; then
+    log "helm $HELM_VERSION: cached"; return
+  fi
+  ensure_go
+  log "helm $HELM_VERSION: building (wrapper module over helm.sh/helm/v3, ~3 min cold on 2 cores)"
+  local src="$DIR/src/helm"; mkdir -p "$src"
+  cat >"$src/go.mod" <<GOMOD
+module gitflagger.testbed/helm
+
+go 1.26.0
+
+require helm.sh/helm/v3 $HELM_VERSION
+GOMOD
+  cat >"$src/tools.go" <<'GO'
+//go:build tools
+
+// Package tools pins the helm command the chart tests use.
+package tools
+
+import _ "helm.sh/helm/v3/cmd/helm"
+GO
+  (cd "$src" && run helm-tidy go mod tidy)
+  (cd "$src" && run helm go build -trimpath \
+      -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+      -o "$BIN/helm.tmp" helm.sh/helm/v3/cmd/helm)
+  mv "$BIN/helm.tmp" "$BIN/helm"
+  log "helm: done"
+}
+
 # The standard Gateway API CRDs, from the sigs.k8s.io/gateway-api module (tests/testbed/gateway_api.py).
 GATEWAY_API="$(dirname "$0")/gateway_api.py"
 fetch_gateway_api() {
@@ -192,6 +224,7 @@ fi
 build_etcd
 build_kwok
 build_kube
+build_helm
 fetch_gateway_api
 log "all components ready in $BIN ($(( $(date +%s) - start ))s)"
 echo "$DIR"
