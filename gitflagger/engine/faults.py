@@ -9,9 +9,9 @@ every rollout in the cluster. Now it is confined to the Canary it happened on:
 
 * one line on that Canary, as a Warning Event (reason ``ReconcileError``),
   naming the stage and the exception: no traceback, which could be long and
-  could quote input. The same line is not emitted again until the Canary steps
-  successfully or the line changes, so a Canary that fails every pass does not
-  flood its Events;
+  could quote input, and credentials redacted (:mod:`gitflagger.model.redact`).
+  The same line is not emitted again until the Canary steps successfully or
+  the line changes, so a Canary that fails every pass does not flood its Events;
 * ``gitflagger_reconcile_errors_total{namespace,name}`` counts every occurrence;
 * the traceback goes to the log (level ``error``), for whoever fixes the bug.
 
@@ -26,6 +26,7 @@ from typing import Any
 from gitflagger.engine.ports import ClusterPort
 from gitflagger.engine.telemetry import Telemetry
 from gitflagger.errors import GitflaggerError
+from gitflagger.model.redact import redact_text
 
 REASON = "ReconcileError"
 MAX_DETAIL = 200
@@ -34,7 +35,7 @@ MAX_DETAIL = 200
 
 def describe(stage: str, err: BaseException) -> str:
     """``"rendering the step failed: RecursionError: maximum recursion depth exceeded"``: one line."""
-    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    text = redact_text(str(err).strip().splitlines()[0]) if str(err).strip() else ""
     if len(text) > MAX_DETAIL:
         text = text[: MAX_DETAIL - 3] + "..."
     return f"{stage} failed: {type(err).__name__}" + (f": {text}" if text else "")

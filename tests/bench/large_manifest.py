@@ -14,9 +14,8 @@ child's user+system time), so other work on the machine does not count:
   that used to take over for such manifests; the ratio is fast / ruamel;
 * ``simulate, 5 MB JSON`` and ``simulate, 5 MB YAML``: a whole ``gitflagger simulate``
   of the promote timeline (about 12 steps) as a separate process, target < 5 s,
-  against the same with the 9 KB fixture. The YAML file's time is mostly its
-  reading: the pure-Python YAML parser costs seconds per megabyte of block YAML;
-  a JSON file (``kubectl get -o json``) is read by the C JSON parser.
+  against the same with the 9 KB fixture. A JSON file (``kubectl get -o json``)
+  is read by the C JSON parser, a YAML file by libyaml (:mod:`gitflagger.model.fast_yaml`).
 """
 
 from __future__ import annotations

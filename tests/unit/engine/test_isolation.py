@@ -301,3 +301,10 @@ def test_a_canary_nesting_its_traffic_policy_too_deep_is_refused_and_the_other_s
     assert (event.warning, event.reason) == (True, "InvalidSpec")
     assert event.message.startswith("invalid Canary test/poison: spec.service.trafficPolicy.loadBalancer.")
     assert event.message.endswith("...: nests deeper than 64 levels")
+
+
+def test_the_fault_line_is_one_line_short_and_without_credentials() -> None:
+    err = ValueError("GET https://user:hunter2@example.com/x failed\nTraceback (most recent call last): ...")
+    line = describe("preparing the step", err)
+    assert line == "preparing the step failed: ValueError: GET https://<redacted>@example.com/x failed"
+    assert len(describe("x", KeyError("k" * 1000))) < 250
