@@ -67,10 +67,15 @@ class EventKind(StrEnum):
     """The rollout failed and the canary is scaled down."""
     DRIFT = "drift"
     """A live object differs from its committed manifest (the engine's, not the core's)."""
+    PROVIDERS = "providers"
+    """Whether the metric providers are online, checked while initializing (Flagger's
+    ``checkMetricProviderAvailability``)."""
 
 
 NEWS = frozenset({EventKind.NEW_REVISION, EventKind.PROMOTED})
 """Kinds worth an alert even at ``info``: a rollout's start and its successful end."""
+QUIET = frozenset({EventKind.PROVIDERS})
+"""Kinds never alerted on, warnings included: Flagger only records them (``recordEventErrorf``)."""
 
 
 @dataclass(frozen=True)
@@ -88,5 +93,5 @@ class Event:
 
     @property
     def alerts(self) -> bool:
-        """Flagger alerts on a rollout's start and end and on every warning."""
-        return self.warning or self.kind in NEWS
+        """Flagger alerts on a rollout's start and end and on every warning but the quiet kinds."""
+        return (self.warning or self.kind in NEWS) and self.kind not in QUIET

@@ -127,6 +127,8 @@ def _initialize(step: DecisionDraft) -> None:
     """
     if step.obs.manual is not None:
         step.ignore_intent(step.obs.manual, "the canary is initializing")
+    if step.obs.providers:  # Flagger checks them before it creates or waits for the primary
+        step.emit(msg.providers_unavailable(step.obs.providers))
     if step.phase is None or target_changed(step.before, step.obs):
         step.act(Action.INITIALIZE, Action.SCALE_CANARY_DOWN)
         step.primary_from_target = True

@@ -102,6 +102,13 @@ def go_float(value: float) -> str:
 # --- initialization (scheduler.go setPhaseInitialized) ---------------------------------
 
 
+def providers_unavailable(reason: str) -> Event:
+    """scheduler.go advanceCanary → checkMetricProviderAvailability's first failure, recorded by
+    Flagger with ``recordEventErrorf`` (a Warning). Its Normal "all the metrics providers are
+    available!" is not recorded here: one more Event on every initializing pass, saying nothing."""
+    return warning(K.PROVIDERS, f"Error checking metric providers: {reason}")
+
+
 def initialization_done(n: Names) -> Event:
     return info(K.INITIALIZED, f"Initialization done! {n.canary}")
 

@@ -98,3 +98,6 @@ class Observation:
     A gate that was due but has no result counts as failed: no evidence, no progress.
     """
     manual: ManualIntent | None = None
+    providers: str | None = None
+    """Flagger's availability check of the metric providers, made while the Canary initializes:
+    None when it was not made, ``""`` when every provider answered, else the first failure."""

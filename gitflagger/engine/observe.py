@@ -26,6 +26,7 @@ from typing import Any
 
 from gitflagger.adapters.kube.health import deployment_health
 from gitflagger.adapters.metrics import evaluate_metrics
+from gitflagger.adapters.metrics.availability import check_providers
 from gitflagger.adapters.metrics.context import cluster_api
 from gitflagger.adapters.webhooks import run_gates
 from gitflagger.decide import ManualIntent, Observation, WorkloadHealth, gates_due, metrics_due
@@ -33,7 +34,7 @@ from gitflagger.engine.ports import ClusterPort, Obj
 from gitflagger.errors import TemporaryError, ValidationError
 from gitflagger.model.canary import V1BETA1, Canary
 from gitflagger.model.hashing import pod_template_hash
-from gitflagger.model.status import State
+from gitflagger.model.status import Phase, State
 from gitflagger.model.templates import MetricTemplate, decode_secret_data, parse_metric_template
 from gitflagger.render import WorkloadInputs
 from gitflagger.render.configs import config_refs, tracked_configs
@@ -145,6 +146,21 @@ def measure(
         canary, templates, secrets, server, kube=cluster.get, kube_api=cluster_api(cluster)
     )
     return dataclasses.replace(seen, metrics=results)
+
+
+def check_providers_while_initializing(
+    cluster: ClusterPort, canary: Canary, state: State, seen: Observation, metrics_server: str
+) -> Observation:
+    """Flagger's availability check of the metric providers, where Flagger makes it: on every
+    pass while the Canary initializes (no phase yet, or Initializing), unless it skips analysis."""
+    if canary.spec.skip_analysis or state.phase not in (None, Phase.INITIALIZING):
+        return seen
+    templates, secrets = _templates(cluster, canary)
+    server = canary.spec.metrics_server or metrics_server
+    reason = check_providers(
+        canary, templates, secrets, server, kube=cluster.get, kube_api=cluster_api(cluster)
+    )
+    return dataclasses.replace(seen, providers=reason)
 
 
 def ask_gates(canary: Canary, state: State, seen: Observation) -> Observation:

@@ -44,7 +44,14 @@ from gitflagger.engine.context import ApplyMode as ApplyMode
 from gitflagger.engine.context import CanaryMemory as CanaryMemory
 from gitflagger.engine.context import Context as Context
 from gitflagger.engine.faults import report_fault
-from gitflagger.engine.observe import Live, ask_gates, first_look, measure, read_live
+from gitflagger.engine.observe import (
+    Live,
+    ask_gates,
+    check_providers_while_initializing,
+    first_look,
+    measure,
+    read_live,
+)
 from gitflagger.engine.plan import Plan, plan_step
 from gitflagger.engine.ports import Obj, RecordPort
 from gitflagger.engine.report import announce, write_status
@@ -229,6 +236,7 @@ def _prepare(
     now = ctx.clock()
     seen = first_look(canary, live, now, pending.intent if pending else None)
     seen = measure(ctx.cluster, canary, state, seen, ctx.metrics_server)
+    seen = check_providers_while_initializing(ctx.cluster, canary, state, seen, ctx.metrics_server)
     seen = ask_gates(canary, state, seen)
     plan = plan_step(canary, state, seen, live.inputs())
     log = log.bind(step=plan.decision.state.step)

@@ -3,11 +3,13 @@
 - :mod:`.provider`: the ``MetricsProvider`` protocol, ``NoValuesFound``, ``QueryFailed``, ``measure``;
 - :mod:`.prometheus`: the Prometheus HTTP API client;
 - one module per other provider (:mod:`.datadog`, :mod:`.newrelic`, :mod:`.dynatrace`,
-  :mod:`.graphite`, :mod:`.influxdb`, :mod:`.cloudwatch`, :mod:`.stackdriver`, :mod:`.keptn`),
+  :mod:`.graphite`, :mod:`.influxdb`, :mod:`.cloudwatch`, :mod:`.stackdriver`, :mod:`.keptn`,
+  :mod:`.externalmetrics`, :mod:`.splunk`),
   sharing :mod:`.http` (masked, typed HTTP exchanges) and :mod:`.context` (interval, timeout, cluster);
 - :mod:`.registry`: providers by ``spec.provider.type``;
 - :mod:`.builtin`: Flagger's Istio queries for the two built-in metrics;
-- :mod:`.evaluate`: a Canary's ``analysis.metrics`` → ``MetricResult`` per metric.
+- :mod:`.evaluate`: a Canary's ``analysis.metrics`` → ``MetricResult`` per metric;
+- :mod:`.availability`: Flagger's online check of those providers while a Canary initializes.
 """
 
 from gitflagger.adapters.metrics.builtin import ISTIO_QUERIES, builtin_query, is_builtin

@@ -55,7 +55,7 @@ def evaluate_metrics(
     ``kube`` reads cluster objects for providers that need them (Keptn), ``kube_api``
     GETs API paths (external metrics).
     """
-    pool = _Providers(secrets, timeout, kube, kube_api)
+    pool = ProviderPool(secrets, timeout, kube, kube_api)
     try:
         return {
             m.name: _evaluate(canary, m, templates, default_address, pool)
@@ -70,7 +70,7 @@ def _evaluate(
     metric: MetricCheck,
     templates: Mapping[ObjectKey, MetricTemplate],
     default_address: str,
-    pool: _Providers,
+    pool: ProviderPool,
 ) -> MetricResult:
     interval = str(metric.interval)
     if metric.template_ref is not None:
@@ -111,7 +111,7 @@ def _evaluate(
     return measure(default, metric.name, query)
 
 
-class _Providers:
+class ProviderPool:
     """Providers built once per evaluation (one HTTP session each), closed afterwards."""
 
     def __init__(

@@ -48,9 +48,16 @@ class Metrics:
     success_rate: float | None = 99.9
     duration_ms: float | None = 120.0
     queries: list[str] = field(default_factory=list)
+    online: bool = True
+    """False: every query is answered 503, the providers' online check included."""
 
     def reply(self, request: Request) -> Reply:
         query = request.query.get("query", [""])[0]
+        if not self.online:
+            self.queries.append(query)
+            return Reply(503, "Service Unavailable")
+        if query == "vector(1)":  # the providers' online check, as Prometheus answers it
+            return Reply(body=vector(1))
         self.queries.append(query)
         value = self.duration_ms if "histogram_quantile" in query else self.success_rate
         return Reply(body=vector(value))

@@ -46,7 +46,11 @@ def test_a_missing_metric_template_is_a_failed_check_naming_it(world: World) -> 
     world.initialized()
     world.set_image("6.0.1")
     world.steps(3)
-    failing = [m for m in world.cluster.messages() if "nope" in m]
+    named = [m for m in world.cluster.messages() if "nope" in m]
+    # Flagger's availability check names it on each of the two initializing passes, then the analysis
+    check = "Error checking metric providers: metric template nope.test error: not found or not valid"
+    assert named[:2] == [check, check]
+    failing = named[2:]
     assert failing and "MetricTemplate test/nope not found" in failing[0]
     assert world.status["failedChecks"] == 1
 
@@ -216,3 +220,26 @@ def test_an_unreadable_snapshot_is_ignored_and_the_canary_initializes(world: Wor
     del world.canary["status"]
     assert world.step().decision is not None
     assert world.status["phase"] == "Initializing"
+
+
+OFFLINE = "Error checking metric providers: prometheus not avaiable: online check failed"
+
+
+def test_providers_are_checked_while_initializing_and_an_offline_one_never_promotes(world: World) -> None:
+    """Flagger's checkMetricProviderAvailability: on each initializing pass, one Warning, no alert."""
+    world.metrics.online = False
+    world.initialized()
+    assert world.cluster.messages() == [OFFLINE, OFFLINE, "Initialization done! podinfo.test"]
+    assert world.metrics.queries == ["vector(1)", "vector(1)"]  # the check, nothing else yet
+    assert world.status["phase"] == "Initialized"  # as in Flagger, the check informs, it does not halt
+    world.set_image("6.0.1")
+    world.until("Failed")  # the analysis asks the same server: every check fails, none promotes
+    assert world.cluster.messages().count(OFFLINE) == 2  # checked while initializing only
+    assert "Copying podinfo.test template spec to podinfo-primary.test" not in world.cluster.messages()
+
+
+def test_providers_are_not_checked_when_analysis_is_skipped_or_once_initialized(world: World) -> None:
+    world.canary["spec"]["skipAnalysis"] = True
+    world.metrics.online = False
+    world.initialized()
+    assert OFFLINE not in world.cluster.messages() and world.metrics.queries == []
