@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from gitflagger import faults
+from gitflagger import killswitch
 from gitflagger.adapters.git import FileDiff, RecordedStep, RepoSettings
 from gitflagger.adapters.git.pack import bound_pack_windows
 from gitflagger.adapters.kube import KubeCluster, LeaderElector
@@ -166,7 +166,7 @@ def run(repo: RepoSettings, **opts: Any) -> int:
     status and Events. Exits non-zero when leadership is lost.
     """
     configure_logging()
-    faults.check()
+    killswitch.check()
     after_pass = tune_memory() if not opts["dry_run"] and not opts["once"] else None
     kube = connect(opts)
     if opts["dry_run"]:

@@ -46,7 +46,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from gitflagger import faults
+from gitflagger import killswitch
 from gitflagger.adapters.git.recorder import Persisted
 from gitflagger.engine.finalize import deleting, finalize, sync_finalizer
 from gitflagger.engine.ports import Obj, RecordPort, WatchPort
@@ -245,7 +245,7 @@ class Controller:
                 results.append(self._prepare(obj, now))
                 self._beat()
             if any(isinstance(r, Prepared) and r.commit for r in results):
-                faults.point("recorded")
+                killswitch.point("recorded")
             self._guard()  # leadership may have gone during the chunk: then nothing of it is written
             persisted = self._persist(batch, results)
         except BaseException:
@@ -253,10 +253,10 @@ class Controller:
             raise
         if any(isinstance(r, Prepared) for r in results):
             if persisted is not None and persisted.commits:
-                faults.point("persisted")
+                killswitch.point("persisted")
             persisted = self._publish(batch, results, persisted)
             if any(isinstance(r, Prepared) and r.commit for r in results):
-                faults.point("pushed")
+                killswitch.point("pushed")
         outcomes: list[StepOutcome] = []
         for result in results:
             if self.lost.is_set():

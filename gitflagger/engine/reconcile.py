@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gitflagger import faults
+from gitflagger import killswitch
 from gitflagger.adapters.git.intents import PendingIntent
 from gitflagger.adapters.git.recorder import Persisted
 from gitflagger.decide import Decision, MetricOutcome, current_routes
@@ -251,7 +251,7 @@ def _finish(ctx: Context, memory: CanaryMemory, p: Prepared, commit: str | None)
     decision = p.plan.decision
     ctx.guard()
     applied = _apply(ctx, memory, p.canary, p.live, p.plan)
-    faults.point("applied")
+    killswitch.point("applied")
     ctx.guard()
     obj = write_status(ctx.cluster, p.canary_obj, decision.state, commit or p.state.last_commit)
     if p.pending is not None and decision.handled_intent is p.pending.intent:

@@ -4,7 +4,7 @@ The controller runs as in a cluster: its own process under deploy/'s RBAC,
 recording over smart HTTP to the git server (basic auth from a file), with a
 cache directory that is **fresh on every start**, as the shipped Deployment's
 ``emptyDir`` is after a restart. The kill points are exact: the controller's
-kill switch (:mod:`gitflagger.faults`, armed by a file the test creates once
+kill switch (:mod:`gitflagger.killswitch`, armed by a file the test creates once
 the rollout is at weight 10) or, for "during the push", a pre-receive hook on
 the git server that holds the push until the test has killed the process.
 
@@ -35,7 +35,7 @@ from kubernetes.client.exceptions import ApiException
 
 from gitflagger.adapters.git import StepTrailers
 from gitflagger.adapters.kube import KubeCluster
-from gitflagger.adapters.kube.health import route_weights
+from gitflagger.render.routers.istio import route_weights
 from tests.integration.controller_support import (  # noqa: F401 (fixtures)
     ControllerProcess,
     app_namespace,

@@ -21,14 +21,14 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "gitflagger"
 BELOW: dict[str, set[str]] = {
     "errors": set(),
-    "faults": {"errors"},
+    "killswitch": {"errors"},
     "model": {"errors"},
     "decide": {"errors", "model"},
     "render": {"errors", "model", "decide"},
-    "adapters": {"errors", "faults", "model", "decide", "render"},
+    "adapters": {"errors", "killswitch", "model", "decide", "render"},
     "loadtester": {"errors", "model", "decide", "render", "adapters"},
-    "engine": {"errors", "faults", "model", "decide", "render", "adapters"},
-    "cli": {"errors", "faults", "model", "decide", "render", "adapters", "loadtester", "engine"},
+    "engine": {"errors", "killswitch", "model", "decide", "render", "adapters"},
+    "cli": {"errors", "killswitch", "model", "decide", "render", "adapters", "loadtester", "engine"},
 }
 """What each layer may import besides itself (and the root package's ``__version__``)."""
 DYNAMIC = {"__import__", "import_module"}

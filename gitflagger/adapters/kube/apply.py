@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gitflagger import faults
+from gitflagger import killswitch
 from gitflagger.adapters.kube.apply_rules import (
     as_object,
     comparable,
@@ -173,7 +173,7 @@ class Applier:
         for obj in objects:
             results.append(self._one(obj, dry_run=dry_run, hpa_managed=hpa_managed, autoscaled=auto))
             if not dry_run:
-                faults.point("applying")  # the durability tests' kill switch; off by default
+                killswitch.point("applying")  # the durability tests' kill switch; off by default
         return results
 
     def _one(

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = "from gitflagger import faults; faults.check(); faults.point('persisted'); print('alive')"
+SCRIPT = "from gitflagger import killswitch as k; k.check(); k.point('persisted'); print('alive')"
 
 
 def run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

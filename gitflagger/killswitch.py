@@ -1,4 +1,4 @@
-"""A kill switch for the durability tests: SIGKILL this process at one named point. Off by default.
+"""The durability tests' kill switch: SIGKILL this process at one named point. Off by default.
 
 The fault-injection suite (``tests/integration/test_durability.py``) must kill
 the controller at exact points of a step, not at a random moment. Two
