@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from gitflagger.cli.run import run as run_command
 from gitflagger.render.routers import PROVIDERS
 from tests.unit.charts.chart_support import (
     CHART,
@@ -335,3 +336,11 @@ def test_the_namespaced_mode_grants_nothing_cluster_wide() -> None:
     assert find(objects, "RoleBinding", "gitflagger")["subjects"] == [
         {"kind": "ServiceAccount", "name": "gitflagger", "namespace": "apps"}
     ]
+
+
+@pytest.mark.parametrize("values", [v for v, _ in TABLE], ids=[c.__name__ for _, c in TABLE])
+def test_the_rendered_arguments_are_gitflagger_runs_flags(values: dict[str, Any]) -> None:
+    args = controller_args(template(CHART, {**BASE, **values}))
+    assert args[0] == "run"
+    ctx = run_command.make_context("run", args[1:])  # a flag it lacks is a UsageError
+    assert ctx.params["metrics_addr"] == ":8080"
