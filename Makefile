@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export GOTOOLCHAIN := local
 
 .DEFAULT_GOAL := help
-.PHONY: help deps venv lint test test-unit demo demo-simulate testbed-build testbed testbed-down bench bench-quick clean
+.PHONY: help deps venv image lint test test-unit demo demo-simulate testbed-build testbed testbed-down bench bench-quick clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -20,6 +20,9 @@ $(BIN)/.installed: pyproject.toml
 deps: ## Install the Debian packages the demo, tests and image need (as root; else print the apt line)
 	@scripts/install-deps.sh
 
+image: deps ## Build the controller image without Docker: dist/gitflagger-oci.tar (OCI layout)
+	@scripts/build-image.sh dist/gitflagger-oci.tar
+
 venv: $(BIN)/.installed ## Create the virtualenv with gitflagger and its test tools
 
 lint: venv ## ruff and mypy --strict
@@ -29,7 +32,7 @@ lint: venv ## ruff and mypy --strict
 test-unit: venv ## Fast tests only: no testbed
 	$(BIN)/pytest -m "not testbed"
 
-test: deps lint testbed-build ## Lint, then every test, testbed included
+test: deps lint testbed-build image ## Lint, then every test, testbed included
 	$(BIN)/pytest
 
 demo: deps venv testbed-build ## A canary release end to end on the local testbed, then its git history

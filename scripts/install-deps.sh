@@ -17,7 +17,7 @@ PACKAGES=(
   curl unzip                        # build.sh fetches Go from the module proxy
   python3-venv                      # make venv
   ca-certificates
-  mmdebstrap buildah umoci crun     # make image: the base root filesystem, the build, the run test
+  mmdebstrap buildah umoci runc     # make image: the base root filesystem, the build, the run test
 )
 
 missing=()

@@ -50,7 +50,7 @@ def test_the_list_keeps_every_package_ci_installed_before() -> None:
     packages = _package_list()
     for pkg in ("prometheus", "openssh-server", "openssh-client", "hey", "gnupg", "git", "chromium",
                 "chromium-driver", "graphite-carbon", "graphite-web", "curl", "unzip", "python3-venv",
-                "ca-certificates", "mmdebstrap", "buildah", "umoci", "crun"):
+                "ca-certificates", "mmdebstrap", "buildah", "umoci", "runc"):
         assert pkg in packages
     assert len(packages) == len(set(packages))
 
@@ -71,7 +71,7 @@ def test_root_updates_once_and_installs_only_what_is_missing(tmp_path: Path) -> 
     assert apt == ["apt-get update -qq", "apt-get install -y -qq --no-install-recommends hey umoci"]
 
 
-@pytest.mark.parametrize("missing", [{"prometheus"}, {"hey", "chromium", "crun"}])
+@pytest.mark.parametrize("missing", [{"prometheus"}, {"hey", "chromium", "runc"}])
 def test_not_root_stops_with_the_exact_sudo_line(tmp_path: Path, missing: set[str]) -> None:
     result, calls = _run(tmp_path, uid=1000, missing=missing)
     assert result.returncode == 1

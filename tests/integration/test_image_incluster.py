@@ -1,0 +1,189 @@
+"""The image from `make image` is the in-cluster controller: the seed release, run by it under runc.
+
+The container is what deploy/deployment.yaml asks of the kubelet: uid 65532 from the image itself,
+a read-only root, no capabilities, the ServiceAccount's token, CA and namespace at the in-cluster
+path with KUBERNETES_SERVICE_HOST/PORT (so the client's in-cluster configuration is what connects;
+the testbed's serving certificate holds 127.0.0.1), the git credentials and checksum key at the
+Deployment's mount paths, emptyDirs for $HOME and /tmp. Only the network is the host's (loopback).
+
+The scenario is the walkthrough's first release (podinfo 6.0.1 at a 10s interval, the world
+fixture and its checks shared with the other run-loop tests). While a step's push is held by
+the git server, the container gets SIGTERM, as at a rolling update: it must exit within the
+Deployment's grace period, and a new container finishes the release with every step on the
+git server exactly once.
+"""
+
+# ruff: noqa: F811 -- pytest fixtures are imported from controller_support and named as parameters
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitflagger.adapters.kube import KubeCluster
+from tests.integration.controller_support import (  # noqa: F401 (fixtures)
+    assert_one_clean_release,
+    kube,
+    phase,
+    set_image,
+    wait_for,
+    weight,
+    world,
+)
+from tests.integration.image_support import (
+    ARCHIVE,
+    SA_DIR,
+    UID,
+    Container,
+    bind,
+    image_config,
+    owned_dir,
+    probe,
+    unpack,
+)
+from tests.integration.test_deploy_rbac import Installed, admin, installed  # noqa: F401 (fixtures)
+from tests.testbed.cluster import Cluster
+from tests.testbed.gitserver import GitServer, RepoUrls
+from tests.testbed.prometheus import Prometheus, free_port
+from tests.unit.deploy.deploy_files import SERVICE_ACCOUNT
+from tests.unit.deploy.kube_http import KubeHttp
+
+pytestmark = pytest.mark.testbed
+
+GRACE = 60
+"""deploy/deployment.yaml's terminationGracePeriodSeconds."""
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return unpack(tmp_path_factory.mktemp("image"))
+
+
+def test_the_image_is_non_root_runs_gitflagger_carries_git_and_fits_150_mib(bundle: Path) -> None:
+    process = image_config(bundle)["process"]
+    assert process["user"]["uid"] == UID and process["user"]["gid"] == UID
+    assert process["args"][0] == "gitflagger"
+    assert (bundle / "rootfs" / "usr" / "bin" / "git").exists()
+    with tarfile.open(ARCHIVE) as tar:
+        def blob(digest: str) -> Any:
+            f = tar.extractfile("blobs/sha256/" + digest.split(":", 1)[1])
+            assert f is not None
+            return json.load(f)
+        index = json.load(tar.extractfile("index.json"))  # type: ignore[arg-type]
+        manifest = blob(index["manifests"][0]["digest"])
+    compressed = sum(layer["size"] for layer in manifest["layers"])
+    assert compressed <= 150 * 2**20, f"{compressed / 2**20:.0f} MiB of layers"
+
+
+def test_the_image_runs_the_seed_release_in_cluster_and_stops_within_the_grace_period(
+    cluster: Cluster, kube: KubeCluster, world: str, admin: KubeHttp, installed: Installed,
+    prometheus: Prometheus, git_server: GitServer, git_repo: RepoUrls, bundle: Path, tmp_path: Path,
+) -> None:
+    ns = world
+    token = admin.ok(
+        "POST", f"/api/v1/namespaces/{installed.namespace}/serviceaccounts/{SERVICE_ACCOUNT}/token",
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+         "spec": {"expirationSeconds": 3600}},
+    )["status"]["token"]
+    assert cluster.pki is not None and cluster.ports is not None
+    api_port = cluster.ports.apiserver
+    ca = Path(cluster.pki.ca.cert).read_bytes()
+    sa = owned_dir(tmp_path / "sa", {"token": token.encode(), "ca.crt": ca,
+                                     "namespace": installed.namespace.encode()}, 0o444)
+    git = owned_dir(tmp_path / "git", {"password": git_server.password.encode() + b"\n"})
+    key = owned_dir(tmp_path / "checksum-key", {"key": os.urandom(32)})
+
+    def container(name: str) -> tuple[Container, str]:
+        home = tmp_path / f"{name}-home"  # an emptyDir: a new pod clones again
+        home.mkdir()
+        os.chown(home, UID, UID)
+        port = free_port()
+        args = [
+            "run", "--repo", git_repo.http, "--metrics-server", prometheus.url, "--namespace", ns,
+            "--leader-elect", f"--metrics-addr=127.0.0.1:{port}",
+            "--git-username", git_server.username, "--git-password-file=/etc/gitflagger/git/password",
+            "--allow-insecure-http", "--repo-cache=/var/lib/gitflagger/repos",
+            "--checksum-key-file=/etc/gitflagger/checksum-key/key",
+        ]
+        env = {"HOME": "/var/lib/gitflagger", "POD_NAME": name, "POD_NAMESPACE": installed.namespace,
+               "KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(api_port)}
+        mounts = [
+            bind(SA_DIR, sa, read_only=True),
+            bind("/etc/gitflagger/git", git, read_only=True),
+            bind("/etc/gitflagger/checksum-key", key, read_only=True),
+            bind("/var/lib/gitflagger", home, read_only=False),
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "nodev", "mode=1777", "size=128m"]},
+        ]
+        return Container(bundle, tmp_path, f"{tmp_path.name}-{name}"[-60:], args, env, mounts), f"http://127.0.0.1:{port}"
+
+    def ready(c: Container, url: str) -> float:
+        def done() -> bool:
+            return probe(url + "/readyz") == 200 or c.proc is None or c.proc.poll() is not None
+        wait_for("/readyz", done, 180, 0.2)
+        assert c.proc is not None and c.proc.poll() is None, c.log.read_text()[-3000:]
+        seconds = time.monotonic() - c.started
+        assert probe(url + "/healthz") == 200
+        return seconds
+
+    first, first_url = container("first")
+    second, second_url = container("second")
+    try:
+        first.start()
+        first_ready = ready(first, first_url)
+        wait_for("initialization", lambda: phase(kube, ns) == "Initialized", 120)
+        set_image(kube, ns, "6.0.1")
+        wait_for("the canary at weight 20", lambda: weight(kube, ns) >= 20, 240)
+        # The next push is held 5 s by the server: SIGTERM lands while that step is committed
+        # locally but not yet on the remote, nor applied.
+        in_flight = tmp_path / "push-in-flight"
+        hook = git_repo.path / "hooks" / "pre-receive"
+        hook.write_text(f"#!/bin/sh\ncat >/dev/null\ntouch {in_flight}\nsleep 5\n")
+        hook.chmod(0o755)
+        wait_for("a push in flight", in_flight.exists, 120, 0.05)
+        term = time.monotonic()
+        first.signal("TERM")
+        rc = first.wait(GRACE)
+        stopped = time.monotonic() - term
+        hook.unlink()
+        second.start()
+        second_ready = ready(second, second_url)
+        wait_for("the promotion", lambda: phase(kube, ns) == "Succeeded", 300, 1)
+        second.signal("TERM")
+        assert second.wait(GRACE) == 0
+    finally:
+        first.remove()
+        second.remove()
+    print(f"\nimage: /readyz {first_ready:.1f}s and {second_ready:.1f}s after start; "
+          f"exit {stopped:.1f}s after SIGTERM")
+    assert rc == 0, first.log.read_text()[-3000:]
+    assert_one_clean_release(git_repo.path, ns)  # the server's own repository: everything was pushed
+    logs = first.log.read_text() + second.log.read_text()
+    assert git_server.password not in logs and token not in logs
+
+
+def test_without_the_service_account_mount_the_container_stops_with_one_line(
+    bundle: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    os.chown(home, UID, UID)
+    c = Container(
+        bundle, tmp_path, f"{tmp_path.name}-nosa"[-60:], ["run", "--repo", "/var/lib/gitflagger/repo"],
+        {"HOME": "/var/lib/gitflagger", "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+         "KUBERNETES_SERVICE_PORT": "1"},
+        [bind("/var/lib/gitflagger", home, read_only=False)],
+    )
+    try:
+        rc = c.start().wait(120)
+    finally:
+        c.remove()
+    out = c.log.read_text()
+    assert rc != 0
+    assert "cannot load in-cluster config" in out, out
+    assert "Traceback" not in out, out
