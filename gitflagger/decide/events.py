@@ -85,6 +85,9 @@ class Event:
     kind: EventKind
     severity: Severity
     message: str
+    muted: bool = False
+    """Recorded but never alerted on: a ``confirm-*`` gate with ``muteAlert: true`` said no
+    (Flagger's ``if !webhook.MuteAlert`` around its ``c.alert`` calls in ``scheduler_hooks.go``)."""
 
     @property
     def warning(self) -> bool:
@@ -93,5 +96,5 @@ class Event:
 
     @property
     def alerts(self) -> bool:
-        """Flagger alerts on a rollout's start and end and on every warning but the quiet kinds."""
-        return (self.warning or self.kind in NEWS) and self.kind not in QUIET
+        """Flagger alerts on a rollout's start and end and on every warning but the quiet and muted ones."""
+        return (self.warning or self.kind in NEWS) and self.kind not in QUIET and not self.muted

@@ -246,7 +246,7 @@ def _start_rollout(step: DecisionDraft, *, retry: bool = False) -> None:
             if step.phase is not Phase.WAITING:
                 step.set(canary_weight=0, failed_checks=0, iterations=0, mirrored=False)
                 step.enter(Phase.WAITING)
-                step.emit(msg.waiting_for_approval(names, name))
+                step.emit(msg.waiting_for_approval(names, name, answer.webhook.mute_alert))
             step.say(f"halt advancement, waiting for approval {name}")
             return
         step.emit(msg.confirm_rollout_passed(name))

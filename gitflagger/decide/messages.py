@@ -132,8 +132,10 @@ def manual_retry(n: Names) -> Event:
 # --- gates (scheduler_hooks.go) ------------------------------------------------------------
 
 
-def waiting_for_approval(n: Names, webhook: str) -> Event:
-    return warning(K.WAITING_APPROVAL, f"Halt {n.canary} advancement waiting for approval {webhook}")
+def waiting_for_approval(n: Names, webhook: str, muted: bool = False) -> Event:
+    """``muted``: the gate's ``muteAlert``; the Event is recorded, the alert is not sent."""
+    text = f"Halt {n.canary} advancement waiting for approval {webhook}"
+    return Event(K.WAITING_APPROVAL, Severity.WARN, text, muted=muted)
 
 
 def confirm_rollout_passed(webhook: str) -> Event:
@@ -153,20 +155,18 @@ def rollout_hook_failed(n: Names, webhook: str, error: str) -> Event:
     return warning(K.GATE_FAILED, f"Halt {n.canary} advancement external check {webhook} failed {error}")
 
 
-def waiting_for_traffic_increase(n: Names, webhook: str) -> Event:
-    return warning(
-        K.WAITING_APPROVAL, f"Halt {n.canary} advancement waiting for traffic increase approval {webhook}"
-    )
+def waiting_for_traffic_increase(n: Names, webhook: str, muted: bool = False) -> Event:
+    text = f"Halt {n.canary} advancement waiting for traffic increase approval {webhook}"
+    return Event(K.WAITING_APPROVAL, Severity.WARN, text, muted=muted)
 
 
 def confirm_traffic_increase_passed(webhook: str) -> Event:
     return info(K.GATE_PASSED, f"Confirm-traffic-increase check {webhook} passed")
 
 
-def waiting_for_promotion(n: Names, webhook: str) -> Event:
-    return warning(
-        K.WAITING_APPROVAL, f"Halt {n.canary} advancement waiting for promotion approval {webhook}"
-    )
+def waiting_for_promotion(n: Names, webhook: str, muted: bool = False) -> Event:
+    text = f"Halt {n.canary} advancement waiting for promotion approval {webhook}"
+    return Event(K.WAITING_APPROVAL, Severity.WARN, text, muted=muted)
 
 
 def confirm_promotion_passed(webhook: str) -> Event:

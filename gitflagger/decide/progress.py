@@ -176,7 +176,7 @@ def _confirm_promotion(step: DecisionDraft) -> bool:
         if not answer.ok:
             if step.phase is not Phase.WAITING_PROMOTION:
                 step.enter(Phase.WAITING_PROMOTION)
-                step.emit(msg.waiting_for_promotion(step.names, name))
+                step.emit(msg.waiting_for_promotion(step.names, name, answer.webhook.mute_alert))
             step.say(f"halt advancement, waiting for promotion approval {name}")
             return False
         step.emit(msg.confirm_promotion_passed(name))
@@ -195,7 +195,7 @@ def _canary(step: DecisionDraft) -> None:
         for answer in step.book.answers(WebhookType.CONFIRM_TRAFFIC_INCREASE):
             name = answer.webhook.name
             if not answer.ok:
-                step.emit(msg.waiting_for_traffic_increase(names, name))
+                step.emit(msg.waiting_for_traffic_increase(names, name, answer.webhook.mute_alert))
                 step.say(f"halt advancement, waiting for traffic increase approval {name}")
                 return
             step.emit(msg.confirm_traffic_increase_passed(name))

@@ -60,7 +60,7 @@ def _reworded(fn: Callable[..., Event]) -> Callable[..., Event]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Event:
         event = fn(*args, **kwargs)
-        return Event(event.kind, event.severity, "reworded: " + event.message[::-1])
+        return Event(event.kind, event.severity, "reworded: " + event.message[::-1], muted=event.muted)
 
     return wrapper
 
