@@ -31,7 +31,8 @@ without ``templateRef`` or ``query``, duplicate webhook names, a
 ``sessionAffinity.cookieName`` that is not a cookie name, newer Flagger's
 ``primaryCookieName`` and cookie attributes (not rendered yet, so refused rather
 than ignored), Flagger's extra mirror backends (``service.mirror``), a target
-other than a Deployment, and object names that are not RFC 1123 (they become file paths in
+other than a Deployment, the fields of :data:`gitflagger.model.refused.REFUSED`
+(acted on by Flagger, not by gitflagger), and object names that are not RFC 1123 (they become file paths in
 the config repo).
 
 ``spec.provider`` is read as text, the default (``default_provider``, the
@@ -64,6 +65,7 @@ from gitflagger.model.canary import (
 from gitflagger.model.documents import load_yaml_text
 from gitflagger.model.fields import Problems, describe, join
 from gitflagger.model.parse_analysis import parse_analysis
+from gitflagger.model.refused import refuse_unsupported
 
 API_VERSIONS = (V1BETA1, V1ALPHA3)
 
@@ -138,6 +140,7 @@ def _spec(p: Problems, spec: Mapping[str, Any], default_provider: str) -> Canary
     skip = p.boolean(spec, "skipAnalysis", path) or False
     suspend = p.boolean(spec, "suspend", path) or False
     revert = p.boolean(spec, "revertOnDeletion", path) or False
+    refuse_unsupported(p, spec)
     if target is None or service is None or analysis is None:
         return None
     return CanarySpec(
