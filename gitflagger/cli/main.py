@@ -29,6 +29,7 @@ from gitflagger.cli.simulate import simulate
 from gitflagger.cli.status import status
 from gitflagger.errors import GitflaggerError
 from gitflagger.loadtester.cli import loadtester_command
+from gitflagger.model.redact import redact_text
 
 USAGE_ERROR = 2
 FAILURE = 1
@@ -95,7 +96,7 @@ def _run(
 
 
 def _fail(message: str, code: int) -> int:
-    click.echo("error: " + " ".join(message.split()), err=True)
+    click.echo("error: " + redact_text(" ".join(message.split())), err=True)  # it may quote a URL
     return code
 
 

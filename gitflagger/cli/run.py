@@ -31,6 +31,7 @@ from gitflagger.engine.serving import Endpoint
 from gitflagger.engine.telemetry import Telemetry, configure_logging, logger
 from gitflagger.errors import PermanentError
 from gitflagger.model.canary import V1BETA1
+from gitflagger.model.redact import redact_text
 
 DEFAULT_METRICS_SERVER = "http://prometheus.istio-system:9090"
 LEASE_NAME = "gitflagger-leader"
@@ -190,7 +191,7 @@ def _run_controller(
         for outcome in outcomes:
             subject = outcome.decision.subject if outcome.decision else outcome.skipped or outcome.error
             commit = f" [{outcome.commit[:10]}]" if outcome.commit else ""
-            click.echo(f"{outcome.canary}: {subject}{commit}")
+            click.echo(redact_text(f"{outcome.canary}: {subject}{commit}"))
         return 1 if any(o.error and o.skipped != "invalid" for o in outcomes) else 0
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -246,9 +247,9 @@ def reconcile(canary: str, repo: RepoSettings, **opts: Any) -> int:
     if outcome.error:
         raise PermanentError(f"{canary}: {outcome.error}")
     assert outcome.decision is not None
-    click.echo(outcome.decision.subject)
-    for event in outcome.decision.events:
-        click.echo(f"  {'Warning' if event.warning else 'Normal'}: {event.message}")
+    click.echo(redact_text(outcome.decision.subject))
+    for event in outcome.decision.events:  # Events may quote a webhook's answer or URL: redacted
+        click.echo(f"  {'Warning' if event.warning else 'Normal'}: {redact_text(event.message)}")
     click.echo(f"commit: {outcome.commit or 'none (nothing changed)'}")
     return 0
 
@@ -268,9 +269,9 @@ def _print_preview(
     ctx = Context(cluster=kube, recorder=recorder, metrics_server=opts["metrics_server"],
                   apply_mode=ApplyMode(opts["apply_mode"]))
     result = preview(ctx, obj, recorder)
-    click.echo(f"# {canary}: {result.subject} (dry run: nothing recorded, applied or reported)")
+    click.echo(redact_text(f"# {canary}: {result.subject} (dry run: nothing recorded, applied or reported)"))
     for event in result.events:
-        click.echo(f"#   event: {event}")
+        click.echo(f"#   event: {redact_text(str(event))}")
     if result.actions:
         click.echo(f"#   actions: {', '.join(result.actions)}")
     if result.gates_assumed:

@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 from gitflagger.adapters.webhooks import RetryPolicy, display_url, post_json
 from gitflagger.decide.events import Severity
 from gitflagger.errors import TemporaryError
+from gitflagger.model.redact import redact_text
 
 
 def should_alert(alert_severity: str, event_severity: str) -> bool:
@@ -65,6 +66,12 @@ class ChatMessage:
     severity: Severity = Severity.INFO
     commit: StepCommit | None = None
     """The step's commit in the config repo: a "Commit" field linking to it."""
+
+    def __post_init__(self) -> None:
+        # The text and fields quote Events, which may quote a webhook's answer or URL; chat
+        # channels are widely read, so credentials are redacted here, before any service lays it out.
+        object.__setattr__(self, "text", redact_text(self.text))
+        object.__setattr__(self, "fields", tuple(Field(f.name, redact_text(f.value)) for f in self.fields))
 
     @property
     def subject(self) -> str:
