@@ -161,7 +161,8 @@ class Controller:
             self._count()
         self.memory.forget(ref)
         meta = obj.get("metadata") or {}
-        self.ctx.telemetry.forget(str(meta.get("name", "")), str(meta.get("namespace", "")))
+        target = ((obj.get("spec") or {}).get("targetRef") or {}).get("name") or meta.get("name", "")
+        self.ctx.telemetry.forget(str(target), str(meta.get("namespace", "")))
 
     def canaries(self) -> list[Obj]:
         with self._lock:

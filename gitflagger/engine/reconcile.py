@@ -193,7 +193,8 @@ def finish_one(
             p.canary.ref, error=fault(ctx, memory, p.canary_obj, "finishing the step", err, p.log)
         )
     memory.faults.pop(p.canary.ref, None)
-    ctx.telemetry.duration.labels(p.canary.name, p.canary.namespace).observe(time.monotonic() - p.started)
+    elapsed = time.monotonic() - p.started
+    ctx.telemetry.duration.labels(p.canary.target_name, p.canary.namespace).observe(elapsed)
     return outcome
 
 
@@ -345,7 +346,7 @@ def _export(ctx: Context, canary: Canary, before: State, plan: Plan) -> None:
     t.observe_outcome(canary, before.phase, decision.state.phase)
     for name, result in plan.step.metrics.items():
         if result.outcome is MetricOutcome.VALUE and result.value is not None:
-            t.metric_analysis.labels(canary.name, canary.namespace, name).set(result.value)
+            t.metric_analysis.labels(canary.target_name, canary.namespace, name).set(result.value)
 
 
 def _invalid(

@@ -28,6 +28,17 @@ from gitflagger.model.status import Phase
 
 STATUS_RUNNING, STATUS_SUCCEEDED, STATUS_FAILED = 0, 1, 2
 """``flagger_canary_status`` values, as Flagger sets them (everything not running or failed reads 1)."""
+ANALYSIS_COMPLETED, ANALYSIS_SKIPPED = "completed", "skipped"
+"""``analysis_status`` of ``flagger_canary_successes_total``/``failures_total``: Flagger counts a
+promotion under ``skipAnalysis`` as ``skipped``, every other end as ``completed``."""
+LOG_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+"""``--log-level`` values: Flagger's (zap's) names; ``warning`` is what Flagger's help text says."""
 
 
 class Telemetry:
@@ -68,13 +79,13 @@ class Telemetry:
         self.successes = Counter(
             "flagger_canary_successes",
             "Total number of canary successes",
-            ["name", "namespace", "deployment_strategy"],
+            ["name", "namespace", "deployment_strategy", "analysis_status"],
             registry=r,
         )
         self.failures = Counter(
             "flagger_canary_failures",
             "Total number of canary failures",
-            ["name", "namespace", "deployment_strategy"],
+            ["name", "namespace", "deployment_strategy", "analysis_status"],
             registry=r,
         )
         self.commits = Counter(
@@ -129,7 +140,7 @@ class Telemetry:
             status = STATUS_RUNNING
         elif phase is Phase.FAILED:
             status = STATUS_FAILED
-        self.status.labels(canary.name, ns).set(status)
+        self.status.labels(canary.target_name, ns).set(status)
         self.weight.labels(canary.primary_name, ns).set(primary)
         self.weight.labels(canary.target_name, ns).set(weight)
 
@@ -139,12 +150,14 @@ class Telemetry:
             return
         strategy = canary.spec.analysis.strategy.value
         if after is Phase.SUCCEEDED:
-            self.successes.labels(canary.name, canary.namespace, strategy).inc()
+            status = ANALYSIS_SKIPPED if canary.spec.skip_analysis else ANALYSIS_COMPLETED
+            self.successes.labels(canary.target_name, canary.namespace, strategy, status).inc()
         elif after is Phase.FAILED:
-            self.failures.labels(canary.name, canary.namespace, strategy).inc()
+            self.failures.labels(canary.target_name, canary.namespace, strategy, ANALYSIS_COMPLETED).inc()
 
     def forget(self, name: str, namespace: str) -> None:
-        """Drop the gauges of a deleted Canary, so a dashboard does not show it forever."""
+        """Drop the gauges of a deleted Canary (``name`` is its target's, as the series are labelled),
+        so a dashboard does not show it forever."""
         with contextlib.suppress(KeyError):
             self.status.remove(name, namespace)
 

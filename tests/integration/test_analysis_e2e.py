@@ -212,13 +212,15 @@ def test_real_prometheus_data_promotes_a_good_release_and_rolls_back_a_bad_one_w
     assert sample(samples, "flagger_canary_total", namespace=ns) == 2
     assert (
         sample(
-            samples, "flagger_canary_successes_total", name="good", namespace=ns, deployment_strategy="canary"
+            samples, "flagger_canary_successes_total", name="good", namespace=ns,
+            deployment_strategy="canary", analysis_status="completed",
         )
         == 1
     )
     assert (
         sample(
-            samples, "flagger_canary_failures_total", name="bad", namespace=ns, deployment_strategy="canary"
+            samples, "flagger_canary_failures_total", name="bad", namespace=ns,
+            deployment_strategy="canary", analysis_status="completed",
         )
         == 1
     )

@@ -102,7 +102,8 @@ def test_a_failing_release_halts_each_interval_then_rolls_back_at_the_threshold(
     assert "podinfo.test: halt advancement, success rate 69.17% < 99%" in world.subjects()
     assert world.ctx.telemetry.registry.get_sample_value(
         "flagger_canary_failures_total",
-        {"name": "podinfo", "namespace": "test", "deployment_strategy": "canary"},
+        {"name": "podinfo", "namespace": "test", "deployment_strategy": "canary",
+         "analysis_status": "completed"},
     ) == 1.0
 
 
