@@ -330,7 +330,7 @@ def test_a_value_set_renders_what_it_says(values: dict[str, Any], check: Check) 
 def test_the_namespaced_mode_grants_nothing_cluster_wide() -> None:
     objects = template(CHART, {**BASE, "namespace": "apps"}, namespace="apps")
     assert "--namespace=$(POD_NAMESPACE)" in controller_args(objects)
-    assert not kinds(objects) & {"ClusterRole", "ClusterRoleBinding"}
+    assert not kinds(objects) & {"ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy"}
     role = find(objects, "Role", "gitflagger")
     assert role["metadata"]["namespace"] == "apps"
     assert find(objects, "RoleBinding", "gitflagger")["subjects"] == [
