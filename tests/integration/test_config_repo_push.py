@@ -239,7 +239,7 @@ def test_a_dry_run_against_a_remote_pushes_nothing(
 
     result = CliRunner().invoke(cli, [*args, "--repo-cache", str(tmp_path / "cache"), "--dry-run"])
 
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # a diff, as `flux diff` says it
     assert "+++ b/local/test/podinfo/canary.yaml" in result.stdout
     assert result.stdout.splitlines()[-1] == f"dry run: nothing recorded in {git_repo.ssh} (main)"
     assert git_server.head(git_repo.path.name) == before
