@@ -8,9 +8,11 @@ kubectl's loading rules (client-go's ``clientcmd``), in order:
    file that sets ``current-context`` wins that too (the Python client alone would let
    the last one win, so :func:`find_cluster` picks it here).
 3. ``~/.kube/config`` when it exists (and ``$KUBECONFIG`` is unset or empty).
-4. The pod's service account (in-cluster config) only when none of those exists:
-   ``$KUBERNETES_SERVICE_HOST`` and ``$KUBERNETES_SERVICE_PORT`` are set and the
-   service account token is mounted (client-go's ``inClusterClientConfig.Possible``).
+4. The pod's service account (in-cluster config) only when none of those exists and
+   ``$KUBERNETES_SERVICE_HOST`` and ``$KUBERNETES_SERVICE_PORT`` are set. Without a mounted
+   token that fails naming the token file, except for a command that can do without a
+   cluster (``dashboard``), which then needs the token to be there (client-go's
+   ``inClusterClientConfig.Possible``).
 
 ``--context`` picks a context of the merged kubeconfig; it needs a kubeconfig.
 """
@@ -87,15 +89,17 @@ def find_cluster(
             return ClusterSource("~/.kube/config", files, context or _current_context(files))
     if context is not None:
         raise PermanentError(f"--context {context} needs a kubeconfig, and none was found: {looked}")
-    if not (env.get("KUBERNETES_SERVICE_HOST") and env.get("KUBERNETES_SERVICE_PORT")):
-        pod = "not in a pod ($KUBERNETES_SERVICE_HOST/_PORT unset)"
-    elif not token_file.is_file():
-        pod = f"no service account token at {token_file}"
-    else:
-        return ClusterSource(IN_CLUSTER)
+    if env.get("KUBERNETES_SERVICE_HOST") and env.get("KUBERNETES_SERVICE_PORT"):
+        # In a pod. A command that needs the cluster tries the service account and, without a
+        # mounted token, fails naming it; one that can do without (dashboard) needs the token.
+        if required or token_file.is_file():
+            return ClusterSource(IN_CLUSTER)
+        return None
     if not required:
         return None
-    raise PermanentError(f"no cluster found: no --kubeconfig, {looked}, and {pod}")
+    raise PermanentError(
+        f"no cluster found: no --kubeconfig, {looked}, and not in a pod ($KUBERNETES_SERVICE_HOST unset)"
+    )
 
 
 def _current_context(files: tuple[str, ...]) -> str | None:
