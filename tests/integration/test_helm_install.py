@@ -2,12 +2,16 @@
 
 The chart is installed for real (its ServiceAccount, ClusterRoles, bindings, leader-election Role,
 admission policy, Deployment and Service; the CRDs are the testbed's, so ``crd.create=false``).
-The testbed's nodes are kwok's: the Deployment's pod runs no process. So the controller runs
-here, as ``gitflagger run`` with what the kubelet would give the pod: the arguments and
-environment of the installed Deployment (read back with ``helm get manifest``), its Secret
-volumes written to local directories at the paths the arguments name, and a token of the
-chart's ServiceAccount (reached through ``$KUBECONFIG``, not ``--kubeconfig``). The rollout
-must then run under the chart's RBAC, with its flags, from initialization to promotion.
+The testbed's nodes are kwok's, whose pods run no process, so the test does the kubelet's part:
+it runs the image from ``make image`` under runc (tests/integration/image_support.py) as the
+installed Deployment's container, read back with ``helm get manifest``: its arguments and
+environment, its Secret volumes and emptyDirs at their mount paths, the chart's ServiceAccount
+token, CA and namespace at the in-cluster path with KUBERNETES_SERVICE_HOST/PORT, so the
+in-cluster configuration connects. Two arguments change, both for the loopback testbed:
+``--metrics-addr`` binds 127.0.0.1 on a free port (the host's network is shared) and
+``--allow-insecure-http`` lets the git credentials go to the git server's plain-HTTP listener.
+The rollout must then run under the chart's RBAC, with its flags, from initialization to
+promotion, and the pod's probes answer.
 """
 
 # ruff: noqa: F811 -- pytest fixtures are imported from controller_support and named as parameters
@@ -15,9 +19,7 @@ from __future__ import annotations
 
 import base64
 import os
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,10 +36,11 @@ from tests.integration.controller_support import (  # noqa: F401 (fixtures)
     wait_for,
     world,
 )
+from tests.integration.image_support import SA_DIR, UID, Container, bind, owned_dir, probe, unpack
 from tests.integration.test_deploy_rbac import Installed, admin, service_account_token  # noqa: F401
 from tests.testbed.cluster import Cluster
 from tests.testbed.gitserver import GitServer, RepoUrls
-from tests.testbed.prometheus import Prometheus
+from tests.testbed.prometheus import Prometheus, free_port
 from tests.unit.charts.chart_support import CHART, bin_dir
 from tests.unit.deploy.kube_http import KubeHttp
 
@@ -125,24 +128,47 @@ def release(
         helm(cluster, home, "uninstall", RELEASE, "-n", namespace, "--wait")
 
 
-def kubelet_view(
-    admin: KubeHttp, namespace: str, pod: dict[str, Any], root: Path
-) -> tuple[list[str], dict[str, str]]:
-    """The container's arguments and environment as the kubelet would give them, with each
-    Secret volume written under ``root`` and every path into a volume moved there."""
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return unpack(tmp_path_factory.mktemp("image"))
+
+
+def secret_files(admin: KubeHttp, namespace: str, name: str) -> dict[str, bytes]:
+    data = admin.ok("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")["data"]
+    return {key: base64.b64decode(value) for key, value in data.items()}
+
+
+def as_the_kubelet(
+    admin: KubeHttp, cluster: Cluster, namespace: str, pod: dict[str, Any], root: Path
+) -> tuple[list[str], dict[str, str], list[dict[str, Any]]]:
+    """The container's arguments, environment and mounts as the kubelet would give them."""
     container = pod["containers"][0]
     volumes = {v["name"]: v for v in pod["volumes"]}
-    moved: dict[str, str] = {}
+    mounts: list[dict[str, Any]] = []
     for mount in container["volumeMounts"]:
-        local = root / mount["name"]
-        local.mkdir(parents=True)
         source = volumes[mount["name"]]
-        if "secret" in source:
-            data = admin.ok("GET", f"/api/v1/namespaces/{namespace}/secrets/{source['secret']['secretName']}")
-            for key, value in data["data"].items():
-                (local / key).write_bytes(base64.b64decode(value))
-        moved[mount["mountPath"]] = str(local)
-    env: dict[str, str] = {}
+        if "secret" in source:  # defaultMode 0440, group-readable through fsGroup
+            files = secret_files(admin, namespace, source["secret"]["secretName"])
+            path = owned_dir(root / mount["name"], files, source["secret"]["defaultMode"])
+        else:
+            assert "emptyDir" in source, source
+            path = root / mount["name"]
+            path.mkdir(parents=True)
+            os.chown(path, UID, UID)
+        mounts.append(bind(mount["mountPath"], path, read_only=bool(mount.get("readOnly"))))
+    token = service_account_token(admin, namespace)
+    assert cluster.pki is not None and cluster.ports is not None
+    sa = owned_dir(
+        root / "serviceaccount",
+        {
+            "token": token.encode(),
+            "ca.crt": Path(cluster.pki.ca.cert).read_bytes(),
+            "namespace": namespace.encode(),
+        },
+        0o444,
+    )
+    mounts.append(bind(SA_DIR, sa, read_only=True))
+    env = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(cluster.ports.apiserver)}
     for var in container["env"]:
         ref = var.get("valueFrom", {})
         if "value" in var:
@@ -153,21 +179,9 @@ def kubelet_view(
             ]
         else:
             key = ref["secretKeyRef"]
-            data = admin.ok("GET", f"/api/v1/namespaces/{namespace}/secrets/{key['name']}")
-            env[var["name"]] = base64.b64decode(data["data"][key["key"]]).decode()
-
-    def local(value: str) -> str:
-        for mount_path, path in sorted(moved.items(), key=lambda m: -len(m[0])):
-            if value == mount_path or value.startswith(mount_path + "/"):
-                return path + value[len(mount_path) :]
-        return value
-
-    def local_arg(arg: str) -> str:
-        flag, eq, value = arg.partition("=")
-        return f"{flag}={local(value)}" if eq else arg
-
-    args = [local_arg(a).replace("$(POD_NAMESPACE)", namespace) for a in container["args"]]
-    return args, {k: local(v) for k, v in env.items()}
+            env[var["name"]] = secret_files(admin, namespace, key["name"])[key["key"]].decode()
+    args = [a.replace("$(POD_NAMESPACE)", namespace) for a in container["args"]]
+    return args, env, mounts
 
 
 def test_helm_install_runs_a_rollout_under_the_charts_account_and_arguments(
@@ -178,6 +192,7 @@ def test_helm_install_runs_a_rollout_under_the_charts_account_and_arguments(
     world: str,
     release: list[dict[str, Any]],
     git_repo: RepoUrls,
+    bundle: Path,
     tmp_path: Path,
 ) -> None:
     ns, app = namespace, world
@@ -194,57 +209,50 @@ def test_helm_install_runs_a_rollout_under_the_charts_account_and_arguments(
     deployment = admin.ok("GET", f"/apis/apps/v1/namespaces/{ns}/deployments/gitflagger")
     pod = deployment["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "gitflagger"
-    args, env = kubelet_view(admin, ns, pod, tmp_path / "pod")
-    assert args[0] == "run" and "--leader-elect" in args and env["GITFLAGGER_GIT_USERNAME"]
-
-    kubeconfig = tmp_path / "sa-kubeconfig"
-    assert cluster.pki is not None
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: pod\n"
-        f"clusters:\n- name: testbed\n  cluster:\n    server: {cluster.api_url}\n"
-        f"    certificate-authority: {cluster.pki.ca.cert}\n"
-        f"users:\n- name: pod\n  user:\n    token: {service_account_token(admin, ns)}\n"
-        "contexts:\n- name: pod\n  context: {cluster: testbed, user: pod}\n"
+    assert pod["securityContext"]["runAsUser"] == UID  # the image's own user
+    args, env, mounts = as_the_kubelet(admin, cluster, ns, pod, tmp_path / "pod")
+    assert args[0] == "run" and "--leader-elect" in args and "--metrics-addr=:8080" in args
+    assert env["GITFLAGGER_GIT_USERNAME"] and "SLACK_URL" not in env
+    port = free_port()
+    args = [f"--metrics-addr=127.0.0.1:{port}" if a == "--metrics-addr=:8080" else a for a in args]
+    container = Container(
+        bundle,
+        tmp_path,
+        f"{tmp_path.name}-helm"[-60:],
+        [*args, "--allow-insecure-http"],
+        env,
+        [
+            *mounts,
+            {
+                "destination": "/tmp",
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": ["nosuid", "nodev", "mode=1777", "size=128m"],
+            },
+        ],
     )
-    # Loopback only: no metrics port; the git server speaks plain HTTP on loopback.
-    args = [a for a in args if not a.startswith("--metrics-addr")] + [
-        "--metrics-addr",
-        "",
-        "--allow-insecure-http",
-    ]
-    process_env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")},
-        **env,
-        "KUBECONFIG": str(kubeconfig),
-    }
-    Path(env["HOME"]).mkdir(parents=True, exist_ok=True)
-    log = tmp_path / "controller.log"
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gitflagger"), *args],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=process_env,
-            start_new_session=True,
-        )
+
+    def alive() -> bool:
+        assert container.proc is not None and container.proc.poll() is None, container.log.read_text()[-3000:]
+        return True
 
     def reached(want: str) -> bool:
-        assert proc.poll() is None, f"the controller exited: {log.read_text()[-2000:]}"
-        return phase(kube, app) == want
+        return alive() and phase(kube, app) == want
 
+    url = f"http://127.0.0.1:{port}"
     try:
+        container.start()
+        wait_for("/readyz", lambda: alive() and probe(url + "/readyz") == 200, 180, 0.2)
+        assert probe(url + "/healthz") == 200
         wait_for("initialization", lambda: reached("Initialized"), 180)
         set_image(kube, app, "6.0.1")
         wait_for("the promotion", lambda: reached("Succeeded"), 300, 1)
         # It led under the chart's leader-election Role, as the pod it stands for ($POD_NAME).
         lease = admin.ok("GET", f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/gitflagger-leader")
         assert lease["spec"]["holderIdentity"].startswith("gitflagger-0"), lease["spec"]
-    except BaseException:
-        print(log.read_text()[-4000:])
-        raise
+        container.signal("TERM")
+        rc = container.wait(pod["terminationGracePeriodSeconds"])
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(60)
-    assert proc.returncode == 0, log.read_text()[-4000:]
+        container.remove()
+    assert rc == 0, container.log.read_text()[-3000:]
     assert_one_clean_release(git_repo.path, app)
