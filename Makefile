@@ -57,4 +57,4 @@ bench-quick: venv ## Small benchmarks (< 2 minutes)
 	$(BIN)/python -m tests.bench --quick --report bench-report.json
 
 clean: ## Remove the virtualenv and caches (not the testbed build cache)
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis demo-out bench-report.json
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis demo-out bench-report.json dist

@@ -24,7 +24,8 @@ done
 key=$(printf '%s %s %s' "$SUITE" "$MIRROR" "$BASE_PACKAGES" | sha256sum | cut -c1-12)
 BASE=localhost/gitflagger-base:$SUITE-$key
 mkdir -p "$CACHE" "$(dirname "$OUT")"
-runroot=${TMPDIR:-/tmp}/gitflagger-buildah-$(id -u)
+# buildah keeps locks and mounts in a run directory; one per layer store.
+runroot=${TMPDIR:-/tmp}/gitflagger-buildah-$(id -u)-$(printf %s "$CACHE" | sha256sum | cut -c1-8)
 bah() { buildah --root "$CACHE/storage" --runroot "$runroot" --storage-driver overlay "$@"; }
 start=$SECONDS
 
