@@ -17,8 +17,14 @@ from gitflagger import killswitch
 from gitflagger.adapters.git import FileDiff, RecordedStep, RepoSettings
 from gitflagger.adapters.git.pack import bound_pack_windows
 from gitflagger.adapters.kube import KubeCluster, LeaderElector
-from gitflagger.adapters.notifiers import Slack
 from gitflagger.cli.diffs import print_diffs
+from gitflagger.cli.flagger_flags import (
+    FLAGGER_EPILOG,
+    flagger_options,
+    global_notifier,
+    labelling,
+    log_level,
+)
 from gitflagger.cli.history import canary_ref
 from gitflagger.cli.kube_flags import kube_flags
 from gitflagger.cli.mesh import mesh_provider_option
@@ -66,14 +72,10 @@ def analysis_options(func: Callable[..., Any]) -> Callable[..., Any]:
                          show_default=True,
                          help="ssa: gitflagger applies; git-only: Flux or Argo CD applies the repo."),
             click.option("--event-webhook", default=None, help="URL that receives every event (Flagger's)."),
-            click.option("--slack-url", default=None, envvar="SLACK_URL",
-                         help="Slack incoming webhook for alerts (or $SLACK_URL)."),
-            click.option("--slack-channel", default="general", show_default=True),
-            click.option("--slack-user", default="gitflagger", show_default=True),
         ]
     ):
         func = option(func)
-    return func
+    return flagger_options(func)
 
 
 def build_context(kube: KubeCluster, repo: RepoSettings, opts: dict[str, Any]) -> Context:
@@ -84,18 +86,18 @@ def build_context(kube: KubeCluster, repo: RepoSettings, opts: dict[str, Any]) -
     pass and pushed with the pass's steps.
     """
     recorder = repo.recorder()
-    notifier = None
-    if opts.get("slack_url"):
-        notifier = Slack(opts["slack_url"], channel=opts["slack_channel"], username=opts["slack_user"])
     return Context(
         cluster=kube,
         recorder=recorder,
         metrics_server=opts["metrics_server"],
         telemetry=Telemetry(mesh_provider=opts["mesh_provider"]),
-        reporting=Reporting(event_webhook=opts.get("event_webhook"), notifier=notifier),
+        reporting=Reporting(event_webhook=opts.get("event_webhook"), notifier=global_notifier(opts),
+                            cluster_name=opts["cluster_name"]),
         intents=recorder.intents(),
         apply_mode=ApplyMode(opts["apply_mode"]),
         mesh_provider=opts["mesh_provider"],
+        labelling=labelling(opts),
+        no_cross_namespace_refs=opts["no_cross_namespace_refs"],
     )
 
 
@@ -146,7 +148,7 @@ Examples:
   gitflagger run --namespace test --repo ./config.git --once
   gitflagger run --repo ./config.git --leader-elect --metrics-addr :8080
   gitflagger run --repo ./config.git --dry-run          # print what every Canary's next step would change
-""" + REPO_EPILOG
+""" + FLAGGER_EPILOG + REPO_EPILOG
 )
 @cluster_options
 @click.option("--namespace", "-n", default=None, help="Watch one namespace (all when omitted).")
@@ -166,7 +168,7 @@ def run(repo: RepoSettings, **opts: Any) -> int:
     something), applied with server-side apply, and reported on the Canary's
     status and Events. Exits non-zero when leadership is lost.
     """
-    configure_logging()
+    configure_logging(level=log_level(opts))
     killswitch.check()
     after_pass = tune_memory() if not opts["dry_run"] and not opts["once"] else None
     kube = connect(opts)
@@ -231,7 +233,7 @@ Examples:
               "Exit 1 when there is a diff, 0 when there is none.")
 def reconcile(canary: str, repo: RepoSettings, **opts: Any) -> int:
     """Run one step of the Canary NS/NAME now, whatever its schedule says."""
-    configure_logging()
+    configure_logging(level=log_level(opts))
     namespace, _, name = canary.partition("/")
     kube = connect(opts)
     obj = kube.get(V1BETA1, "Canary", namespace, name)
@@ -267,7 +269,8 @@ def _print_preview(
     # A read-only context: the dry-run recorder writes nothing, and there is no intents store
     # that could acknowledge anything.
     ctx = Context(cluster=kube, recorder=recorder, metrics_server=opts["metrics_server"],
-                  apply_mode=ApplyMode(opts["apply_mode"]))
+                  apply_mode=ApplyMode(opts["apply_mode"]), labelling=labelling(opts),
+                  no_cross_namespace_refs=opts["no_cross_namespace_refs"])
     result = preview(ctx, obj, recorder)
     click.echo(redact_text(f"# {canary}: {result.subject} (dry run: nothing recorded, applied or reported)"))
     for event in result.events:

@@ -25,6 +25,7 @@ from gitflagger.engine.ports import ClusterPort, IntentPort, RecordPort
 from gitflagger.engine.report import Reporting
 from gitflagger.engine.telemetry import Telemetry
 from gitflagger.model.canary import DEFAULT_PROVIDER
+from gitflagger.render.names import FLAGGER_LABELLING, Labelling
 
 
 class ApplyMode(StrEnum):
@@ -55,6 +56,11 @@ class Context:
     apply_mode: ApplyMode = ApplyMode.SSA
     mesh_provider: str = DEFAULT_PROVIDER
     """The router of Canaries without ``spec.provider`` (``--mesh-provider``)."""
+    labelling: Labelling = FLAGGER_LABELLING
+    """Selector labels and copied label prefixes (``--selector-labels``, ``--include-label-prefix``)."""
+    no_cross_namespace_refs: bool = False
+    """Refuse metric template and alert provider references into another namespace
+    (``--no-cross-namespace-refs``)."""
     clock: Callable[[], datetime] = _utc_now
     guard: Callable[[], None] = _always_leading
     """Called right before each write of a step; raises ``LeadershipLost`` to stop it. A controller

@@ -16,7 +16,7 @@ from gitflagger.adapters.git import RecordedStep
 from gitflagger.decide import Decision, MetricResult, Observation, decide, metrics_due
 from gitflagger.model.canary import Canary
 from gitflagger.model.status import State
-from gitflagger.render import Manifest, WorkloadInputs, render
+from gitflagger.render import FLAGGER_LABELLING, Labelling, Manifest, WorkloadInputs, render
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,22 @@ class Plan:
     step: RecordedStep
 
 
-def plan_step(canary: Canary, state: State, observation: Observation, inputs: WorkloadInputs) -> Plan:
+def plan_step(
+    canary: Canary,
+    state: State,
+    observation: Observation,
+    inputs: WorkloadInputs,
+    labelling: Labelling = FLAGGER_LABELLING,
+) -> Plan:
     """Decide and render one step; the commit carries only the metrics the step actually judged."""
     decision = decide(canary, state, observation)
-    manifests = render(canary, inputs, decision)
+    manifests = render(
+        canary,
+        inputs,
+        decision,
+        include_label_prefixes=labelling.include_label_prefixes,
+        selector_labels=labelling.selector_labels,
+    )
     analysed = set(metrics_due(canary, state, observation))
     step = RecordedStep(
         canary=canary,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitflagger.decide import WebhookResult, gates_due
+from gitflagger.engine.cross_namespace import check_namespace_refs
 from gitflagger.engine.observe import first_look, measure, read_live
 from gitflagger.engine.plan import plan_step
 from gitflagger.engine.ports import RecordPort
@@ -58,6 +59,8 @@ def preview(ctx: Context, canary_obj: Mapping[str, Any], dry_run: RecordPort) ->
     """Decide and render the Canary's next step; diff it against the repo head (through the
     ``dry_run`` recorder, which must write nothing) and against the live objects."""
     canary = parse_canary(canary_obj, default_provider=ctx.mesh_provider)
+    if ctx.no_cross_namespace_refs:
+        check_namespace_refs(canary_obj, canary)
     state = State.from_status(canary_obj.get("status"))
     live = read_live(ctx.cluster, canary)
     pending = ctx.intents.read(canary.ref) if ctx.intents is not None else None
@@ -67,7 +70,7 @@ def preview(ctx: Context, canary_obj: Mapping[str, Any], dry_run: RecordPort) ->
     assumed = [hook.name for kind in due for hook in canary.spec.analysis.webhooks_of(kind)]
     answers = {name: WebhookResult(name, ok=True, message=NOT_CALLED) for name in assumed}
     seen = dataclasses.replace(seen, webhooks={**seen.webhooks, **answers})
-    plan = plan_step(canary, state, seen, live.inputs())
+    plan = plan_step(canary, state, seen, live.inputs(), ctx.labelling)
     decision = plan.decision
 
     dry_run.record(plan.step)

@@ -43,6 +43,7 @@ from gitflagger.engine.apply import Applied, apply_step, weights_mismatch
 from gitflagger.engine.context import ApplyMode as ApplyMode
 from gitflagger.engine.context import CanaryMemory as CanaryMemory
 from gitflagger.engine.context import Context as Context
+from gitflagger.engine.cross_namespace import check_namespace_refs
 from gitflagger.engine.faults import report_fault
 from gitflagger.engine.observe import (
     Live,
@@ -151,6 +152,8 @@ def prepare_one(ctx: Context, canary_obj: Mapping[str, Any], memory: CanaryMemor
         try:
             canary = parse_canary(canary_obj, default_provider=ctx.mesh_provider)
             check_routing(canary)
+            if ctx.no_cross_namespace_refs:
+                check_namespace_refs(canary_obj, canary)
         except ValidationError as err:
             return _invalid(ctx, memory, canary_obj, ref, err, log)
         memory.invalid.pop(ref, None)
@@ -239,7 +242,7 @@ def _prepare(
     seen = measure(ctx.cluster, canary, state, seen, ctx.metrics_server)
     seen = check_providers_while_initializing(ctx.cluster, canary, state, seen, ctx.metrics_server)
     seen = ask_gates(canary, state, seen)
-    plan = plan_step(canary, state, seen, live.inputs())
+    plan = plan_step(canary, state, seen, live.inputs(), ctx.labelling)
     log = log.bind(step=plan.decision.state.step)
     alerts = ctx.alerting.resolve(canary, log)
 

@@ -8,9 +8,10 @@ Flagger: a Slack outage must not stall a release.
 
 Alerts follow Flagger's choice of what is worth a message: the start of a
 rollout, its end (promoted or failed), and every warning (halts, timeouts),
-each at its severity, to every ``analysis.alerts`` provider that wants it and
-to the global ``--slack-url`` notifier. The choice reads each event's kind and
-severity (:attr:`Event.alerts`), never its text.
+each at its severity, to every ``analysis.alerts`` provider that wants it, or,
+for a Canary without ``analysis.alerts``, to the global notifier (``--slack-url``
+or ``--msteams-url``), as Flagger's controller does. The choice reads each
+event's kind and severity (:attr:`Event.alerts`), never its text.
 """
 
 from __future__ import annotations
@@ -120,8 +121,8 @@ def _alerts(
     fields = canary_fields(canary, cluster=reporting.cluster_name)
     step_commit = StepCommit(commit) if commit else None
     targets: list[tuple[str, str, Notifier]] = []
-    if reporting.notifier is not None:
-        targets.append(("--slack-url", "info", reporting.notifier))
+    if reporting.notifier is not None and not canary.spec.analysis.alerts:
+        targets.append(("global", "info", reporting.notifier))  # as Flagger: only without analysis.alerts
     targets += [(alert.name, alert.severity, alert.notifier) for alert in alerts]
     for event in worth:
         message = ChatMessage(

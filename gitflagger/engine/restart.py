@@ -104,7 +104,14 @@ def _check_one(ctx: Context, obj: Obj, canary: Canary, log: Any) -> Obj | None:
     )
     live = read_live(ctx.cluster, canary)
     seen = first_look(canary, live, ctx.clock(), None)
-    step = RecordedStep(canary, decision, render(canary, live.inputs(), decision), seen.revision, seen.now)
+    manifests = render(
+        canary,
+        live.inputs(),
+        decision,
+        include_label_prefixes=ctx.labelling.include_label_prefixes,
+        selector_labels=ctx.labelling.selector_labels,
+    )
+    step = RecordedStep(canary, decision, manifests, seen.revision, seen.now)
     ctx.guard()
     result = ctx.recorder.record(step)
     ctx.recorder.flush()  # pushed before the status names it

@@ -20,7 +20,7 @@ a Canary read from files) renders no owner references rather than invented ones.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +34,13 @@ from gitflagger.render.configs import (
     select_configs,
     tracked_configs,
 )
-from gitflagger.render.names import primary_name, selector_label
+from gitflagger.render.names import (
+    FLAGGER_LABELLING,
+    SELECTOR_LABELS,
+    Labelling,
+    primary_name,
+    selector_label,
+)
 from gitflagger.render.routers import check_routing
 from gitflagger.render.routers.services import services
 from gitflagger.render.workload import (
@@ -46,7 +52,7 @@ from gitflagger.render.workload import (
 )
 from gitflagger.render.yaml import dump_canonical, strip_noise
 
-__all__ = ["Manifest", "WorkloadInputs", "owner_references", "render"]
+__all__ = ["FLAGGER_LABELLING", "Labelling", "Manifest", "WorkloadInputs", "owner_references", "render"]
 
 _HPA_KIND = "HorizontalPodAutoscaler"
 
@@ -121,6 +127,7 @@ def render(
     decision: Decision,
     *,
     include_label_prefixes: Iterable[str] = (),
+    selector_labels: Sequence[str] = SELECTOR_LABELS,
 ) -> tuple[Manifest, ...]:
     """Every manifest for this step of ``canary``, in apply order.
 
@@ -129,7 +136,8 @@ def render(
     it keeps ``inputs.primary_template`` and ``inputs.primary_configs``.
     ``include_label_prefixes`` is Flagger's ``-include-label-prefix``: which
     labels and annotations of the target are copied to the primary (none by
-    default, ``*`` for all).
+    default, ``*`` for all); ``selector_labels`` is ``-selector-labels``: the
+    target selector labels looked for, in order (:class:`Labelling`).
 
     Raises :class:`PermanentError` for a target the user must fix (no selector
     label, unsupported kinds), a :class:`ValidationError` naming the field
@@ -142,7 +150,7 @@ def render(
     namespace = canary.namespace
     prefixes = tuple(include_label_prefixes)
     owners = owner_references(canary)
-    label, value = selector_label(target)
+    label, value = selector_label(target, selector_labels)
     primary_value = primary_name(value)
 
     if decision.primary_from_target:
@@ -153,7 +161,7 @@ def render(
         tracked = tracked_configs(template, inputs.configmaps, inputs.secrets)
         configs = select_configs(tracked, inputs.configmaps, inputs.secrets)
         primary_template = primary_template_from_target(
-            target, label=label, label_value=primary_value, tracked=tracked
+            target, label=label, label_value=primary_value, tracked=tracked, selector_labels=selector_labels
         )
     else:
         if inputs.primary_template is None:

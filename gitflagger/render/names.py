@@ -22,7 +22,8 @@ The pod selector is the first of ``app``, ``name`` and ``app.kubernetes.io/name`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from gitflagger.errors import PermanentError
@@ -48,24 +49,46 @@ def canary_service_name(service: str) -> str:
     return f"{service}{CANARY_SUFFIX}"
 
 
-def selector_label(deployment: Mapping[str, Any]) -> tuple[str, str]:
+@dataclass(frozen=True)
+class Labelling:
+    """The controller's choice of labels, as Flagger's ``-selector-labels`` and ``-include-label-prefix``.
+
+    ``selector_labels``: the pod-selector labels looked for on a target, in
+    order; the first one found gets the ``-primary`` suffix on the primary.
+    ``include_label_prefixes``: which target labels and annotations are copied
+    to the primary Deployment, HPA and config copies (none by default, ``*`` all).
+    A controller and ``reconcile`` must use the same choice, or they would render
+    two different primaries for one Canary.
+    """
+
+    selector_labels: tuple[str, ...] = SELECTOR_LABELS
+    include_label_prefixes: tuple[str, ...] = ()
+
+
+FLAGGER_LABELLING = Labelling()
+"""Flagger's defaults: ``app,name,app.kubernetes.io/name`` and no prefixes."""
+
+
+def selector_label(
+    deployment: Mapping[str, Any], selector_labels: Sequence[str] = SELECTOR_LABELS
+) -> tuple[str, str]:
     """``(label, value)`` of the target's pod selector that Flagger routes by.
 
     >>> selector_label({"spec": {"selector": {"matchLabels": {"app": "podinfo"}}}})
     ('app', 'podinfo')
 
     Raises :class:`PermanentError` naming the Deployment when none of
-    :data:`SELECTOR_LABELS` is present: nothing can be routed until the user
-    changes the selector.
+    ``selector_labels`` (``--selector-labels``) is present: nothing can be routed
+    until the user changes the selector.
     """
     match_labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-    for label in SELECTOR_LABELS:
+    for label in selector_labels:
         if label in match_labels:
             return label, str(match_labels[label])
     meta = deployment.get("metadata") or {}
     who = f"{meta.get('name', '?')}.{meta.get('namespace', '?')}"
     raise PermanentError(
-        f"deployment {who} spec.selector.matchLabels must contain one of {', '.join(SELECTOR_LABELS)}"
+        f"deployment {who} spec.selector.matchLabels must contain one of {', '.join(selector_labels)}"
     )
 
 

@@ -64,6 +64,7 @@ def primary_template_from_target(
     label: str,
     label_value: str,
     tracked: Mapping[str, str],
+    selector_labels: Sequence[str] = SELECTOR_LABELS,
 ) -> dict[str, Any]:
     """The primary's pod template for a promotion: the target's, rewritten for the primary.
 
@@ -90,7 +91,7 @@ def primary_template_from_target(
     template["metadata"] = meta
     target_name = str((target.get("metadata") or {}).get("name", ""))
     for selector in _pod_label_selectors(template.get("spec") or {}):
-        _rename_in_selector(selector, target_name)
+        _rename_in_selector(selector, target_name, selector_labels)
     return template
 
 
@@ -242,17 +243,17 @@ def _pod_label_selectors(pod_spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def _rename_in_selector(selector: dict[str, Any], target_name: str) -> None:
+def _rename_in_selector(selector: dict[str, Any], target_name: str, selector_labels: Sequence[str]) -> None:
     """Point selector-label terms equal to the target's name at ``<name>-primary`` (in place).
 
     Flagger compares with the Deployment's *name*, not the label value; so do we.
     """
     match_labels = selector.get("matchLabels")
     if isinstance(match_labels, dict):
-        for key in SELECTOR_LABELS:
+        for key in selector_labels:
             if match_labels.get(key) == target_name:
                 match_labels[key] = primary_name(target_name)
     for expression in selector.get("matchExpressions") or ():
-        if isinstance(expression, dict) and expression.get("key") in SELECTOR_LABELS:
+        if isinstance(expression, dict) and expression.get("key") in selector_labels:
             values = expression.get("values") or []
             expression["values"] = [primary_name(v) if v == target_name else v for v in values]
