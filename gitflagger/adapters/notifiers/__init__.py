@@ -4,8 +4,9 @@
   ``StepCommit``, ``NotificationError`` and the shared delivery;
 - :mod:`.factory`: ``notifier_for(AlertProvider, secret)`` and Flagger's alert fields.
 
-The global ``--slack-url``/``--slack-channel``/``--slack-user`` flags map to
-``Slack(url, channel=..., username=...)``.
+The global notifier of ``gitflagger run`` (``--slack-url``/``--slack-channel``/
+``--slack-user``, or ``--msteams-url``) is ``Slack(url, channel=..., username=...)``
+or ``MSTeams(url)``: see :mod:`gitflagger.cli.flagger_flags`.
 """
 
 from gitflagger.adapters.notifiers.base import (

@@ -79,3 +79,15 @@ def test_successes_and_failures_carry_analysis_status_as_flagger_counts_them(wor
     assert sample("flagger_canary_successes_total", {**common, "analysis_status": "completed"}) == 1
     assert sample("flagger_canary_failures_total", {**common, "analysis_status": "completed"}) == 1
     assert sample("flagger_canary_successes_total", {**common, "analysis_status": "skipped"}) is None
+
+
+def test_a_promotion_under_skip_analysis_counts_as_skipped(world: World) -> None:
+    world.initialized()
+    world.canary["spec"]["skipAnalysis"] = True
+    world.set_image("6.0.1")
+    world.until("Succeeded")
+
+    sample = world.ctx.telemetry.registry.get_sample_value
+    common = {"name": "podinfo", "namespace": "test", "deployment_strategy": "canary"}
+    assert sample("flagger_canary_successes_total", {**common, "analysis_status": "skipped"}) == 1
+    assert sample("flagger_canary_successes_total", {**common, "analysis_status": "completed"}) is None
