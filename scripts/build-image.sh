@@ -56,11 +56,11 @@ if [[ -s /etc/ssl/certs/ca-certificates.crt ]]; then
   ca_args=(--volume /etc/ssl/certs/ca-certificates.crt:/run/build-ca.crt:ro --build-arg PIP_CERT=/run/build-ca.crt)
 fi
 echo "--- build: deploy/Dockerfile on $BASE"
-bah bud --quiet --isolation chroot --network host --layers --pull-never \
+bah bud --quiet --force-rm --isolation chroot --network host --layers --pull-never \
   "${ca_args[@]}" --build-arg BASE="$BASE" -f deploy/Dockerfile -t "$TAG" . >/dev/null
 # Name the build stage too (all cached, about a second), so that pruning unnamed images drops
 # only the layers of earlier builds and the cache does not grow with every source change.
-bah bud --quiet --isolation chroot --network host --layers --pull-never \
+bah bud --quiet --force-rm --isolation chroot --network host --layers --pull-never \
   "${ca_args[@]}" --build-arg BASE="$BASE" -f deploy/Dockerfile --target build -t "$TAG-build" . >/dev/null
 bah rmi --prune >/dev/null 2>&1 || true
 rm -f "$OUT"
