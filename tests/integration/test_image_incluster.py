@@ -51,7 +51,7 @@ from tests.integration.test_deploy_rbac import Installed, admin, installed  # no
 from tests.testbed.cluster import Cluster
 from tests.testbed.gitserver import GitServer, RepoUrls
 from tests.testbed.prometheus import Prometheus, free_port
-from tests.unit.deploy.deploy_files import SERVICE_ACCOUNT
+from tests.unit.deploy.deploy_files import SERVICE_ACCOUNT, docs, one
 from tests.unit.deploy.kube_http import KubeHttp
 
 pytestmark = pytest.mark.testbed
@@ -133,6 +133,14 @@ def test_the_image_runs_the_seed_release_in_cluster_and_stops_within_the_grace_p
         ]
         return Container(bundle, tmp_path, f"{tmp_path.name}-{name}"[-60:], args, env, mounts), f"http://127.0.0.1:{port}"
 
+    # The paths are the Deployment's own: its volumeMounts and the files its args name.
+    pod = one(docs("deployment.yaml"), "Deployment", "gitflagger")["spec"]["template"]["spec"]
+    shipped = pod["containers"][0]
+    ours = container("paths")[0].config["mounts"][-5:]  # the ones added to the image's defaults
+    assert {m["mountPath"] for m in shipped["volumeMounts"]} | {SA_DIR} == {m["destination"] for m in ours}
+    assert "--checksum-key-file=/etc/gitflagger/checksum-key/key" in shipped["args"]
+    assert pod["securityContext"]["runAsUser"] == UID and shipped["securityContext"]["readOnlyRootFilesystem"]
+
     def ready(c: Container, url: str) -> float:
         def done() -> bool:
             return probe(url + "/readyz") == 200 or c.proc is None or c.proc.poll() is not None
@@ -197,4 +205,5 @@ def test_without_the_service_account_mount_the_container_stops_with_one_line(
     out = c.log.read_text()
     assert rc != 0
     assert out.startswith("error: ") and out.count("\n") == 1, out  # one line, no traceback
-    assert "/var/run/secrets/kubernetes.io/serviceaccount/token" in out, out
+    assert "in-cluster" in out or SA_DIR in out, out
+    assert "token" in out.lower(), out
