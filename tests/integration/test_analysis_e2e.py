@@ -309,6 +309,7 @@ def test_gitflagger_run_serves_flagger_and_gitflagger_metrics_during_a_rollout(
             name="podinfo",
             namespace=ns,
             deployment_strategy="canary",
+            analysis_status="completed",
         )
         == 1
     )
