@@ -34,11 +34,8 @@ Helm's labels are added. Call with (dict "root" $ "file" "files/rbac.yaml" "anno
 
 {{/* Values that `gitflagger run` cannot act on are refused, each by name. */}}
 {{- define "gitflagger.validate" -}}
-{{- if .Values.msteams.url }}
-{{- fail "msteams.url: gitflagger run has no MS Teams flag; send alerts with an AlertProvider of type msteams instead" }}
-{{- end }}
-{{- if .Values.clusterName }}
-{{- fail "clusterName: gitflagger run has no cluster name; repo.prefix names this cluster's directory in the config repo" }}
+{{- if and .Values.slack.url .Values.msteams.url }}
+{{- fail "slack.url and msteams.url are both set: the global notifier is one of them (gitflagger run refuses both); send more alerts with analysis.alerts" }}
 {{- end }}
 {{- if and (or .Values.slack.channel .Values.slack.user) (not .Values.slack.url) }}
 {{- fail "slack.channel and slack.user need slack.url: without it no Slack alert is sent" }}
