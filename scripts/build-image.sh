@@ -17,6 +17,11 @@ BASE_PACKAGES=python3,python3-venv,git,ca-certificates
 CACHE=${GITFLAGGER_IMAGE_CACHE:-$HOME/.cache/gitflagger/image}
 OUT=${1:-dist/gitflagger-oci.tar}
 TAG=localhost/gitflagger:dev
+# The reference name inside the archive: what deploy/ and the charts pin (gitflagger:<version>),
+# so `skopeo copy oci-archive:dist/gitflagger-oci.tar docker://REGISTRY/gitflagger:TAG` publishes it.
+VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml)
+[[ -n $VERSION ]] || { echo "make image: no version in pyproject.toml" >&2; exit 1; }
+REF_NAME=gitflagger:$VERSION
 
 for tool in mmdebstrap buildah; do
   command -v "$tool" >/dev/null || { echo "make image needs $tool: run scripts/install-deps.sh" >&2; exit 1; }
@@ -64,5 +69,5 @@ bah bud --quiet --force-rm --isolation chroot --network host --layers --pull-nev
   "${ca_args[@]}" --build-arg BASE="$BASE" -f deploy/Dockerfile --target build -t "$TAG-build" . >/dev/null
 bah rmi --prune >/dev/null 2>&1 || true
 rm -f "$OUT"
-bah push --quiet "$TAG" "oci-archive:$OUT:gitflagger:dev"
-echo "--- $OUT: $(du -m "$OUT" | cut -f1) MiB in $((SECONDS - start)) s"
+bah push --quiet "$TAG" "oci-archive:$OUT:$REF_NAME"
+echo "--- $OUT ($REF_NAME): $(du -m "$OUT" | cut -f1) MiB in $((SECONDS - start)) s"

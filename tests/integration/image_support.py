@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import tarfile
 import time
+import tomllib
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ARCHIVE = ROOT / "dist" / "gitflagger-oci.tar"
 UID = 65532
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+REF_NAME = "gitflagger:" + tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+"""The image's reference name in the archive (scripts/build-image.sh): what deploy/ and the charts pin."""
 
 
 def unpack(dest: Path) -> Path:
@@ -33,7 +36,7 @@ def unpack(dest: Path) -> Path:
     layout = dest / "layout"
     with tarfile.open(ARCHIVE) as tar:
         tar.extractall(layout, filter="tar")
-    subprocess.run(["umoci", "unpack", "--image", f"{layout}:gitflagger:dev", str(dest / "bundle")],
+    subprocess.run(["umoci", "unpack", "--image", f"{layout}:{REF_NAME}", str(dest / "bundle")],
                    check=True, capture_output=True, timeout=300)
     shutil.rmtree(layout)
     return dest / "bundle"

@@ -165,7 +165,7 @@ OPTIONAL_FLAGS = ("--mesh-provider", "--apply-mode", "--slack", "--msteams", "--
 def defaults(o: list[Obj]) -> bool:
     args = controller_args(o)
     return (
-        container(o)["image"] == "ghcr.io/gitflagger/gitflagger:0.1.0"
+        container(o)["image"] == "gitflagger:0.1.0"
         and "--leader-elect" in args
         and deployment(o)["spec"]["replicas"] == 1
         and {"Role", "ClusterRole", "CustomResourceDefinition"} <= kinds(o)
