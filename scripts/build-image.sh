@@ -2,8 +2,8 @@
 # `make image`: build the controller image from deploy/Dockerfile without a Docker daemon and
 # write it as an OCI image layout archive, dist/gitflagger-oci.tar.
 #
-# No registry is needed: the base is a Debian 12 root filesystem with Debian's python3 and git,
-# made by mmdebstrap from the Debian mirror and imported into buildah's own storage. The same
+# No registry is needed: the base is a Debian 12 root filesystem with Debian's python3, git,
+# and curl and hey for `gitflagger loadtester` (the load tester runs from this image), made by mmdebstrap from the Debian mirror and imported into buildah's own storage. The same
 # Dockerfile builds on python:3.11-slim with `docker build`; only BASE differs.
 #
 # Cached under ~/.cache/gitflagger/image: the base root filesystem (keyed by its package list)
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 SUITE=bookworm
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-BASE_PACKAGES=python3,python3-venv,git,ca-certificates
+BASE_PACKAGES=python3,python3-venv,git,ca-certificates,curl,hey
 CACHE=${GITFLAGGER_IMAGE_CACHE:-$HOME/.cache/gitflagger/image}
 OUT=${1:-dist/gitflagger-oci.tar}
 TAG=localhost/gitflagger:dev

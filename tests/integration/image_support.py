@@ -69,14 +69,15 @@ class Container:
     """One run of the image under runc, in a bundle of its own beside the shared unpacked rootfs."""
 
     def __init__(self, bundle: Path, work: Path, name: str, args: list[str], env: dict[str, str],
-                 mounts: list[dict[str, Any]]) -> None:
+                 mounts: list[dict[str, Any]], command: list[str] | None = None) -> None:
         self.name = name
         self.dir = work / name
         self.dir.mkdir()
         config = image_config(bundle)
         process = config["process"]
         assert process["args"][0] == "gitflagger", process["args"]  # the image's entrypoint
-        process["args"] = [process["args"][0], *args]
+        # command: a Pod's `command:`, which replaces the entrypoint.
+        process["args"] = [*(command or process["args"][:1]), *args]
         process["terminal"] = False
         process["env"] = [e for e in process["env"] if e.split("=", 1)[0] not in env]
         process["env"] += [f"{k}={v}" for k, v in env.items()]

@@ -16,9 +16,11 @@ git server exactly once.
 # ruff: noqa: F811 -- pytest fixtures are imported from controller_support and named as parameters
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import tarfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,47 @@ def test_the_image_is_non_root_runs_gitflagger_carries_git_and_fits_150_mib(bund
         manifest = blob(index["manifests"][0]["digest"])
     compressed = sum(layer["size"] for layer in manifest["layers"])
     assert compressed <= 150 * 2**20, f"{compressed / 2**20:.0f} MiB of layers"
+
+
+def test_the_image_runs_the_load_testers_curl_and_hey(bundle: Path, tmp_path: Path) -> None:
+    """`gitflagger loadtester` (charts/loadtester, deploy/loadtester) runs curl and hey from this
+    image: both must run in it, as its user, and reach a server (loopback here)."""
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.headers.get("User-Agent", ""))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    runs = {
+        "curl": ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", url],
+        "hey": ["hey", "-n", "5", "-c", "1", url],
+    }
+    out: dict[str, str] = {}
+    try:
+        for name, command in runs.items():
+            c = Container(bundle, tmp_path, f"{tmp_path.name}-{name}"[-60:], [], {}, [], command=command)
+            try:
+                rc = c.start().wait(120)
+            finally:
+                c.remove()
+            out[name] = c.log.read_text()
+            assert rc == 0, out[name]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert out["curl"] == "200", out["curl"]
+    assert "[200]\t5 responses" in out["hey"], out["hey"]
+    assert [h.split("/")[0] for h in hits] == ["curl", *["hey"] * 5], hits
 
 
 def test_the_image_carries_the_sources_it_is_tested_for(bundle: Path) -> None:
