@@ -6,10 +6,11 @@ path with KUBERNETES_SERVICE_HOST/PORT (so the client's in-cluster configuration
 the testbed's serving certificate holds 127.0.0.1), the git credentials and checksum key at the
 Deployment's mount paths, emptyDirs for $HOME and /tmp. Only the network is the host's (loopback).
 
-The scenario is the walkthrough's first release (podinfo 6.0.1 at a 10s interval, the world
-fixture and its checks shared with the other run-loop tests). While a step's push is held by
-the git server, the container gets SIGTERM, as at a rolling update: it must exit within the
-Deployment's grace period, and a new container finishes the release with every step on the
+The scenario is the walkthrough's first two releases (podinfo at a 10s interval, the world
+fixture and its checks shared with the other run-loop tests): 6.0.1 is promoted, 6.0.2 rolled
+back on its failing success rate. While a step of 6.0.1's push is held by the git server, the
+container gets SIGTERM, as at a rolling update: it must exit within the Deployment's grace
+period, and a new container finishes the release and runs the next, with every step on the
 git server exactly once.
 """
 
@@ -27,8 +28,10 @@ from typing import Any
 
 import pytest
 
+from gitflagger.adapters.git import read_history
 from gitflagger.adapters.kube import KubeCluster
 from tests.integration.controller_support import (  # noqa: F401 (fixtures)
+    ROLLBACK,
     assert_one_clean_release,
     kube,
     phase,
@@ -50,6 +53,7 @@ from tests.integration.image_support import (
     unpack,
 )
 from tests.integration.test_deploy_rbac import Installed, admin, installed  # noqa: F401 (fixtures)
+from tests.integration.test_walkthrough import quiet
 from tests.testbed.cluster import Cluster
 from tests.testbed.gitserver import GitServer, RepoUrls
 from tests.testbed.prometheus import Prometheus, free_port
@@ -216,15 +220,30 @@ def test_the_image_runs_the_seed_release_in_cluster_and_stops_within_the_grace_p
         second.start()
         second_ready = ready(second, second_url)
         wait_for("the promotion", lambda: phase(kube, ns) == "Succeeded", 300, 1)
+        promoted = time.monotonic()
+        # 6.0.2 fails 30% of requests: the same container halts five times on the success rate
+        # and rolls back. 6.0.1's canary traffic must leave the 1m window first (as in the
+        # walkthrough), or the checks would average both releases.
+        quiet(prometheus, ns)
+        set_image(kube, ns, "6.0.2")
+        wait_for("the rollback", lambda: phase(kube, ns) == "Failed", 300, 1)
+        rollback = time.monotonic() - promoted
         second.signal("TERM")
         assert second.wait(GRACE) == 0
     finally:
         first.remove()
         second.remove()
     print(f"\nimage: /readyz {first_ready:.1f}s and {second_ready:.1f}s after start; "
-          f"exit {stopped:.1f}s after SIGTERM")
+          f"exit {stopped:.1f}s after SIGTERM; 6.0.2 rolled back {rollback:.0f}s after 6.0.1's promotion")
     assert rc == 0, first.log.read_text()[-3000:]
-    assert_one_clean_release(git_repo.path, ns)  # the server's own repository: everything was pushed
+    # The server's own repository: everything was pushed, each step once.
+    assert_one_clean_release(git_repo.path, ns, then=ROLLBACK)
+    subjects = [h.subject for h in read_history(git_repo.path, f"{ns}/podinfo")]
+    c = f"podinfo.{ns}"
+    assert sum("halt advancement, success rate" in s for s in subjects) == 5, subjects
+    assert subjects[0] == f"{c}: rollback, failed checks threshold reached 5", subjects
+    primary = kube.get("apps/v1", "Deployment", ns, "podinfo-primary")
+    assert primary["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":6.0.1")
     logs = first.log.read_text() + second.log.read_text()
     assert git_server.password not in logs and token not in logs
 
