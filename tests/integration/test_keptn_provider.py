@@ -120,9 +120,10 @@ def test_metrics_check_reads_template_and_variables_from_the_cluster(
     named = CliRunner().invoke(cli, [*args, "--context", context, "-o", "json"])
     assert named.exit_code == 0 and json.loads(named.output)["value"] == 1.5, named.output
     unknown = CliRunner().invoke(cli, [*args, "--context", "no-such-context"])
-    assert unknown.exit_code == 1 and unknown.output.startswith(
-        "error: cannot load kubeconfig context no-such-context"
-    )
+    assert unknown.exit_code == 1, unknown.output
+    expected = f"error: cannot load kubeconfig {cluster.kubeconfig} (context no-such-context): "
+    assert unknown.output.startswith(expected)
+    assert len(unknown.output.splitlines()) == 1
     missing = CliRunner().invoke(cli, [*args[:3], "--canary", f"{namespace}/nope", *args[5:]])
     assert missing.exit_code == 1
     assert missing.output.strip() == f"error: Canary {namespace}/nope not found"
