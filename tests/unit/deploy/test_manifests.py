@@ -32,6 +32,9 @@ NOT_IN_KUSTOMIZATION = {
     "namespaced/kustomization.yaml": "the namespaced mode: kubectl apply -k deploy/namespaced/",
     "namespaced/rbac.yaml": "the namespaced mode's Roles, instead of rbac.yaml's ClusterRoles",
     "namespaced/deployment.yaml": "the namespaced mode's Deployment, deployment.yaml's with --namespace",
+    "loadtester/kustomization.yaml": "Flagger's load tester: kubectl apply -k deploy/loadtester/",
+    "loadtester/deployment.yaml": "the load tester's Deployment (flagger-loadtester)",
+    "loadtester/service.yaml": "the load tester's Service (flagger-loadtester)",
 }
 
 
@@ -182,12 +185,16 @@ def _instructions(dockerfile: Path) -> list[tuple[str, str]]:
             (line.partition(" ") for line in lines if line and not line.startswith("#"))]
 
 
-def test_dockerfile_installs_the_package_on_python_3_11_slim_as_a_non_root_user() -> None:
+def test_dockerfile_installs_the_package_in_a_venv_on_its_base_as_a_non_root_user() -> None:
     steps = _instructions(DEPLOY / "Dockerfile")
+    # One recipe for both builds: the base is an argument, python:3.11-slim unless `make image`
+    # passes its locally made Debian 12 base.
+    assert ("ARG", "BASE=python:3.11-slim") in steps
     froms = [rest for op, rest in steps if op == "FROM"]
-    assert froms and all(f.split()[0] == "python:3.11-slim" for f in froms)
+    assert froms and all(f.split()[0] == "${BASE}" for f in froms)
     runs = " ".join(rest for op, rest in steps if op == "RUN")
-    assert "pip wheel" in runs and "pip install" in runs
+    assert "-m venv /opt/gitflagger" in runs and "/opt/gitflagger/bin/pip install" in runs
+    assert ("COPY", "--from=build /opt/gitflagger /opt/gitflagger") in steps
     users = [rest for op, rest in steps if op == "USER"]
     assert users == ["65532:65532"], "a numeric user, so runAsNonRoot can verify it"
     pod = _deployment()["spec"]["template"]["spec"]["securityContext"]
