@@ -121,7 +121,7 @@ def metrics() -> None:
     "--timeout",
     type=click.FloatRange(min=0.1),
     default=None,
-    help="Seconds to wait for the provider. [the provider's own: 5, InfluxDB 15]",
+    help="Seconds to wait for the provider. [the provider's own: 5, InfluxDB 15, Keptn analysis 10]",
 )
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def check(

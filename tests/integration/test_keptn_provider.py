@@ -52,8 +52,6 @@ def test_reads_status_value_of_a_keptn_metric(
             provider.run_query(f"keptnmetric/{namespace}/not-measured")
         with pytest.raises(QueryFailed, match="not found"):
             provider.run_query(f"keptnmetric/{namespace}/absent")
-        with pytest.raises(QueryFailed, match="analysis queries are not supported"):
-            provider.run_query(f"analysis/{namespace}/my-analysis/1m")
         assert provider.is_online()
     finally:
         kube.close()

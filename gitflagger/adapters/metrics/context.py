@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from gitflagger.adapters.metrics.http import DEFAULT_TIMEOUT
 from gitflagger.errors import FieldProblem, ValidationError
@@ -19,8 +19,22 @@ from gitflagger.model.durations import parse_duration
 ObjectReader = Callable[[str, str, str, str], "dict[str, Any] | None"]
 """``get(api_version, kind, namespace, name)``: an object from the cluster, or None (``ClusterPort.get``)."""
 
-KubeApi = Callable[[str, Sequence[tuple[str, str]]], "Mapping[str, Any]"]
-"""``get(path, query)``: the JSON answer of a GET on the cluster's API (raises a GitflaggerError)."""
+
+
+class KubeApi(Protocol):
+    """``api(path, query)``: the JSON answer of a request on the cluster's API (raises a GitflaggerError).
+
+    A GET unless ``method`` says otherwise; ``body`` is sent as JSON (Keptn's
+    provider creates, reads and deletes ``Analysis`` objects through it).
+    """
+
+    def __call__(
+        self,
+        path: str,
+        query: Sequence[tuple[str, str]],
+        method: str = "GET",
+        body: Mapping[str, Any] | None = None,
+    ) -> Mapping[str, Any]: ...
 
 
 def cluster_api(cluster: object) -> KubeApi | None:
@@ -30,11 +44,17 @@ def cluster_api(cluster: object) -> KubeApi | None:
     if not callable(request):
         return None
 
-    def get(path: str, query: Sequence[tuple[str, str]]) -> Mapping[str, Any]:
-        answer: Mapping[str, Any] = request("GET", path, what=f"get {path}", query=query)
+    def send(
+        path: str,
+        query: Sequence[tuple[str, str]],
+        method: str = "GET",
+        body: Mapping[str, Any] | None = None,
+    ) -> Mapping[str, Any]:
+        what = f"{method.lower()} {path}"
+        answer: Mapping[str, Any] = request(method, path, what=what, query=query, body=body)
         return answer
 
-    return get
+    return send
 
 
 @dataclass(frozen=True)
@@ -46,7 +66,7 @@ class ProviderContext:
     kube: ObjectReader | None = None
     """Reads cluster objects; None where there is no cluster (``gitflagger metrics check`` on files)."""
     kube_api: KubeApi | None = None
-    """GETs a path of the cluster's API (external metrics); None where there is no cluster."""
+    """Requests on the cluster's API (external metrics, Keptn analyses); None where there is no cluster."""
 
     def timeout_or(self, default: float = DEFAULT_TIMEOUT) -> float:
         return default if self.timeout is None else self.timeout

@@ -60,9 +60,11 @@ NEEDED: list[Access] = [
     *_each("update", "flagger.app", "canaries", "finalizers"),
     *_each("get", "flagger.app", "metrictemplates alertproviders"),
     *_each("list watch", "flagger.app", "alertproviders", "", ALL),
-    # metrics providers that read the cluster: keptn gets a KeptnMetric by name;
-    # externalmetrics GETs .../namespaces/<ns>/<metric>, which RBAC sees as a list
+    # metrics providers that read the cluster: keptn gets a KeptnMetric by name, and
+    # creates, gets and deletes an Analysis; externalmetrics GETs
+    # .../namespaces/<ns>/<metric>, which RBAC sees as a list
     *_each("get", "metrics.keptn.sh", "keptnmetrics"),
+    *_each("create get delete", "metrics.keptn.sh", "analyses"),
     *_each("list", "external.metrics.k8s.io", "http_requests_errors"),
     # observe and apply: watch caches (list, watch) in the run loop, by name (get) in
     # reconcile; PATCH applies (and creates when absent)
@@ -107,6 +109,9 @@ FORBIDDEN: list[Access] = [
     # KeptnMetrics are read by name only and never written; external metrics are only listed.
     *_each("list watch", "metrics.keptn.sh", "keptnmetrics", "", ALL, APP),
     *_each("create update patch delete", "metrics.keptn.sh", "keptnmetrics"),
+    # Analyses are the provider's own, by name: never listed, watched, updated or patched.
+    *_each("list watch", "metrics.keptn.sh", "analyses", "", ALL, APP),
+    *_each("update patch", "metrics.keptn.sh", "analyses"),
     *_each("get watch create", "external.metrics.k8s.io", "http_requests_errors"),
     *_each("get list", "custom.metrics.k8s.io", "pods"),
     # Leader election is confined to the controller's namespace and its own Lease.
