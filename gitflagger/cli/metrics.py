@@ -227,7 +227,7 @@ def _variables(pairs: tuple[str, ...]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--var")
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--var")
         out[key] = value
     return out
 

@@ -169,7 +169,7 @@ def test_cloudwatch_from_files(cloudwatch_server: MotoCloudWatch, tmp_path: Path
     [
         ([], 'the template names Secret "creds" (spec.provider.secretRef): pass it with --secret'),
         (["--secret", "SECRET", "--canary", "a/b"], "--secret cannot be used with --canary"),
-        (["--secret", "SECRET", "--var", "novalue"], "'novalue' is not KEY=VALUE"),
+        (["--secret", "SECRET", "--var", "novalue"], "'novalue' is not NAME=VALUE"),
         (["--secret", "SECRET", "--interval", "1x"], 'invalid duration "1x"'),
     ],
 )
