@@ -23,6 +23,7 @@ from gitflagger.adapters.kube import KubeCluster
 from tests.integration import controller_support, test_deploy_rbac
 from tests.integration.controller_support import create, phase, podinfo, service_account_kubeconfig
 from tests.integration.test_deploy_rbac import Installed, review, service_account_token
+from tests.integration.test_kube_support import wait_for
 from tests.testbed.cluster import Cluster
 from tests.unit.adapters.loopback import LoopbackServer
 from tests.unit.deploy.access import ALL, APP, NEEDED
@@ -117,7 +118,12 @@ def namespaced(admin: KubeHttp, namespace: str) -> Installed:
             subject["namespace"] = namespace
         r = admin.apply(doc)
         assert r.status_code in (200, 201), f"{doc['kind']}: {r.text}"
-    return Installed(namespace, [])
+    installed = Installed(namespace, [])
+    # The API server's RBAC authorizer reads Roles from a watch cache: a new Role is in force a
+    # moment after it is created, later on a loaded machine. Wait for it, not for a fixed time.
+    canaries = {"verb": "list", "group": "flagger.app", "resource": "canaries", "namespace": namespace}
+    wait_for("the namespaced Role to be in force", lambda: review(admin, installed, canaries))
+    return installed
 
 
 def test_the_namespaced_set_grants_its_namespace_and_nothing_else(
