@@ -40,8 +40,10 @@ controller's ``--mesh-provider``) standing in when it is absent; whether a
 router exists for it, and whether that router can act on every routing field,
 is the router factory's check (:func:`gitflagger.render.routers.check_routing`).
 
-Unknown fields are ignored, as the Kubernetes API server prunes them from a
-structural CRD.
+A field that is not in the Canary schema (a typo such as
+``spec.analysis.stepWeigth``) is refused by its path
+(:mod:`gitflagger.model.known_fields`): a file keeps what the API server would
+have pruned, and parsing it as absent would render another rollout.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ from gitflagger.model.canary import (
 )
 from gitflagger.model.documents import load_yaml_text
 from gitflagger.model.fields import Problems, describe, join
+from gitflagger.model.known_fields import refuse_unknown
 from gitflagger.model.parse_analysis import parse_analysis
 from gitflagger.model.refused import refuse_unsupported
 
@@ -93,6 +96,7 @@ def parse_canary(
     bound = check_bounds(doc)
     if bound is not None:
         p.items.append(bound)
+    refuse_unknown(p, doc)
     api_version = p.string(doc, "apiVersion", "", required=True)
     if api_version is not None and api_version not in API_VERSIONS:
         p.add("apiVersion", f"unsupported {describe(api_version)}, expected {V1BETA1} or {V1ALPHA3}")

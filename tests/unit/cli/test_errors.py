@@ -61,6 +61,20 @@ def test_invalid_canary_lists_its_problems_on_one_line(tmp_path: Path) -> None:
     assert err.startswith("error: invalid Canary") and err.count("\n") == 1
 
 
+def test_a_typo_in_a_canary_file_is_refused_by_its_path(tmp_path: Path) -> None:
+    typo = Path(__file__).resolve().parents[3] / "fixtures" / "invalid" / "unknown-fields.yaml"
+    code, out, err = invoke(
+        "simulate", PODINFO[0], PODINFO[1], str(typo), "--timeline", PROMOTE, "--repo", str(tmp_path / "r")
+    )
+    assert code == 1 and out == ""
+    assert err.startswith("error: invalid Canary test/podinfo: ") and err.count("\n") == 1
+    assert (
+        "spec.servce: is not a Canary field" in err
+        and "spec.analysis.stepWeigth: is not a Canary field" in err
+    )
+    assert not (tmp_path / "r").exists()
+
+
 def test_repo_that_is_not_a_repository(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("x")
     code, _, err = invoke("simulate", *PODINFO, "--timeline", PROMOTE, "--repo", str(tmp_path))
