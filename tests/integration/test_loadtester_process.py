@@ -232,7 +232,7 @@ def test_the_hostile_table_would_see_a_leak(setting: Setting) -> None:
     status, body = call(setting.server.url + "/", webhook(
         f"curl -s {setting.target.url}/served", blocking="true", returnCmdOutput="true", logCmdOutput="true"))
     assert status == 200 and body.startswith(served.decode())
-    assert body in setting.server.log()
+    eventually(lambda: body in setting.server.log(), "the command output in the log")  # logged a moment later
     assert len(HOSTILE) >= 30
 
 
