@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from gitflagger.adapters.git import RemoteConfig
 from gitflagger.cli.main import cli
+from gitflagger.model.redact import redact_text
 from tests.integration.config_repo_support import (
     Files,
     credential_files,
@@ -256,7 +257,8 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(
 
     result = CliRunner().invoke(cli, args)
 
-    assert (result.exit_code, result.stderr) == (1, f"error: {message}\n")
+    # The error line is redacted: URL userinfo (here ssh://root@) may be a token, so it is hidden too.
+    assert (result.exit_code, result.stderr) == (1, f"error: {redact_text(message)}\n")
     assert result.stdout == ""
     assert git_server.head(git_repo.path.name) == before
     assert files.password.read_text().strip() not in result.output
