@@ -74,6 +74,22 @@ class ObjectMetadata:
 
 
 @dataclass(frozen=True)
+class UnmanagedMetadata:
+    """``service.unmanagedMetadata``: label and annotation keys gitflagger never writes on its Services."""
+
+    labels: tuple[str, ...] = ()
+    annotations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScalerReplicas:
+    """``autoscalerRef.primaryScalerReplicas``: bounds for the primary's autoscaler, else the target's."""
+
+    min_replicas: int | None = None
+    max_replicas: int | None = None
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     port: int
     name: str | None = None
@@ -96,6 +112,18 @@ class ServiceSpec:
     apex: ObjectMetadata | None = None
     primary: ObjectMetadata | None = None
     canary: ObjectMetadata | None = None
+    app_protocol: str | None = None
+    """``appProtocol`` of the Services' main port; ``tcp`` (any case) also makes Istio route TCP."""
+    traffic_distribution: str | None = None
+    headless: bool = False
+    delegation: bool = False
+    """An Istio delegate VirtualService: no hosts, no gateways (a root VirtualService delegates to it)."""
+    unmanaged_metadata: UnmanagedMetadata | None = None
+
+    @property
+    def tcp(self) -> bool:
+        """Flagger's ``isTcp``: Istio routes the service as TCP (``tcp`` routes) instead of HTTP."""
+        return (self.app_protocol or "").lower() == "tcp"
 
 
 @dataclass(frozen=True)
@@ -141,8 +169,16 @@ class AlertRef:
 
 @dataclass(frozen=True)
 class SessionAffinity:
+    """``analysis.sessionAffinity``: the sticky cookie's name and the attributes its Set-Cookie carries."""
+
     cookie_name: str
     max_age: int = 86400
+    domain: str = ""
+    path: str = ""
+    same_site: str = ""
+    http_only: bool = False
+    secure: bool = False
+    partitioned: bool = False
 
 
 @dataclass(frozen=True)
@@ -185,6 +221,7 @@ class CanarySpec:
     service: ServiceSpec
     analysis: Analysis
     autoscaler_ref: ObjectRef | None = None
+    primary_scaler_replicas: ScalerReplicas | None = None
     progress_deadline_seconds: int = DEFAULT_PROGRESS_DEADLINE_SECONDS
     skip_analysis: bool = False
     suspend: bool = False

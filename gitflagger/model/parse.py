@@ -28,9 +28,12 @@ Stricter than Flagger, because each of these is a Canary that cannot do what its
 author meant: explicit weights outside 1..100, ``maxWeight`` below ``stepWeight``,
 non-increasing ``stepWeights``, a metric with no bounds, an unknown metric name
 without ``templateRef`` or ``query``, duplicate webhook names, a
-``sessionAffinity.cookieName`` that is not a cookie name, newer Flagger's
-``primaryCookieName`` and cookie attributes (not rendered yet, so refused rather
-than ignored), Flagger's extra mirror backends (``service.mirror``), a target
+``sessionAffinity.cookieName`` that is not a cookie name, a cookie ``domain`` or
+``path`` that could end its attribute (``;``, spaces), newer Flagger's
+``primaryCookieName`` (not rendered yet, so refused rather than ignored), an
+``unmanagedMetadata`` key the Canary also sets on a Service, a
+``primaryScalerReplicas.minReplicas`` above its ``maxReplicas``, Flagger's
+extra mirror backends (``service.mirror``), a target
 other than a Deployment, the fields of :data:`gitflagger.model.refused.REFUSED`
 (acted on by Flagger, not by gitflagger), and object names that are not RFC 1123 (they become file paths in
 the config repo).
@@ -62,7 +65,9 @@ from gitflagger.model.canary import (
     CanarySpec,
     ObjectMetadata,
     ObjectRef,
+    ScalerReplicas,
     ServiceSpec,
+    UnmanagedMetadata,
 )
 from gitflagger.model.documents import load_yaml_text
 from gitflagger.model.fields import Problems, describe, join
@@ -137,6 +142,7 @@ def _spec(p: Problems, spec: Mapping[str, Any], default_provider: str) -> Canary
     provider = p.string(spec, "provider", path) or default_provider
     target = _target_ref(p, spec, path)
     autoscaler = _autoscaler_ref(p, spec, path)
+    scaler_replicas = _scaler_replicas(p, spec, path)
     service = _service(p, spec, path)
     analysis = parse_analysis(p, spec, path)
     deadline = p.integer(spec, "progressDeadlineSeconds", path, lo=1)
@@ -152,6 +158,7 @@ def _spec(p: Problems, spec: Mapping[str, Any], default_provider: str) -> Canary
         service=service,
         analysis=analysis,
         autoscaler_ref=autoscaler,
+        primary_scaler_replicas=scaler_replicas,
         progress_deadline_seconds=deadline if deadline is not None else DEFAULT_PROGRESS_DEADLINE_SECONDS,
         skip_analysis=skip,
         suspend=suspend,
@@ -193,6 +200,45 @@ def _autoscaler_ref(p: Problems, spec: Mapping[str, Any], path: str) -> ObjectRe
     if kind is None or name is None or p.under(path):
         return None
     return ObjectRef(api_version="autoscaling/v2", kind=kind, name=name)
+
+
+def _scaler_replicas(p: Problems, spec: Mapping[str, Any], path: str) -> ScalerReplicas | None:
+    """``autoscalerRef.primaryScalerReplicas``: either bound may be left to the target's autoscaler."""
+    ref = spec.get("autoscalerRef")
+    path = join(path, "autoscalerRef")
+    block = p.mapping(ref, "primaryScalerReplicas", path) if isinstance(ref, Mapping) else None
+    if block is None:
+        return None
+    path = join(path, "primaryScalerReplicas")
+    low = p.integer(block, "minReplicas", path, lo=1)
+    high = p.integer(block, "maxReplicas", path, lo=1)
+    if low is not None and high is not None and low > high:
+        p.add(join(path, "minReplicas"), f"must not be greater than maxReplicas ({high}), got {low}")
+    return ScalerReplicas(min_replicas=low, max_replicas=high) if low or high else None
+
+
+def _unmanaged(p: Problems, svc: Mapping[str, Any], path: str) -> UnmanagedMetadata | None:
+    """``service.unmanagedMetadata``; a key the Canary also sets on a Service is a contradiction."""
+    block = p.mapping(svc, "unmanagedMetadata", path)
+    if block is None:
+        return None
+    own = join(path, "unmanagedMetadata")
+    out = UnmanagedMetadata(
+        labels=p.strings(block, "labels", own), annotations=p.strings(block, "annotations", own)
+    )
+    for field in ("labels", "annotations"):
+        for i, key in enumerate(getattr(out, field)):
+            for owner in ("apex", "primary", "canary"):
+                given = svc.get(owner)
+                values = given.get(field) if isinstance(given, Mapping) else None
+                if isinstance(values, Mapping) and key in values:
+                    setter = join(join(path, owner), field)
+                    p.add(
+                        join(join(own, field), i),
+                        f"{describe(key)} is also set by {setter}; "
+                        "gitflagger cannot both write it and leave it alone",
+                    )
+    return out if out.labels or out.annotations else None
 
 
 def _metadata(p: Problems, obj: Mapping[str, Any], key: str, path: str) -> ObjectMetadata | None:
@@ -242,6 +288,11 @@ def _service(p: Problems, spec: Mapping[str, Any], path: str) -> ServiceSpec | N
         apex=_metadata(p, svc, "apex", path),
         primary=_metadata(p, svc, "primary", path),
         canary=_metadata(p, svc, "canary", path),
+        app_protocol=p.string(svc, "appProtocol", path) or None,
+        traffic_distribution=p.string(svc, "trafficDistribution", path) or None,
+        headless=p.boolean(svc, "headless", path) or False,
+        delegation=p.boolean(svc, "delegation", path) or False,
+        unmanaged_metadata=_unmanaged(p, svc, path),
     )
     return None if port is None else result
 

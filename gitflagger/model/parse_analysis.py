@@ -38,16 +38,10 @@ DEFAULT_COOKIE_MAX_AGE = 86400
 """Flagger's ``GetMaxAge``: one day, also when ``maxAge`` is 0."""
 _COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~]+")
 """An RFC 6265 cookie name (a token): it becomes ``<name>=<value>`` in Set-Cookie headers."""
-_UNSUPPORTED_AFFINITY = (
-    "primaryCookieName",
-    "domain",
-    "httpOnly",
-    "partitioned",
-    "path",
-    "sameSite",
-    "secure",
-)
-"""Newer Flagger fields (primary stickiness, cookie attributes) not rendered yet: refused, not ignored."""
+SAME_SITE = ("Strict", "Lax", "None")
+"""The CRD's enum for ``sessionAffinity.sameSite``."""
+_COOKIE_ATTRIBUTE = re.compile(r"[!-:<-~]+")
+"""A ``Domain``/``Path`` value: printable ASCII without spaces or ``;``, so it cannot end the attribute."""
 ALERT_SEVERITIES = ("info", "warn", "error")
 _WEBHOOK_TYPES = ", ".join(t.value for t in WebhookType)
 
@@ -259,9 +253,29 @@ def _session_affinity(p: Problems, block: Mapping[str, Any], path: str) -> Sessi
         )
         cookie = None
     max_age = p.integer(affinity, "maxAge", path, lo=0)
-    for key in _UNSUPPORTED_AFFINITY:
-        if affinity.get(key) not in (None, "", False):
-            p.add(join(path, key), "is not supported by gitflagger yet; remove it (see the README)")
+    if affinity.get("primaryCookieName") not in (None, ""):
+        p.add(
+            join(path, "primaryCookieName"),
+            "is not supported by gitflagger yet (Flagger's second, primary cookie is not kept in the "
+            "status nor rendered); remove it",
+        )
+    texts = {key: p.string(affinity, key, path) or "" for key in ("domain", "path", "sameSite")}
+    for key in ("domain", "path"):
+        if texts[key] and not _COOKIE_ATTRIBUTE.fullmatch(texts[key]):
+            why = f"must be printable ASCII without spaces or ';', got {describe(texts[key])}"
+            p.add(join(path, key), why)
+    if texts["sameSite"] and texts["sameSite"] not in SAME_SITE:
+        p.add(join(path, "sameSite"), f"must be Strict, Lax or None, got {describe(texts['sameSite'])}")
+    flags = {key: p.boolean(affinity, key, path) or False for key in ("httpOnly", "secure", "partitioned")}
     if cookie is None:
         return None
-    return SessionAffinity(cookie_name=cookie, max_age=max_age or DEFAULT_COOKIE_MAX_AGE)
+    return SessionAffinity(
+        cookie_name=cookie,
+        max_age=max_age or DEFAULT_COOKIE_MAX_AGE,
+        domain=texts["domain"],
+        path=texts["path"],
+        same_site=texts["sameSite"],
+        http_only=flags["httpOnly"],
+        secure=flags["secure"],
+        partitioned=flags["partitioned"],
+    )

@@ -1,17 +1,22 @@
 """Canary fields Flagger acts on and gitflagger does not: each one given is refused by its path.
 
-A field that is parsed and then ignored renders wrong routing without a word
-(a delegate VirtualService that becomes a second root, a TCP service routed as
-HTTP). So every leaf of Flagger's Canary schema is either acted on or listed
-here, and a Canary that sets one of these gets a validation error naming it,
-with every other problem of the document in the same error.
+A field that is parsed and then ignored renders wrong routing without a word.
+So every leaf of Flagger's Canary schema is either acted on or refused, and a
+Canary that sets one of these gets a validation error naming it, with every
+other problem of the document in the same error. The fields listed here are
+refused as a whole (their content is not read); others are refused where they
+are read: ``service.mirror`` and ``targetRef.kind`` by the parser,
+``sessionAffinity.primaryCookieName`` by :mod:`gitflagger.model.parse_analysis`,
+and what one router cannot act on by that router (``Router.problems``).
 
 "Set" means present with a value that asks for something: ``null``, ``false``,
 ``""`` and empty lists or mappings are what Flagger does by default, so they
 are accepted.
 
-``service.portDiscovery`` is acted on (:mod:`gitflagger.render.routers.services`)
-and ``targetRef.kind`` other than Deployment is refused by the parser itself.
+``delegation``, ``appProtocol``, ``headless``, ``trafficDistribution``,
+``unmanagedMetadata``, ``portDiscovery`` and ``primaryScalerReplicas`` are acted
+on (:mod:`gitflagger.render.routers.services`, :mod:`gitflagger.render.routers.istio_modes`,
+:func:`gitflagger.render.workload.primary_hpa`).
 """
 
 from __future__ import annotations
@@ -30,17 +35,9 @@ REFUSED: dict[str, dict[str, str]] = {
         "upstreamRef": "is for Flagger's Gloo router; " + _OTHER_ROUTER,
     },
     "spec.autoscalerRef": {
-        "primaryScalerReplicas": "is not applied: the primary HPA would keep the target's min/max replicas",
         "primaryScalerQueries": "is for KEDA ScaledObjects, which gitflagger does not support yet",
     },
     "spec.service": {
-        "delegation": "is not rendered: the VirtualService would keep its hosts and gateways "
-        "and become a second root",
-        "appProtocol": "is not rendered: the Services would carry no appProtocol "
-        "and Istio would get an HTTP route",
-        "headless": "is not rendered: the primary and canary Services would keep a cluster IP",
-        "trafficDistribution": "is not rendered on the generated Services",
-        "unmanagedMetadata": "is not honoured: applying the generated Services would drop that metadata",
         "meshName": "is for Flagger's App Mesh router; " + _OTHER_ROUTER,
         "backends": "is for Flagger's App Mesh router; " + _OTHER_ROUTER,
     },

@@ -210,6 +210,7 @@ def render(
             primary_deployment_name=deployment["metadata"]["name"],
             owner_references=owners,
             include_label_prefixes=prefixes,
+            bounds=canary.spec.primary_scaler_replicas,
         )
         out.append(Manifest(hpa))
     out += [Manifest(obj) for obj in router.manifests(canary, decision.routes, owners)]

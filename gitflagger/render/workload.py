@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from gitflagger.errors import PermanentError
+from gitflagger.model.canary import ScalerReplicas
 from gitflagger.render.configs import rewrite_config_refs
 from gitflagger.render.names import (
     FLUX_MARKER,
@@ -178,10 +179,14 @@ def primary_hpa(
     primary_deployment_name: str,
     owner_references: Sequence[Mapping[str, Any]] = (),
     include_label_prefixes: Iterable[str] = (),
+    bounds: ScalerReplicas | None = None,
 ) -> dict[str, Any]:
     """The ``<hpa>-primary`` HorizontalPodAutoscaler (autoscaling/v2) scaling the primary.
 
-    Bounds, metrics and behavior are the target HPA's; ``scaleTargetRef``
+    Bounds, metrics and behavior are the target HPA's, except the bounds
+    ``autoscalerRef.primaryScalerReplicas`` sets (``bounds``: each of
+    ``minReplicas``/``maxReplicas`` given replaces the target's, as in
+    Flagger); ``scaleTargetRef``
     keeps its apiVersion and kind and points at the primary. An
     ``autoscaling/v2beta2`` HPA has the same spec shape and converts as is;
     ``v2beta1`` does not and is refused.
@@ -216,6 +221,10 @@ def primary_hpa(
     for field in _HPA_SPEC_FIELDS:
         if field in spec_in:
             spec[field] = json_copy(spec_in[field])
+    if bounds is not None and bounds.min_replicas is not None:
+        spec["minReplicas"] = bounds.min_replicas
+    if bounds is not None and bounds.max_replicas is not None:
+        spec["maxReplicas"] = bounds.max_replicas
     return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": meta, "spec": spec}
 
 

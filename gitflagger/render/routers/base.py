@@ -38,7 +38,7 @@ from gitflagger.decide.decision import Routes
 from gitflagger.errors import FieldProblem
 from gitflagger.model.canary import Canary, ObjectMetadata
 
-__all__ = ["LiveRef", "RouteKind", "Router", "object_metadata"]
+__all__ = ["LiveRef", "RouteKind", "Router", "analysis_key", "object_metadata"]
 
 
 @dataclass(frozen=True)
@@ -113,3 +113,10 @@ def object_metadata(
     if owner_references:
         meta["ownerReferences"] = [dict(o) for o in owner_references]
     return meta
+
+
+def analysis_key(canary: Canary) -> str:
+    """``analysis`` (v1beta1) or ``canaryAnalysis`` (v1alpha3): the block the parser read, for error paths."""
+    spec = canary.raw.get("spec") or {}
+    v1beta1 = spec.get("analysis") is not None or "canaryAnalysis" not in spec
+    return "analysis" if v1beta1 else "canaryAnalysis"

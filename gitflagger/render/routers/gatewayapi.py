@@ -24,7 +24,8 @@ The Canary's Istio-shaped blocks are translated by
 :mod:`gitflagger.render.routers.gatewayapi_match`. What this router does not
 act on is refused by :meth:`GatewayAPIRouter.problems`, naming the field,
 where Flagger ignores it or acts on it differently: the Istio-only
-``service.gateways``, ``trafficPolicy`` and ``retries`` (Flagger ignores them),
+``service.gateways``, ``trafficPolicy``, ``retries`` and ``delegation``, and
+``appProtocol: tcp`` (Flagger ignores them and routes HTTP),
 ``service.rewrite`` and ``corsPolicy`` (Flagger translates them; not rendered
 here yet), ``analysis.sessionAffinity`` (not rendered here yet), and the
 built-in metrics: gitflagger's ``request-success-rate`` and
@@ -48,7 +49,7 @@ from gitflagger.errors import FieldProblem
 from gitflagger.model.canary import BUILTIN_METRICS, Canary
 from gitflagger.model.fields import describe, join
 from gitflagger.render.names import canary_service_name, primary_name
-from gitflagger.render.routers.base import LiveRef, RouteKind, object_metadata
+from gitflagger.render.routers.base import LiveRef, RouteKind, analysis_key, object_metadata
 from gitflagger.render.routers.gatewayapi_match import DEFAULT_MATCH, header_filters, route_matches
 
 __all__ = ["GROUP", "GatewayAPIRouter"]
@@ -91,16 +92,22 @@ class GatewayAPIRouter:
             "corsPolicy": svc.cors_policy is not None,
         }
         out += [FieldProblem(f"spec.service.{key}", why) for key, why in _NOT_RENDERED.items() if given[key]]
+        if svc.delegation:
+            why = f"makes an Istio delegate VirtualService; provider {self.provider} renders an HTTPRoute"
+            out.append(FieldProblem("spec.service.delegation", why))
+        if svc.tcp:
+            why = f"tcp needs a TCP route; provider {self.provider} renders an HTTPRoute"
+            out.append(FieldProblem("spec.service.appProtocol", why))
         out += route_matches(svc.match, "spec.service.match")[1]
         out += header_filters(svc.headers, "spec.service.headers")[1]
-        out += route_matches(analysis.match, f"spec.{_analysis_key(canary)}.match", keys=_AB_KEYS)[1]
+        out += route_matches(analysis.match, f"spec.{analysis_key(canary)}.match", keys=_AB_KEYS)[1]
         for i, metric in enumerate(analysis.metrics):
             if metric.name in BUILTIN_METRICS and metric.template_ref is None and metric.query is None:
-                path = f"spec.{_analysis_key(canary)}.metrics[{i}]"
+                path = f"spec.{analysis_key(canary)}.metrics[{i}]"
                 why = f"the built-in {metric.name} query is Istio's; give it a templateRef"
                 out.append(FieldProblem(path, f"{why} with provider {self.provider}"))
         if analysis.session_affinity is not None:
-            path = f"spec.{_analysis_key(canary)}.sessionAffinity"
+            path = f"spec.{analysis_key(canary)}.sessionAffinity"
             out.append(FieldProblem(path, f"is not rendered for provider {self.provider} yet"))
         return out
 
@@ -219,9 +226,3 @@ def _parent_ref_problems(ref: Mapping[str, Any], path: str) -> list[FieldProblem
     if not isinstance(name, str) or not name:
         out.append(FieldProblem(join(path, "name"), f"must be a non-empty string, got {describe(name)}"))
     return out
-
-
-def _analysis_key(canary: Canary) -> str:
-    """``analysis`` (v1beta1) or ``canaryAnalysis`` (v1alpha3): the block the parser read."""
-    spec = canary.raw.get("spec") or {}
-    return "analysis" if "analysis" in spec or "canaryAnalysis" not in spec else "canaryAnalysis"

@@ -50,6 +50,12 @@ from gitflagger.errors import FieldProblem
 from gitflagger.model.canary import Canary
 from gitflagger.render.names import canary_service_name, primary_name
 from gitflagger.render.routers.base import LiveRef, RouteKind, object_metadata
+from gitflagger.render.routers.istio_modes import (
+    delegation_problems,
+    set_cookie,
+    tcp_problems,
+    tcp_virtual_service_spec,
+)
 
 __all__ = ["ISTIO_API_VERSION", "IstioRouter", "destination_rules", "route_weights", "virtual_service"]
 
@@ -58,7 +64,6 @@ MESH_GATEWAY = "mesh"
 STICKY_ROUTE = "sticky-route"
 COOKIE = "Cookie"
 SET_COOKIE = "Set-Cookie"
-MAX_AGE = "Max-Age"
 _RE2_SPECIAL = frozenset("\\.+*?()|[]{}^$")
 DESTINATION_RULE = RouteKind(ISTIO_API_VERSION, "DestinationRule", "destinationrules", rank=5)
 VIRTUAL_SERVICE = RouteKind(ISTIO_API_VERSION, "VirtualService", "virtualservices", rank=6)
@@ -76,13 +81,18 @@ class IstioRouter:
     kinds = (DESTINATION_RULE, VIRTUAL_SERVICE)
 
     def problems(self, canary: Canary) -> list[FieldProblem]:
-        """Gateway API fields, which Flagger's Istio router ignores, are refused."""
+        """Gateway API fields (Flagger's Istio router ignores them) are refused, and so is what
+        delegation or a TCP route cannot carry (see :func:`delegation_problems`, :func:`tcp_problems`)."""
         svc = canary.spec.service
         given = {"gatewayRefs": bool(svc.gateway_refs), "backendTimeout": svc.backend_timeout is not None}
         return [
-            FieldProblem(f"spec.service.{key}", f"not used with provider istio: it {why}")
-            for key, why in _GATEWAY_API_ONLY.items()
-            if given[key]
+            *(
+                FieldProblem(f"spec.service.{key}", f"not used with provider istio: it {why}")
+                for key, why in _GATEWAY_API_ONLY.items()
+                if given[key]
+            ),
+            *delegation_problems(canary),
+            *tcp_problems(canary),
         ]
 
     def manifests(
@@ -142,6 +152,11 @@ def virtual_service(
         _destination(canary, primary_name(apex), routes.primary),
         _destination(canary, canary_service_name(apex), routes.canary),
     ]
+    # A delegate has neither: the root VirtualService that delegates to it answers for them.
+    addressing: dict[str, Any] = {} if svc.delegation else {"hosts": hosts, "gateways": gateways}
+    if svc.tcp:
+        spec = {**addressing, **tcp_virtual_service_spec(svc.match, weighted)}
+        return _virtual_service_object(canary, spec, owner_references)
     analysis = canary.spec.analysis
     if analysis.match:
         http = [
@@ -154,18 +169,26 @@ def virtual_service(
         if analysis.session_affinity is not None:
             http = [_sticky_route(canary, routes), route]
             if routes.sticky_cookie:
-                set_cookie = f"{routes.sticky_cookie}; {MAX_AGE}={analysis.session_affinity.max_age}"
-                weighted[1]["headers"] = {"response": {"add": {SET_COOKIE: set_cookie}}}
+                cookie = set_cookie(analysis.session_affinity, routes.sticky_cookie)
+                weighted[1]["headers"] = {"response": {"add": {SET_COOKIE: cookie}}}
         if routes.mirror:
             for item in http:
                 item["mirror"] = {"host": canary_service_name(apex)}
                 if analysis.mirror_weight > 0:
                     item["mirrorPercentage"] = {"value": analysis.mirror_weight}
+    return _virtual_service_object(canary, {**addressing, "http": http}, owner_references)
+
+
+def _virtual_service_object(
+    canary: Canary, spec: dict[str, Any], owner_references: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
     return {
         "apiVersion": ISTIO_API_VERSION,
         "kind": "VirtualService",
-        "metadata": object_metadata(apex, canary.namespace, svc.apex, owner_references),
-        "spec": {"hosts": hosts, "gateways": gateways, "http": http},
+        "metadata": object_metadata(
+            canary.service_name, canary.namespace, canary.spec.service.apex, owner_references
+        ),
+        "spec": spec,
     }
 
 
@@ -210,9 +233,8 @@ def _sticky_route(canary: Canary, routes: Routes) -> dict[str, Any]:
         if routes.expired_cookie:
             match = _merge_match([_cookie_match(routes.expired_cookie)], svc.match)
             route = _http_route(canary, match, destinations)
-            route["headers"] = _with_response_header(
-                svc.headers, SET_COOKIE, f"{routes.expired_cookie}; {MAX_AGE}=-1"
-            )
+            expired = set_cookie(canary.spec.analysis.session_affinity, routes.expired_cookie, max_age=-1)
+            route["headers"] = _with_response_header(svc.headers, SET_COOKIE, expired)
         else:
             route = _http_route(canary, svc.match, destinations)
     return {"name": STICKY_ROUTE, **route}
@@ -245,15 +267,17 @@ def _regex_literal(text: str) -> str:
 
 
 def _destination(canary: Canary, host: str, weight: int) -> dict[str, Any]:
-    """A weighted destination; with port discovery behind a gateway, the port is pinned.
+    """A weighted destination; with port discovery behind a gateway or a root, the port is pinned.
 
     Flagger pins ``destination.port`` only when ``portDiscovery`` is on and the
-    first gateway is not ``mesh``: the Service then exposes several ports and
-    an ingress gateway cannot tell which one the route means.
+    first gateway is not ``mesh``, or the VirtualService is a delegate: the
+    Service then exposes several ports and an ingress gateway (or the root
+    VirtualService's gateway) cannot tell which one the route means.
     """
     svc = canary.spec.service
     destination: dict[str, Any] = {"host": host}
-    if svc.port_discovery and svc.gateways and svc.gateways[0] != MESH_GATEWAY:
+    behind_gateway = bool(svc.gateways) and svc.gateways[0] != MESH_GATEWAY
+    if svc.port_discovery and (behind_gateway or svc.delegation):
         destination["port"] = {"number": svc.port}
     return {"destination": destination, "weight": weight}
 
@@ -308,7 +332,8 @@ def route_weights(
     if virtual_service is None:
         return None
     chosen: list[Mapping[str, Any]] | None = None
-    for http in (virtual_service.get("spec") or {}).get("http") or ():
+    spec = virtual_service.get("spec") or {}
+    for http in [*(spec.get("http") or ()), *(spec.get("tcp") or ())]:
         if not isinstance(http, Mapping):
             continue
         routes = [r for r in http.get("route") or () if isinstance(r, Mapping)]

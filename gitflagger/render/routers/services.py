@@ -6,6 +6,17 @@
   and the labels and annotations of ``service.apex``/``primary``/``canary``.
 * With ``service.portDiscovery`` every other container port is exposed too,
   except the sidecars' (Flagger's ``getPorts``).
+* ``service.appProtocol`` goes on the main port, ``trafficDistribution`` on
+  each Service, and ``headless`` makes each one headless (``clusterIP: None``).
+  A Service's cluster IP cannot change: as in Flagger, switching ``headless``
+  needs the Services deleted first (the API server refuses the apply, loudly,
+  where Flagger silently keeps the old Service).
+* ``service.unmanagedMetadata`` keys are never written: gitflagger applies
+  server-side, so a label or annotation another writer set on the Service under
+  such a key stays as it is (Flagger copies the live value back on update). A
+  listed key the Canary also sets (``service.apex.labels`` etc.) is refused by
+  the parser; one gitflagger applied before it was listed is removed by the
+  next apply unless another writer owns it too.
 
 A router (:mod:`gitflagger.render.routers`) then splits traffic between
 ``<svc>-primary`` and ``<svc>-canary``.
@@ -17,7 +28,7 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gitflagger.model.canary import Canary
+from gitflagger.model.canary import Canary, UnmanagedMetadata
 from gitflagger.render.names import canary_service_name, primary_name
 from gitflagger.render.routers.base import object_metadata
 
@@ -52,15 +63,27 @@ def services(
     for name, selects, extra in sorted(plan, key=lambda p: p[0]):
         meta = object_metadata(name, canary.namespace, extra, owner_references)
         meta["labels"] = {**meta.get("labels", {}), label: name}
-        out.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": meta,
-                "spec": {"type": "ClusterIP", "selector": {label: selects}, "ports": copy.deepcopy(ports)},
-            }
-        )
+        _leave_unmanaged(meta, svc.unmanaged_metadata)
+        spec: dict[str, Any] = {"type": "ClusterIP", "selector": {label: selects}}
+        spec["ports"] = copy.deepcopy(ports)
+        if svc.headless:
+            spec["clusterIP"] = "None"
+        if svc.traffic_distribution:
+            spec["trafficDistribution"] = svc.traffic_distribution
+        out.append({"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec})
     return out
+
+
+def _leave_unmanaged(meta: dict[str, Any], unmanaged: UnmanagedMetadata | None) -> None:
+    """Drop the ``unmanagedMetadata`` keys from ``meta`` (see the module docstring)."""
+    if unmanaged is None:
+        return
+    for field, keys in (("labels", unmanaged.labels), ("annotations", unmanaged.annotations)):
+        kept = {k: v for k, v in (meta.get(field) or {}).items() if k not in keys}
+        if kept:
+            meta[field] = kept
+        else:
+            meta.pop(field, None)
 
 
 def _service_ports(canary: Canary, containers: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -68,7 +91,10 @@ def _service_ports(canary: Canary, containers: Sequence[Mapping[str, Any]]) -> l
     svc = canary.spec.service
     target_port = svc.target_port if svc.target_port not in (None, 0, "") else svc.port
     name = svc.port_name or "http"
-    ports = [{"name": name, "port": svc.port, "protocol": "TCP", "targetPort": target_port}]
+    main: dict[str, Any] = {"name": name, "port": svc.port, "protocol": "TCP", "targetPort": target_port}
+    if svc.app_protocol:
+        main["appProtocol"] = svc.app_protocol
+    ports = [main]
     if svc.port_discovery:
         ports += sorted(_discovered_ports(canary, containers), key=lambda p: str(p["name"]))
     return ports

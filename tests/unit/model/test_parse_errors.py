@@ -270,9 +270,69 @@ ERRORS: list[tuple[str, dict[str, Any], list[str]]] = [
         "session-affinity-primary-cookie-not-supported",
         {"spec__analysis__sessionAffinity": {"cookieName": "c", "primaryCookieName": "p", "secure": True}},
         [
-            f"{A}.sessionAffinity.{key}: is not supported by gitflagger yet; remove it (see the README)"
-            for key in ("primaryCookieName", "secure")
+            f"{A}.sessionAffinity.primaryCookieName: is not supported by gitflagger yet (Flagger's second, "
+            "primary cookie is not kept in the status nor rendered); remove it"
         ],
+    ),
+    (
+        "session-affinity-cookie-attributes",
+        {
+            "spec__analysis__sessionAffinity": {
+                "cookieName": "c",
+                "sameSite": "strict",
+                "path": "/; Domain=evil.test",
+                "domain": "a b",
+                "secure": "yes",
+            }
+        },
+        [
+            f"{A}.sessionAffinity.domain: must be printable ASCII without spaces or ';', got \"a b\"",
+            f"{A}.sessionAffinity.path: must be printable ASCII without spaces or ';', "
+            'got "/; Domain=evil.test"',
+            f'{A}.sessionAffinity.sameSite: must be Strict, Lax or None, got "strict"',
+            f'{A}.sessionAffinity.secure: must be true or false, got "yes"',
+        ],
+    ),
+    (
+        "primary-scaler-replicas-min-above-max",
+        {
+            "spec__autoscalerRef": {
+                "kind": "HorizontalPodAutoscaler",
+                "name": "podinfo",
+                "primaryScalerReplicas": {"minReplicas": 5, "maxReplicas": 2},
+            }
+        },
+        [
+            "spec.autoscalerRef.primaryScalerReplicas.minReplicas: "
+            "must not be greater than maxReplicas (2), got 5"
+        ],
+    ),
+    (
+        "primary-scaler-replicas-zero",
+        {
+            "spec__autoscalerRef": {
+                "kind": "HorizontalPodAutoscaler",
+                "name": "podinfo",
+                "primaryScalerReplicas": {"maxReplicas": 0},
+            }
+        },
+        ["spec.autoscalerRef.primaryScalerReplicas.maxReplicas: must be at least 1, got 0"],
+    ),
+    (
+        "unmanaged-metadata-key-also-set",
+        {
+            "spec__service__apex": {"annotations": {"owner": "team-a"}},
+            "spec__service__unmanagedMetadata": {"labels": ["team"], "annotations": ["x", "owner"]},
+        },
+        [
+            'spec.service.unmanagedMetadata.annotations[1]: "owner" is also set by '
+            "spec.service.apex.annotations; gitflagger cannot both write it and leave it alone"
+        ],
+    ),
+    (
+        "unmanaged-metadata-not-strings",
+        {"spec__service__unmanagedMetadata": {"labels": [1]}},
+        ["spec.service.unmanagedMetadata.labels[0]: must be a string, got 1"],
     ),
 ]
 

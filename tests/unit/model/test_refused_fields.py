@@ -19,14 +19,8 @@ EVERY_REFUSED: dict[str, Any] = {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
         "name": "podinfo",
-        "primaryScalerReplicas": {"minReplicas": 2, "maxReplicas": 4},
         "primaryScalerQueries": {"trigger": "sum(rate(x[1m]))"},
     },
-    "spec__service__delegation": True,
-    "spec__service__appProtocol": "tcp",
-    "spec__service__headless": True,
-    "spec__service__trafficDistribution": "PreferClose",
-    "spec__service__unmanagedMetadata": {"labels": ["team"], "annotations": ["owner"]},
     "spec__service__meshName": "global",
     "spec__service__backends": ["backend.test"],
     "spec__service__mirror": [{"backend": {"name": "podinfo-shadow"}}],
@@ -34,12 +28,6 @@ EVERY_REFUSED: dict[str, Any] = {
     "spec__analysis__sessionAffinity": {
         "cookieName": "canary",
         "primaryCookieName": "primary",
-        "domain": "example.com",
-        "path": "/",
-        "httpOnly": True,
-        "secure": True,
-        "partitioned": True,
-        "sameSite": "Strict",
     },
 }
 """A Canary setting every field gitflagger refuses (``REFUSED`` plus those the parser refuses itself)."""
@@ -47,10 +35,7 @@ EVERY_REFUSED: dict[str, Any] = {
 EXPECTED_PATHS = [f"{parent}.{key}" for parent, fields in REFUSED.items() for key in fields] + [
     "spec.service.mirror",
     "spec.targetRef.kind",
-    *(
-        f"spec.analysis.sessionAffinity.{key}"
-        for key in ("primaryCookieName", "domain", "path", "httpOnly", "secure", "partitioned", "sameSite")
-    ),
+    "spec.analysis.sessionAffinity.primaryCookieName",
 ]
 
 
@@ -77,12 +62,32 @@ def test_each_refused_field_says_why(parent: str, key: str) -> None:
 
 @pytest.mark.parametrize("value", [None, False, "", [], {}])
 def test_flaggers_defaults_are_not_refused(value: Any) -> None:
+    doc = edited(minimal(), spec__ingressRef=value, spec__routeRef=value, spec__service__meshName=value)
+    assert parse_canary(doc).spec.service.port == 9898
+
+
+def test_fields_once_refused_are_read() -> None:
+    """The fields gitflagger now acts on (it used to refuse them) reach the model."""
     doc = edited(
         minimal(),
-        spec__service__delegation=value,
-        spec__service__headless=value,
-        spec__service__appProtocol=value,
-        spec__service__unmanagedMetadata=value,
-        spec__ingressRef=value,
+        spec__autoscalerRef={
+            "kind": "HorizontalPodAutoscaler",
+            "name": "podinfo",
+            "primaryScalerReplicas": {"minReplicas": 2},
+        },
+        spec__service__delegation=True,
+        spec__service__appProtocol="TCP",
+        spec__service__headless=True,
+        spec__service__trafficDistribution="PreferClose",
+        spec__service__unmanagedMetadata={"labels": ["team"], "annotations": ["owner"]},
+        spec__analysis__sessionAffinity={"cookieName": "c", "sameSite": "Lax", "httpOnly": True},
     )
-    assert parse_canary(doc).spec.service.port == 9898
+    spec = parse_canary(doc).spec
+    svc = spec.service
+    assert (svc.delegation, svc.tcp, svc.headless) == (True, True, True)
+    assert svc.traffic_distribution == "PreferClose"
+    assert svc.unmanaged_metadata is not None and svc.unmanaged_metadata.annotations == ("owner",)
+    assert spec.primary_scaler_replicas is not None
+    assert (spec.primary_scaler_replicas.min_replicas, spec.primary_scaler_replicas.max_replicas) == (2, None)
+    affinity = spec.analysis.session_affinity
+    assert affinity is not None and (affinity.same_site, affinity.http_only) == ("Lax", True)

@@ -19,7 +19,7 @@ import pytest
 from gitflagger.decide.affinity import settle
 from gitflagger.decide.decision import Decision
 from gitflagger.decide.weights import current_routes
-from gitflagger.model.canary import Canary, SessionAffinity
+from gitflagger.model.canary import Canary, ObjectMetadata, ScalerReplicas, SessionAffinity, UnmanagedMetadata
 from gitflagger.model.status import Phase, State
 from gitflagger.render import Manifest, WorkloadInputs, render
 from tests.unit.render import podinfo
@@ -103,7 +103,65 @@ def _sticky_initialized() -> tuple[Canary, WorkloadInputs, Decision]:
     return _sticky(podinfo.canary(session_affinity=STICKY), State(phase=Phase.INITIALIZED))
 
 
+def _with_service(canary: Canary, **changes: object) -> Canary:
+    service = dataclasses.replace(canary.spec.service, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(canary, spec=dataclasses.replace(canary.spec, service=service))
+
+
+def _progressing_with(canary: Canary) -> tuple[Canary, WorkloadInputs, Decision]:
+    return canary, podinfo.inputs(primary_template=_initial_primary_template()), podinfo.decision(60, 40)
+
+
+def _delegation() -> tuple[Canary, WorkloadInputs, Decision]:
+    """A delegate VirtualService: no hosts, no gateways; port discovery pins the destination port."""
+    canary = _with_service(podinfo.canary(), delegation=True, hosts=(), gateways=(), port_discovery=True)
+    return _progressing_with(canary)
+
+
+def _tcp() -> tuple[Canary, WorkloadInputs, Decision]:
+    """``appProtocol: tcp``: a weighted TCP route matching the service's ports; appProtocol on the port."""
+    canary = _with_service(podinfo.canary(), app_protocol="tcp", match=({"port": 9898},))
+    return _progressing_with(canary)
+
+
+def _service_options() -> tuple[Canary, WorkloadInputs, Decision]:
+    """Headless Services with trafficDistribution, unmanaged keys left out, the primary HPA's own bounds."""
+    canary = _with_service(
+        podinfo.canary(),
+        headless=True,
+        traffic_distribution="PreferClose",
+        apex=ObjectMetadata(labels={"team": "web"}, annotations={"a": "1"}),
+        unmanaged_metadata=UnmanagedMetadata(labels=("app",), annotations=("owner",)),
+    )
+    canary = dataclasses.replace(
+        canary, spec=dataclasses.replace(canary.spec, primary_scaler_replicas=ScalerReplicas(max_replicas=8))
+    )
+    return _progressing_with(canary)
+
+
+COOKIE_ATTRIBUTES = dataclasses.replace(
+    STICKY, domain="example.com", path="/", same_site="Strict", http_only=True, secure=True, partitioned=True
+)
+
+
+def _sticky_cookie_attributes() -> tuple[Canary, WorkloadInputs, Decision]:
+    """Newer Flagger's cookie attributes on the Set-Cookie the canary hands out."""
+    return _sticky(podinfo.canary(session_affinity=COOKIE_ATTRIBUTES), _STICKY_PROGRESSING)
+
+
+def _sticky_cookie_attributes_promoted() -> tuple[Canary, WorkloadInputs, Decision]:
+    """The expiring Set-Cookie carries the same attributes (a browser needs them to find the cookie)."""
+    canary = podinfo.canary(session_affinity=COOKIE_ATTRIBUTES)
+    _, _, progressing = _sticky(canary, _STICKY_PROGRESSING)
+    return _sticky(canary, progressing.state.evolve(phase=Phase.SUCCEEDED, canary_weight=0))
+
+
 CASES: dict[str, Callable[[], tuple[Canary, WorkloadInputs, Decision]]] = {
+    "delegation": _delegation,
+    "tcp": _tcp,
+    "service-options": _service_options,
+    "sticky-cookie-attributes": _sticky_cookie_attributes,
+    "sticky-cookie-attributes-promoted": _sticky_cookie_attributes_promoted,
     "initialized-100-0": _initialized,
     "progressing-60-40": _progressing,
     "mirror": _mirrored,

@@ -199,6 +199,10 @@ def _with(path: str, value: Any) -> dict[str, Any]:
          "spec.analysis.sessionAffinity: is not rendered for provider gatewayapi:v1 yet"),
         ("analysis.metrics", [{"name": "request-success-rate", "thresholdRange": {"min": 99}}],
          "spec.analysis.metrics[0]: the built-in request-success-rate query is Istio's"),
+        ("service.delegation", True,
+         "spec.service.delegation: makes an Istio delegate VirtualService; provider gatewayapi:v1 renders"),
+        ("service.appProtocol", "TCP",
+         "spec.service.appProtocol: tcp needs a TCP route; provider gatewayapi:v1 renders an HTTPRoute"),
     ],
     ids=lambda v: v if isinstance(v, str) and " " not in v else "",
 )
@@ -221,3 +225,14 @@ def test_render_refuses_what_the_router_cannot_do() -> None:
         render(canary, podinfo.inputs(), podinfo.decision(promote=True))
 
 
+
+
+def test_service_fields_every_router_shares_are_accepted() -> None:
+    """appProtocol (other than tcp), headless, trafficDistribution, unmanagedMetadata: Services only."""
+    doc = _doc(
+        appProtocol="kubernetes.io/h2c",
+        headless=True,
+        trafficDistribution="PreferClose",
+        unmanagedMetadata={"labels": ["team"]},
+    )
+    assert V1.problems(parse_canary(doc)) == []
