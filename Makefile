@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export GOTOOLCHAIN := local
 
 .DEFAULT_GOAL := help
-.PHONY: help deps venv image lint test test-unit demo demo-simulate testbed-build testbed testbed-down bench bench-quick clean
+.PHONY: help deps venv image lint test test-unit demo demo-simulate ledger-readme testbed-build testbed testbed-down bench bench-quick clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ demo: deps venv testbed-build ## A canary release end to end on the local testbe
 
 demo-simulate: venv ## The same story without a cluster: gitflagger simulate on the fixtures
 	@bash tests/demo.sh
+
+ledger-readme: venv ## Regenerate the README's list of refused Canary fields from the field ledger
+	$(BIN)/python -m tests.unit.model.ledger_readme
 
 testbed-build: ## Build the testbed's Kubernetes, etcd and kwok binaries (cached)
 	@tests/testbed/build.sh >/dev/null

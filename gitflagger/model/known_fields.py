@@ -28,6 +28,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
+from gitflagger.errors import FieldProblem
 from gitflagger.model.fields import Problems, join
 from gitflagger.model.refused import REFUSED
 
@@ -89,6 +90,22 @@ SPEC_FIELDS: FieldTree = {
 CANARY_FIELDS: FieldTree = {**_open("apiVersion kind metadata status"), "spec": SPEC_FIELDS}
 """The fields of a whole Canary document."""
 
+METRIC_TEMPLATE_FIELDS: FieldTree = {
+    **_open("apiVersion kind metadata"),
+    "spec": {
+        "provider": {**_open("type address headers region insecureSkipVerify"), "secretRef": _open("name")},
+        "query": None,
+    },
+}
+"""The fields of a MetricTemplate (``deploy/crds/metrictemplates.yaml``); ``headers`` is a free map.
+Neither it nor :data:`ALERT_PROVIDER_FIELDS` has a ``status``: their CRDs declare none."""
+
+ALERT_PROVIDER_FIELDS: FieldTree = {
+    **_open("apiVersion kind metadata"),
+    "spec": {**_open("type address channel username proxy"), "secretRef": _open("name")},
+}
+"""The fields of an AlertProvider (``deploy/crds/alertproviders.yaml``)."""
+
 
 _REFUSED_PATHS = frozenset(join(parent, key) for parent, fields in REFUSED.items() for key in fields)
 """Fields refused as a whole (:mod:`gitflagger.model.refused`): their content is not looked at."""
@@ -96,14 +113,21 @@ _REFUSED_PATHS = frozenset(join(parent, key) for parent, fields in REFUSED.items
 
 def refuse_unknown(p: Problems, doc: Mapping[str, Any]) -> None:
     """Add one problem for each field of ``doc`` that :data:`CANARY_FIELDS` does not know."""
-    _walk(p, doc, CANARY_FIELDS, "")
+    _walk(p, doc, CANARY_FIELDS, "", "Canary")
 
 
-def _walk(p: Problems, value: Any, known: FieldTree, path: str) -> None:
+def unknown_fields(doc: Mapping[str, Any], known: FieldTree, kind: str) -> list[FieldProblem]:
+    """One problem per field of ``doc`` outside ``known``; ``kind`` names the document in the message."""
+    p = Problems()
+    _walk(p, doc, known, "", kind)
+    return p.items
+
+
+def _walk(p: Problems, value: Any, known: FieldTree, path: str, kind: str) -> None:
     if isinstance(value, list | tuple):
         for i, item in enumerate(value):
             if isinstance(item, Mapping):  # a list in a list is a type error, reported elsewhere
-                _walk(p, item, known, join(path, i))
+                _walk(p, item, known, join(path, i), kind)
         return
     if not isinstance(value, Mapping):
         return  # a wrong type is the typed readers' problem, reported by them
@@ -111,14 +135,14 @@ def _walk(p: Problems, value: Any, known: FieldTree, path: str) -> None:
         if not isinstance(key, str):
             p.add(join(path, str(key)), "is not a field name (keys must be strings)")
         elif key not in known:
-            p.add(join(path, key), _unknown(key, known))
+            p.add(join(path, key), _unknown(key, known, kind))
         else:
             sub, child_path = known[key], join(path, key)
             if sub is not None and child_path not in _REFUSED_PATHS:
-                _walk(p, child, sub, child_path)
+                _walk(p, child, sub, child_path, kind)
 
 
-def _unknown(key: str, known: FieldTree) -> str:
+def _unknown(key: str, known: FieldTree, kind: str) -> str:
     close = difflib.get_close_matches(key, list(known), n=1)
     hint = f"; did you mean {close[0]}?" if close else ""
-    return f"is not a Canary field (the API server would drop it){hint}"
+    return f"is not a {kind} field (the API server would drop it){hint}"

@@ -27,11 +27,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gitflagger.errors import FieldProblem, ValidationError
+from gitflagger.model.known_fields import ALERT_PROVIDER_FIELDS, METRIC_TEMPLATE_FIELDS, unknown_fields
 
 V1BETA1 = "flagger.app/v1beta1"
 QUERY_VARIABLES = ("name", "namespace", "target", "service", "interval")
 
-_PROVIDER_FIELDS = frozenset({"type", "address", "secretRef", "headers", "insecureSkipVerify", "region"})
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _VARIABLE = re.compile(r"variables\.([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -92,7 +92,7 @@ def parse_metric_template(obj: Mapping[str, Any], *, default_namespace: str = "d
     *supported* is the metrics adapters' business (their registry knows), so any
     non-empty name is accepted here.
     """
-    problems: list[FieldProblem] = []
+    problems = unknown_fields(obj, METRIC_TEMPLATE_FIELDS, "MetricTemplate")
     name, namespace = _header(obj, "MetricTemplate", default_namespace, problems)
     spec = _mapping(obj, "spec", "", problems, required=True)
     prov = _mapping(spec, "provider", "spec", problems)
@@ -104,8 +104,6 @@ def parse_metric_template(obj: Mapping[str, Any], *, default_namespace: str = "d
     skip_verify = _bool(prov, "insecureSkipVerify", "spec.provider", problems)
     secret_ref = _secret_ref(prov, "spec.provider", problems)
     region = _string(prov, "region", "spec.provider", problems)
-    for key in sorted(set(prov) - _PROVIDER_FIELDS):
-        problems.append(FieldProblem(f"spec.provider.{key}", "unknown field"))
     query = _string(spec, "query", "spec", problems)
     if not query.strip():
         problems.append(FieldProblem("spec.query", "required"))
@@ -227,7 +225,7 @@ class AlertProvider:
 
 def parse_alert_provider(obj: Mapping[str, Any], *, default_namespace: str = "default") -> AlertProvider:
     """Parse an ``AlertProvider`` document; raise :class:`ValidationError` listing every problem."""
-    problems: list[FieldProblem] = []
+    problems = unknown_fields(obj, ALERT_PROVIDER_FIELDS, "AlertProvider")
     name, namespace = _header(obj, "AlertProvider", default_namespace, problems)
     spec = _mapping(obj, "spec", "", problems, required=True)
     raw_type = _string(spec, "type", "spec", problems)

@@ -9,6 +9,7 @@ the model too fails here.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,21 @@ import pytest
 from gitflagger.adapters.files import load_documents
 from gitflagger.errors import ValidationError
 from gitflagger.model import parse_canary
-from gitflagger.model.known_fields import CANARY_FIELDS, FieldTree
-from tests.unit.deploy.deploy_files import CANARY_CRD, REPO, crd, schema
+from gitflagger.model.known_fields import (
+    ALERT_PROVIDER_FIELDS,
+    CANARY_FIELDS,
+    METRIC_TEMPLATE_FIELDS,
+    FieldTree,
+)
+from gitflagger.model.templates import parse_alert_provider, parse_metric_template
+from tests.unit.deploy.deploy_files import (
+    ALERT_PROVIDER_CRD,
+    CANARY_CRD,
+    METRIC_TEMPLATE_CRD,
+    REPO,
+    crd,
+    schema,
+)
 from tests.unit.model.canaries import edited, minimal, problems_of
 
 UNKNOWN = "is not a Canary field (the API server would drop it)"
@@ -165,3 +179,64 @@ def test_no_canary_file_shipped_with_the_repo_has_an_unknown_field(path: Path) -
             parse_canary(doc)
         except ValidationError as err:
             assert not [p for p in err.problems if UNKNOWN in p.message], str(err)
+
+
+@pytest.mark.parametrize(
+    ("crd_name", "tree"),
+    [(METRIC_TEMPLATE_CRD, METRIC_TEMPLATE_FIELDS), (ALERT_PROVIDER_CRD, ALERT_PROVIDER_FIELDS)],
+)
+def test_the_template_and_provider_field_trees_are_the_shipped_crd_trees(
+    crd_name: str, tree: FieldTree
+) -> None:
+    root = schema(crd(crd_name), "v1beta1")
+    expected = {key: None for key in root["properties"]} | {"spec": _tree(root["properties"]["spec"])}
+    assert expected == tree
+
+
+TEMPLATE = {
+    "apiVersion": "flagger.app/v1beta1",
+    "kind": "MetricTemplate",
+    "metadata": {"name": "errors", "namespace": "test"},
+    "spec": {"provider": {"type": "prometheus", "address": "http://prom.test:9090"}, "query": "sum(up)"},
+}
+PROVIDER = {
+    "apiVersion": "flagger.app/v1beta1",
+    "kind": "AlertProvider",
+    "metadata": {"name": "chat", "namespace": "test"},
+    "spec": {"type": "slack", "address": "https://hooks.slack.test/x"},
+}
+
+
+@pytest.mark.parametrize(
+    ("doc", "parse", "kind", "changes", "path"),
+    [
+        (TEMPLATE, parse_metric_template, "MetricTemplate", {"spec__qurey": "x"}, "spec.qurey"),
+        (
+            TEMPLATE, parse_metric_template, "MetricTemplate", {"spec__provider__adress": "x"},
+            "spec.provider.adress",
+        ),
+        (TEMPLATE, parse_metric_template, "MetricTemplate", {"spec__provider__secretRef": {"nam": "s"}},
+         "spec.provider.secretRef.nam"),
+        (PROVIDER, parse_alert_provider, "AlertProvider", {"spec__chanel": "#ops"}, "spec.chanel"),
+        (PROVIDER, parse_alert_provider, "AlertProvider", {"spec__secretRef": {"name": "s", "key": "k"}},
+         "spec.secretRef.key"),
+        (PROVIDER, parse_alert_provider, "AlertProvider", {"spce": {}}, "spce"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_an_unknown_template_or_provider_field_is_refused_with_its_path(
+    doc: dict[str, Any], parse: Any, kind: str, changes: dict[str, Any], path: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        parse(edited(copy.deepcopy(doc), **changes))
+    lines = [f"{p.path}: {p.message}" for p in info.value.problems]
+    assert [line for line in lines if line.startswith(path + ": ")] == [
+        line for line in lines if f"is not a {kind} field" in line
+    ]
+    expected = f"{path}: is not a {kind} field (the API server would drop it)"
+    assert any(line.startswith(expected) for line in lines)
+
+
+def test_a_valid_template_and_provider_parse() -> None:
+    assert parse_metric_template(TEMPLATE).query == "sum(up)"
+    assert parse_alert_provider(PROVIDER).channel == ""
