@@ -30,6 +30,7 @@ from gitflagger.cli.kube_flags import kube_flags
 from gitflagger.cli.mesh import mesh_provider_option
 from gitflagger.cli.repo_options import REPO_EPILOG, repo_options
 from gitflagger.engine.controller import Controller
+from gitflagger.engine.flux import Flux, FluxRef
 from gitflagger.engine.preview import preview
 from gitflagger.engine.reconcile import ApplyMode, Context, reconcile_one
 from gitflagger.engine.report import Reporting
@@ -71,6 +72,17 @@ def analysis_options(func: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--apply-mode", type=click.Choice([m.value for m in ApplyMode]), default="ssa",
                          show_default=True,
                          help="ssa: gitflagger applies; git-only: Flux or Argo CD applies the repo."),
+            click.option("--gitops-tool", type=click.Choice(["flux", "other"]), default="flux",
+                         show_default=True,
+                         help="git-only mode: flux asks Flux to reconcile after each push and reads its "
+                              "verdict; other (Argo CD) only waits for the live objects."),
+            click.option("--flux-kustomization", metavar="NAMESPACE/NAME", default=None,
+                         help="git-only mode: the Flux Kustomization that applies the repo prefix, e.g. "
+                              "flux-system/canaries. Default: the one whose spec.path covers the Canary's "
+                              "directory."),
+            click.option("--flux-source", metavar="NAMESPACE/NAME", default=None,
+                         help="git-only mode: the Flux GitRepository of the config repo, e.g. "
+                              "flux-system/config. Default: the Kustomization's sourceRef."),
             click.option("--event-webhook", default=None, help="URL that receives every event (Flagger's)."),
         ]
     ):
@@ -98,7 +110,24 @@ def build_context(kube: KubeCluster, repo: RepoSettings, opts: dict[str, Any]) -
         mesh_provider=opts["mesh_provider"],
         labelling=labelling(opts),
         no_cross_namespace_refs=opts["no_cross_namespace_refs"],
+        flux=flux_of(kube, repo, opts),
     )
+
+
+def flux_of(kube: KubeCluster, repo: RepoSettings, opts: dict[str, Any]) -> Flux | None:
+    """The Flux side of git-only mode, or None; a Flux flag that would be ignored is refused."""
+    names = ("flux_kustomization", "flux_source")
+    given = [f"--{name.replace('_', '-')}" for name in names if opts.get(name)]
+    if opts["apply_mode"] != ApplyMode.GIT_ONLY.value or opts.get("gitops_tool", "flux") != "flux":
+        if given:
+            raise click.UsageError(f"{', '.join(given)} needs --apply-mode git-only with --gitops-tool flux")
+        return None
+    try:
+        refs = {name: FluxRef.parse(opts[name], f"--{name.replace('_', '-')}") if opts.get(name) else None
+                for name in ("flux_kustomization", "flux_source")}
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    return Flux(kube, repo.prefix, kustomization=refs["flux_kustomization"], source=refs["flux_source"])
 
 
 def tune_memory() -> Callable[[], object]:

@@ -68,11 +68,13 @@ def apply_step(
     Canary's previous step; it is updated in place (the controller keeps one
     per Canary, in memory: after a restart the first step reports no drift).
     Without ``apply_objects`` (``--apply-mode git-only``) the objects are left
-    to the GitOps tool; the scale actions still run, since the target is the
-    user's Deployment and never part of the config repo.
+    to the GitOps tool, except the primary's Secret copies: Secrets never enter
+    git, so nothing else could create them. The scale actions still run, since
+    the target is the user's Deployment and never part of the config repo.
     """
     started = time.monotonic()
-    results = cluster.apply(manifests) if apply_objects else ()
+    direct = [m for m in manifests if apply_objects or m.kind == "Secret"]
+    results = cluster.apply(direct) if direct else ()
     drift: list[Drift] = []
     changed: list[str] = []
     checksums = {f"{m.kind}/{m.name}": m.checksum for m in manifests}

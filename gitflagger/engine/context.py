@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from gitflagger.engine.alerting import AlertProviders
+from gitflagger.engine.flux import Flux
 from gitflagger.engine.ports import ClusterPort, IntentPort, RecordPort
 from gitflagger.engine.report import Reporting
 from gitflagger.engine.telemetry import Telemetry
@@ -61,6 +62,8 @@ class Context:
     no_cross_namespace_refs: bool = False
     """Refuse metric template and alert provider references into another namespace
     (``--no-cross-namespace-refs``)."""
+    flux: Flux | None = None
+    """git-only mode with Flux: the objects to nudge after a push and whose verdict to read."""
     clock: Callable[[], datetime] = _utc_now
     guard: Callable[[], None] = _always_leading
     """Called right before each write of a step; raises ``LeadershipLost`` to stop it. A controller
@@ -87,8 +90,11 @@ class CanaryMemory:
     """The validation message last announced, so a bad spec is one Event, not one per pass."""
     faults: dict[str, str] = field(default_factory=dict)
     """The unexpected error last announced (:mod:`.faults`), cleared by a step that succeeds."""
+    gitops: dict[str, dict[str, str]] = field(default_factory=dict)
+    """git-only mode: per topic, what was last announced about Flux (:mod:`.git_only`), so each
+    problem is one Event, not one per pass."""
 
     def forget(self, canary: str) -> None:
         """Drop everything remembered of a deleted Canary."""
-        for memory in (self.applied, self.invalid, self.faults):
+        for memory in (self.applied, self.invalid, self.faults, self.gitops):
             memory.pop(canary, None)

@@ -58,6 +58,7 @@ from gitflagger.engine.reconcile import (
     StepOutcome,
     fault,
     finish_one,
+    nudge_flux,
     prepare_one,
 )
 from gitflagger.engine.restart import check_live_against_remote
@@ -220,6 +221,8 @@ class Controller:
         now = self.ctx.clock()
         self.ctx.telemetry.steps_waiting_for_push.set(0)
         self.ctx.alerting.new_pass()
+        if self.ctx.flux is not None:
+            self.ctx.flux.new_pass()
         due = [o for o in sorted(self.canaries(), key=due_at) if everything or self._due(o) <= now]
         if due and not fetched:
             self._sync_repo()
@@ -268,6 +271,7 @@ class Controller:
                 finished = finish_one(self.ctx, result, self.memory, persisted)
                 outcomes.append(self._settle(result.canary.ref, finished, now))
                 self._beat()
+        nudge_flux(self.ctx)  # git-only mode: Flux applies the chunk's pushed steps now, not at its interval
         return outcomes
 
     def seconds_until_next(self) -> float:

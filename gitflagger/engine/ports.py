@@ -80,6 +80,22 @@ class ClusterPort(Protocol):
     def remove_finalizer(self, canary: Mapping[str, Any], name: str) -> Obj: ...
 
 
+class GitOpsPort(Protocol):
+    """What git-only mode needs of the cluster to work with Flux (:mod:`gitflagger.engine.flux`)."""
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None: ...
+
+    def list_objects(self, api_version: str, kind: str, namespace: str | None) -> list[Obj]: ...
+
+    def annotate(
+        self, api_version: str, kind: str, namespace: str, name: str, annotations: Mapping[str, str]
+    ) -> None:
+        """Merge ``annotations`` into the object's (a merge patch; nothing else is touched)."""
+
+    def managed_fields(self, api_version: str, kind: str, namespace: str, name: str) -> list[Obj]:
+        """The object's ``managedFields`` entries as the API server holds them (empty when it is gone)."""
+
+
 class WatchPort(ClusterPort, Protocol):
     """A cluster the controller can list and watch Canaries on."""
 

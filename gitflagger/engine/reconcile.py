@@ -37,14 +37,15 @@ from typing import Any
 from gitflagger import killswitch
 from gitflagger.adapters.git.intents import PendingIntent
 from gitflagger.adapters.git.recorder import Persisted
-from gitflagger.decide import Decision, MetricOutcome, current_routes
+from gitflagger.decide import Decision, MetricOutcome
 from gitflagger.engine.alerting import AlertTarget
-from gitflagger.engine.apply import Applied, apply_step, weights_mismatch
+from gitflagger.engine.apply import Applied, apply_step
 from gitflagger.engine.context import ApplyMode as ApplyMode
 from gitflagger.engine.context import CanaryMemory as CanaryMemory
 from gitflagger.engine.context import Context as Context
 from gitflagger.engine.cross_namespace import check_namespace_refs
 from gitflagger.engine.faults import report_fault
+from gitflagger.engine.git_only import wait_reason
 from gitflagger.engine.observe import (
     Live,
     ask_gates,
@@ -127,15 +128,28 @@ def reconcile_one(
     """
     memory = memory if memory is not None else CanaryMemory()
     ctx.alerting.new_pass()
+    if ctx.flux is not None:
+        ctx.flux.new_pass()
     prepared = prepare_one(ctx, canary_obj, memory)
     if isinstance(prepared, StepOutcome):
+        nudge_flux(ctx)
         return prepared
     try:
         persisted = persist(ctx.recorder)
     except GitflaggerError as err:
         prepared.log.warning("step failed", error=str(err))
         return StepOutcome(prepared.canary.ref, error=str(err))
-    return finish_one(ctx, prepared, memory, persisted)
+    outcome = finish_one(ctx, prepared, memory, persisted)
+    nudge_flux(ctx)
+    return outcome
+
+
+def nudge_flux(ctx: Context) -> None:
+    """git-only mode with Flux: ask it to reconcile what the steps just pushed (:mod:`.flux`)."""
+    if ctx.flux is None:
+        return
+    for failure in ctx.flux.nudge():
+        logger(component="flux").warning("nudge failed", error=failure)
 
 
 def prepare_one(ctx: Context, canary_obj: Mapping[str, Any], memory: CanaryMemory) -> Prepared | StepOutcome:
@@ -157,7 +171,7 @@ def prepare_one(ctx: Context, canary_obj: Mapping[str, Any], memory: CanaryMemor
         except ValidationError as err:
             return _invalid(ctx, memory, canary_obj, ref, err, log)
         memory.invalid.pop(ref, None)
-        return _prepare(ctx, canary_obj, canary, log, started)
+        return _prepare(ctx, memory, canary_obj, canary, log, started)
     except GitflaggerError as err:
         log.warning("step failed", error=str(err))
         return StepOutcome(ref, error=str(err))
@@ -217,7 +231,8 @@ def persist(recorder: RecordPort) -> Persisted:
 
 
 def _prepare(
-    ctx: Context, canary_obj: Mapping[str, Any], canary: Canary, log: Any, started: float
+    ctx: Context, memory: CanaryMemory, canary_obj: Mapping[str, Any], canary: Canary, log: Any,
+    started: float,
 ) -> Prepared | StepOutcome:
     state = State.from_status(canary_obj.get("status"))
     if state.phase is None and ctx.intents is not None:
@@ -228,7 +243,7 @@ def _prepare(
             log.warning("no status on the Canary, resuming from the config repo", phase=str(state.phase))
     live = read_live(ctx.cluster, canary)
     if ctx.apply_mode is ApplyMode.GIT_ONLY and state.phase is not None:
-        lag = _git_only_lag(ctx, canary, state, live)
+        lag = wait_reason(ctx, memory, canary_obj, canary, state, live, log)
         if lag:
             log.info("waiting for the committed state", detail=lag)
             return StepOutcome(canary.ref, skipped=f"waiting for the committed state to be applied: {lag}")
@@ -255,6 +270,8 @@ def _finish(ctx: Context, memory: CanaryMemory, p: Prepared, commit: str | None)
     decision = p.plan.decision
     ctx.guard()
     applied = _apply(ctx, memory, p.canary, p.live, p.plan)
+    if ctx.flux is not None and commit and commit != p.state.last_commit:
+        ctx.flux.want_nudge(ctx.flux.carrier(p.canary.namespace, p.canary.name))
     killswitch.point("applied")
     ctx.guard()
     obj = write_status(ctx.cluster, p.canary_obj, decision.state, commit or p.state.last_commit)
@@ -301,35 +318,6 @@ def _apply(ctx: Context, memory: CanaryMemory, canary: Canary, live: Live, plan:
             applied_before,
             apply_objects=ctx.apply_mode is ApplyMode.SSA,
         )
-
-
-def _git_only_lag(ctx: Context, canary: Canary, state: State, live: Live) -> str:
-    """What the GitOps tool has not applied yet of the last step; empty when the cluster caught up.
-
-    Checked: the primary exists, runs the committed pod template (every field
-    the commit sets, so server defaults do not count as a difference), and the
-    routing object (the router's :meth:`live_ref`) routes the committed weights.
-    """
-    if live.primary is None:
-        return f"deployment {canary.primary_name} does not exist yet"
-    committed = (
-        ctx.intents.committed(canary.ref, f"deployment-{canary.primary_name}.yaml") if ctx.intents else None
-    )
-    if committed is not None:
-        want = (committed.get("spec") or {}).get("template")
-        have = (live.primary.get("spec") or {}).get("template")
-        if want is not None and not _subset(want, have):
-            return f"deployment {canary.primary_name} does not run the committed pod template yet"
-    return weights_mismatch(live.route, canary, current_routes(canary.spec.analysis, state)) or ""
-
-
-def _subset(want: Any, have: Any) -> bool:
-    """Every field of ``want`` is in ``have`` with the same value (extra fields in ``have`` are defaults)."""
-    if isinstance(want, Mapping):
-        return isinstance(have, Mapping) and all(k in have and _subset(v, have[k]) for k, v in want.items())
-    if isinstance(want, list):
-        return isinstance(have, list) and len(want) == len(have) and all(map(_subset, want, have))
-    return bool(want == have)
 
 
 def _acknowledge(ctx: Context, pending: PendingIntent, decision: Decision, log: Any) -> None:

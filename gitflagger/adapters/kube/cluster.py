@@ -263,6 +263,25 @@ class KubeCluster:
             what=DEPLOYMENTS.describe("scale", namespace, name),
         )
 
+    def annotate(
+        self, api_version: str, kind: str, namespace: str, name: str, annotations: Mapping[str, str]
+    ) -> None:
+        """Merge ``annotations`` into an object's (the Flux nudge, :mod:`gitflagger.engine.flux`)."""
+        resource = self.resources.resolve(api_version, kind)
+        self.transport.request(
+            "PATCH",
+            resource.path(namespace, name),
+            query=[("fieldManager", self.field_manager)],
+            body={"metadata": {"annotations": dict(annotations)}},
+            content_type=MERGE_PATCH,
+            what=resource.describe("annotate", namespace, name),
+        )
+
+    def managed_fields(self, api_version: str, kind: str, namespace: str, name: str) -> list[dict[str, Any]]:
+        """The object's ``managedFields``, read by name (the caches keep only a summary of them)."""
+        obj = self._get_raw(self.resources.resolve(api_version, kind), namespace, name)
+        return list(_meta(obj or {}).get("managedFields") or ())
+
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         """Delete an object (dependents in the background); one that is already gone is fine."""
         resource = self.resources.resolve(api_version, kind)
