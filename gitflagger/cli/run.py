@@ -115,7 +115,19 @@ def build_context(kube: KubeCluster, repo: RepoSettings, opts: dict[str, Any]) -
 
 
 def flux_of(kube: KubeCluster, repo: RepoSettings, opts: dict[str, Any]) -> Flux | None:
-    """The Flux side of git-only mode, or None; a Flux flag that would be ignored is refused."""
+    """The Flux side of git-only mode (:mod:`gitflagger.engine.flux`), or None."""
+    refs = flux_refs(opts)
+    if refs is None:
+        return None
+    return Flux(kube, repo.prefix, kustomization=refs[0], source=refs[1], namespace=opts.get("namespace"))
+
+
+def flux_refs(opts: dict[str, Any]) -> tuple[FluxRef | None, FluxRef | None] | None:
+    """``(--flux-kustomization, --flux-source)`` when Flux applies the repo, else None.
+
+    Checked before connecting: a malformed one, or one given where it would be
+    ignored (``ssa`` mode, ``--gitops-tool other``), is a usage error naming it.
+    """
     names = ("flux_kustomization", "flux_source")
     given = [f"--{name.replace('_', '-')}" for name in names if opts.get(name)]
     if opts["apply_mode"] != ApplyMode.GIT_ONLY.value or opts.get("gitops_tool", "flux") != "flux":
@@ -123,11 +135,13 @@ def flux_of(kube: KubeCluster, repo: RepoSettings, opts: dict[str, Any]) -> Flux
             raise click.UsageError(f"{', '.join(given)} needs --apply-mode git-only with --gitops-tool flux")
         return None
     try:
-        refs = {name: FluxRef.parse(opts[name], f"--{name.replace('_', '-')}") if opts.get(name) else None
-                for name in ("flux_kustomization", "flux_source")}
+        kustomization, source = (
+            FluxRef.parse(opts[name], f"--{name.replace('_', '-')}") if opts.get(name) else None
+            for name in names
+        )
     except ValueError as err:
         raise click.UsageError(str(err)) from None
-    return Flux(kube, repo.prefix, kustomization=refs["flux_kustomization"], source=refs["flux_source"])
+    return kustomization, source
 
 
 def tune_memory() -> Callable[[], object]:
@@ -177,6 +191,7 @@ Examples:
   gitflagger run --namespace test --repo ./config.git --once
   gitflagger run --repo ./config.git --leader-elect --metrics-addr :8080
   gitflagger run --repo ./config.git --dry-run          # print what every Canary's next step would change
+  gitflagger run --repo ./config.git --apply-mode git-only --flux-kustomization flux-system/canaries
 """ + FLAGGER_EPILOG + REPO_EPILOG
 )
 @cluster_options
@@ -199,6 +214,7 @@ def run(repo: RepoSettings, **opts: Any) -> int:
     """
     configure_logging(level=log_level(opts))
     killswitch.check()
+    flux_refs(opts)
     after_pass = tune_memory() if not opts["dry_run"] and not opts["once"] else None
     kube = connect(opts)
     if opts["dry_run"]:
@@ -263,6 +279,7 @@ Examples:
 def reconcile(canary: str, repo: RepoSettings, **opts: Any) -> int:
     """Run one step of the Canary NS/NAME now, whatever its schedule says."""
     configure_logging(level=log_level(opts))
+    flux_refs(opts)
     namespace, _, name = canary.partition("/")
     kube = connect(opts)
     obj = kube.get(V1BETA1, "Canary", namespace, name)

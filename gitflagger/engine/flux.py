@@ -77,6 +77,8 @@ class Flux:
     """``--flux-kustomization``: used for every Canary instead of discovery."""
     source: FluxRef | None = None
     """``--flux-source``: the GitRepository; else the one the Kustomization names."""
+    namespace: str | None = None
+    """Where Kustomizations are listed for discovery (``--namespace``; None: every namespace)."""
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _listed: list[Obj] | None = None
     _carriers: dict[str, Carrier] = field(default_factory=dict)
@@ -151,7 +153,7 @@ class Flux:
     def _covering(self, directory: str) -> list[tuple[FluxRef, int]]:
         """The most specific Kustomizations whose ``spec.path`` is ``directory`` or a parent of it."""
         if self._listed is None:
-            self._listed = self.cluster.list_objects(*KUSTOMIZATION, None)
+            self._listed = self.cluster.list_objects(*KUSTOMIZATION, self.namespace)
         best: list[tuple[FluxRef, int]] = []
         for obj in self._listed:
             path = _normal(str((obj.get("spec") or {}).get("path") or ""))

@@ -68,3 +68,18 @@ def test_a_bad_kubeconfig_is_one_line_not_a_traceback(tmp_path: Path, args: list
 def test_run_refuses_an_unknown_apply_mode(tmp_path: Path) -> None:
     code, _, err = invoke("run", "--repo", str(tmp_path), "--apply-mode", "kubectl")
     assert code == 2 and "apply-mode" in err
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--flux-kustomization", "flux-system/canaries"],
+     "--flux-kustomization needs --apply-mode git-only with --gitops-tool flux"),
+    (["--apply-mode", "git-only", "--gitops-tool", "other", "--flux-source", "flux-system/config"],
+     "--flux-source needs --apply-mode git-only with --gitops-tool flux"),
+    (["--apply-mode", "git-only", "--flux-kustomization", "canaries"],
+     "--flux-kustomization: expected NAMESPACE/NAME, got 'canaries'"),
+])
+def test_run_refuses_a_flux_flag_it_would_ignore_or_cannot_read(
+    tmp_path: Path, args: list[str], said: str
+) -> None:
+    code, _, err = invoke("run", "--repo", str(tmp_path / "config.git"), *args)
+    assert code == 2 and said in err and "Traceback" not in err

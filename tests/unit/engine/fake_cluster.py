@@ -59,6 +59,10 @@ class FakeCluster:
         self.watch_script: list[list[tuple[str, dict[str, Any]]] | Exception] = []
         """What successive ``watch_canaries`` calls deliver: a list of events, or an exception to raise."""
         self.lists = 0
+        self.managed: dict[Key, list[dict[str, Any]]] = {}
+        """``managedFields`` entries by object, as a test sets them (:meth:`managed_fields`)."""
+        self.annotated: list[tuple[str, str, str, dict[str, str]]] = []
+        """``(kind, namespace, name, annotations)`` of every :meth:`annotate`, in order."""
         for obj in objects:
             self.put(obj)
 
@@ -182,6 +186,25 @@ class FakeCluster:
         if stored["metadata"].get("deletionTimestamp") and not stored["metadata"]["finalizers"]:
             del self.objects[_key(canary)]
         return copy.deepcopy(stored)
+
+    # ---- GitOpsPort --------------------------------------------------------------------
+    def list_objects(self, api_version: str, kind: str, namespace: str | None) -> list[dict[str, Any]]:
+        self._check()
+        return [copy.deepcopy(o) for (k, ns, _), o in sorted(self.objects.items())
+                if k == kind and namespace in (None, ns)]
+
+    def annotate(
+        self, api_version: str, kind: str, namespace: str, name: str, annotations: Mapping[str, str]
+    ) -> None:
+        self._check()
+        stored = self.objects[(kind, namespace, name)]
+        stored["metadata"].setdefault("annotations", {}).update(annotations)
+        self._bump(stored)
+        self.annotated.append((kind, namespace, name, dict(annotations)))
+
+    def managed_fields(self, api_version: str, kind: str, namespace: str, name: str) -> list[dict[str, Any]]:
+        self._check()
+        return copy.deepcopy(self.managed.get((kind, namespace, name), []))
 
     # ---- internals ---------------------------------------------------------------------
     def _bump(self, obj: dict[str, Any]) -> None:
