@@ -83,6 +83,8 @@ class Flux:
     _listed: list[Obj] | None = None
     _carriers: dict[str, Carrier] = field(default_factory=dict)
     _wanted: set[tuple[str, str, FluxRef]] = field(default_factory=set)
+    _asked: dict[FluxRef, str] = field(default_factory=dict)
+    """Kustomization → the ``requestedAt`` token of our last nudge of it."""
 
     def new_pass(self) -> None:
         """Forget what the last pass found (Kustomizations are listed once per pass)."""
@@ -129,12 +131,20 @@ class Flux:
         for api_version, kind, ref in wanted:
             try:
                 self.cluster.annotate(api_version, kind, ref.namespace, ref.name, {REQUESTED_AT: stamp})
+                if kind == KUSTOMIZATION[1]:
+                    self._asked[ref] = stamp
             except GitflaggerError as err:
                 failures.append(f"asking Flux to reconcile {kind} {ref}: {err}")
         return failures
 
     def failure(self, carrier: Carrier) -> str:
-        """Flux's message when the Kustomization's ``Ready`` condition is ``False``; else empty."""
+        """Flux's message when the Kustomization's ``Ready`` condition is ``False``; else empty.
+
+        Once nudged, a ``Ready=False`` counts only after Flux handled the nudge
+        (``status.lastHandledReconcileAt``): before, it is about an older
+        revision (a prefix not pushed yet is "path not found"), and the step
+        simply waits for the live objects.
+        """
         if carrier.kustomization is None:
             return ""
         ref = carrier.kustomization
@@ -146,6 +156,9 @@ class Flux:
             return f"Flux Kustomization {ref} does not exist"
         ready = _condition(obj, "Ready")
         if ready is None or ready.get("status") != "False":
+            return ""
+        asked = self._asked.get(ref)
+        if asked is not None and (obj.get("status") or {}).get("lastHandledReconcileAt") != asked:
             return ""
         reason = ready.get("reason") or "NotReady"
         return f"Flux Kustomization {ref} failed ({reason}): {ready.get('message') or ''}".rstrip(": ")
