@@ -82,6 +82,8 @@ class Flux:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _listed: list[Obj] | None = None
     _carriers: dict[str, Carrier] = field(default_factory=dict)
+    _read: dict[FluxRef, Obj | None] = field(default_factory=dict)
+    """Kustomizations read by name this pass (one GET each per pass, however many Canaries)."""
     _wanted: set[tuple[str, str, FluxRef]] = field(default_factory=set)
     _asked: dict[FluxRef, str] = field(default_factory=dict)
     """Kustomization → the ``requestedAt`` token of our last nudge of it."""
@@ -90,6 +92,7 @@ class Flux:
         """Forget what the last pass found (Kustomizations are listed once per pass)."""
         self._listed = None
         self._carriers.clear()
+        self._read.clear()
 
     def carrier(self, namespace: str, name: str) -> Carrier:
         """The Kustomization covering ``<prefix>/<namespace>/<name>`` and its GitRepository."""
@@ -149,7 +152,7 @@ class Flux:
             return ""
         ref = carrier.kustomization
         try:
-            obj = self.cluster.get(*KUSTOMIZATION, ref.namespace, ref.name)
+            obj = self._kustomization(ref)
         except GitflaggerError as err:
             return f"cannot read Flux Kustomization {ref}: {err}"
         if obj is None:
@@ -183,13 +186,19 @@ class Flux:
 
     def _source_of(self, kustomization: FluxRef) -> FluxRef | None:
         try:
-            obj = self.cluster.get(*KUSTOMIZATION, kustomization.namespace, kustomization.name)
+            obj = self._kustomization(kustomization)
         except GitflaggerError:
             return None  # failure() says why at the same pass
         source = ((obj or {}).get("spec") or {}).get("sourceRef") or {}
         if source.get("kind") != "GitRepository" or not source.get("name"):
             return None
         return FluxRef(str(source.get("namespace") or kustomization.namespace), str(source["name"]))
+
+
+    def _kustomization(self, ref: FluxRef) -> Obj | None:
+        if ref not in self._read:
+            self._read[ref] = self.cluster.get(*KUSTOMIZATION, ref.namespace, ref.name)
+        return self._read[ref]
 
 
 def _normal(path: str) -> str:
