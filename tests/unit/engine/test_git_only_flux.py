@@ -6,6 +6,7 @@ controllers; these pin each rule down, failure paths included, in milliseconds.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from typing import Any
 import pygit2
 import pytest
 
+from gitflagger.engine.controller import Controller
 from gitflagger.engine.flux import REQUESTED_AT, Flux, FluxRef
 from gitflagger.engine.reconcile import ApplyMode
 from tests.unit.adapters.loopback import LoopbackServer
@@ -218,3 +220,18 @@ def test_secret_copies_are_applied_directly_and_only_their_checksum_is_committed
         if "local" in commit.tree:
             for blob in commit.tree["local"]["test"]["podinfo"]:
                 assert b"c2VjcmV0LXZhbHVl" not in blob.data and b"secret-value" not in blob.data
+
+
+def test_the_controller_nudges_each_flux_object_once_per_chunk_after_its_push(world: World) -> None:
+    world.cluster.put(kustomization("canaries", "./local"))
+    second = copy.deepcopy(world.canary)
+    second["metadata"].update(name="podinfo-b", uid="uid-podinfo-b")
+    second.pop("status", None)
+    world.cluster.put(second)
+    c = Controller(world.cluster, world.ctx)  # type: ignore[arg-type]
+    c.sync()
+
+    outcomes = c.run_pass(everything=True)
+
+    assert sum(o.stepped for o in outcomes) == 2  # both Canaries committed a step in this chunk
+    assert nudged(world) == ["GitRepository flux-system/config", "Kustomization flux-system/canaries"]
