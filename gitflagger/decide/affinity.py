@@ -11,6 +11,11 @@ as it sets the weights:
   analysis, which never weights the canary), that cookie becomes the *previous*
   one: the VirtualService then matches it and tells its holders to drop it
   (``Max-Age=-1``).
+- with ``primaryCookieName`` (newer Flagger), a second cookie
+  ``<primaryCookieName>=<10 letters>`` is drawn when the canary first gets
+  traffic: the primary's responses hand it out and its holders stay on the
+  primary. As in Flagger it stays in the status between rollouts (it is drawn
+  again only when ``primaryCookieName`` changes).
 
 Flagger draws the 10 letters from a clock-seeded PRNG. The decision core never
 draws anything: the letters are derived from a seed the caller supplies (the
@@ -70,6 +75,8 @@ def settle(affinity: SessionAffinity | None, state: State, canary_weight: int, s
     """
     if affinity is None:
         return state
+    if canary_weight > 0:
+        state = _primary_cookie(affinity, state, seed)
     current = state.session_affinity_cookie
     if canary_weight > 0:
         if split_cookie(current) is not None:
@@ -86,3 +93,12 @@ def settle(affinity: SessionAffinity | None, state: State, canary_weight: int, s
             previous_session_affinity_cookie=current if usable else state.previous_session_affinity_cookie,
         )
     return state
+
+
+def _primary_cookie(affinity: SessionAffinity, state: State, seed: str) -> State:
+    """The state with a primary cookie named ``primaryCookieName``, drawn if it has none of that name."""
+    name = affinity.primary_cookie_name
+    held = split_cookie(state.primary_session_affinity_cookie)
+    if not name or (held is not None and held[0] == name):
+        return state
+    return state.evolve(primary_session_affinity_cookie=f"{name}={cookie_value(f'{seed}/{name}/primary')}")

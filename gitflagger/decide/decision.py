@@ -31,6 +31,9 @@ class Routes:
     (``analysis.sessionAffinity`` while the canary has weight)."""
     expired_cookie: str = field(default="", repr=False)
     """``name=value`` of the last rollout's cookie: its holders are told to drop it."""
+    primary_cookie: str = field(default="", repr=False)
+    """``name=value``: requests carrying it go to the primary, whose responses set it
+    (``sessionAffinity.primaryCookieName`` while the canary has weight)."""
 
     def __post_init__(self) -> None:
         if self.primary + self.canary != 100 or min(self.primary, self.canary) < 0:

@@ -101,7 +101,13 @@ def current_routes(analysis: Analysis, state: State) -> Routes:
         return routes
     if routes.canary > 0:
         cookie = state.session_affinity_cookie
-        return replace(routes, sticky_cookie=cookie) if split_cookie(cookie) else routes
+        if not split_cookie(cookie):
+            return routes
+        routes = replace(routes, sticky_cookie=cookie)
+        primary = state.primary_session_affinity_cookie
+        wanted = analysis.session_affinity.primary_cookie_name
+        named = split_cookie(primary)
+        return replace(routes, primary_cookie=primary) if named and named[0] == wanted else routes
     previous = state.previous_session_affinity_cookie
     return replace(routes, expired_cookie=previous) if split_cookie(previous) else routes
 

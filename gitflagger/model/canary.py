@@ -173,6 +173,8 @@ class SessionAffinity:
 
     cookie_name: str
     max_age: int = 86400
+    primary_cookie_name: str = ""
+    """Newer Flagger's second cookie: users the primary answered stay on it (for one interval)."""
     domain: str = ""
     path: str = ""
     same_site: str = ""

@@ -251,7 +251,13 @@ CANARY: dict[str, Entry] = {
         "regex metacharacters are escaped in the `Cookie` match; with `mirror` both routes mirror; "
         "refused with `gatewayapi`",
     ),
-    "spec.analysis.sessionAffinity.primaryCookieName": REFUSED,
+    "spec.analysis.sessionAffinity.primaryCookieName": Implemented(
+        _T
+        + "decide/test_affinity.py::"
+        "test_the_primary_cookie_is_drawn_with_the_canary_cookie_and_kept_like_flaggers",
+        differs="the primary cookie is drawn again when `primaryCookieName` changes "
+        "(Flagger keeps the old one)",
+    ),
     "spec.analysis.sessionAffinity.maxAge": Implemented(_STICKY),
     "spec.analysis.sessionAffinity.domain": Implemented(
         _COOKIE, differs="the `Set-Cookie` expiring a previous rollout's cookie carries the attributes too"

@@ -29,8 +29,8 @@ author meant: explicit weights outside 1..100, ``maxWeight`` below ``stepWeight`
 non-increasing ``stepWeights``, a metric with no bounds, an unknown metric name
 without ``templateRef`` or ``query``, duplicate webhook names, a
 ``sessionAffinity.cookieName`` that is not a cookie name, a cookie ``domain`` or
-``path`` that could end its attribute (``;``, spaces), newer Flagger's
-``primaryCookieName`` (not rendered yet, so refused rather than ignored), an
+``path`` that could end its attribute (``;``, spaces), a ``primaryCookieName``
+equal to ``cookieName``, an
 ``unmanagedMetadata`` key the Canary also sets on a Service, a
 ``primaryScalerReplicas.minReplicas`` above its ``maxReplicas``, Flagger's
 extra mirror backends (``service.mirror``), a target

@@ -245,20 +245,11 @@ def _session_affinity(p: Problems, block: Mapping[str, Any], path: str) -> Sessi
     if affinity is None:
         return None
     path = join(path, "sessionAffinity")
-    cookie = p.string(affinity, "cookieName", path, required=True)
-    if cookie is not None and not _COOKIE_NAME.fullmatch(cookie):
-        p.add(
-            join(path, "cookieName"),
-            f"must be a cookie name (letters, digits and !#$%&'*+-.^_`|~), got {describe(cookie)}",
-        )
-        cookie = None
+    cookie = _cookie_name(p, affinity, "cookieName", path, required=True)
+    primary_cookie = _cookie_name(p, affinity, "primaryCookieName", path) or ""
+    if cookie is not None and primary_cookie == cookie:
+        p.add(join(path, "primaryCookieName"), f"must differ from cookieName ({describe(cookie)})")
     max_age = p.integer(affinity, "maxAge", path, lo=0)
-    if affinity.get("primaryCookieName") not in (None, ""):
-        p.add(
-            join(path, "primaryCookieName"),
-            "is not supported by gitflagger yet (Flagger's second, primary cookie is not kept in the "
-            "status nor rendered); remove it",
-        )
     texts = {key: p.string(affinity, key, path) or "" for key in ("domain", "path", "sameSite")}
     for key in ("domain", "path"):
         if texts[key] and not _COOKIE_ATTRIBUTE.fullmatch(texts[key]):
@@ -272,6 +263,7 @@ def _session_affinity(p: Problems, block: Mapping[str, Any], path: str) -> Sessi
     return SessionAffinity(
         cookie_name=cookie,
         max_age=max_age or DEFAULT_COOKIE_MAX_AGE,
+        primary_cookie_name=primary_cookie,
         domain=texts["domain"],
         path=texts["path"],
         same_site=texts["sameSite"],
@@ -279,3 +271,15 @@ def _session_affinity(p: Problems, block: Mapping[str, Any], path: str) -> Sessi
         secure=flags["secure"],
         partitioned=flags["partitioned"],
     )
+
+
+def _cookie_name(
+    p: Problems, block: Mapping[str, Any], key: str, path: str, *, required: bool = False
+) -> str | None:
+    """A cookie name: it becomes ``<name>=<value>`` in Set-Cookie headers and in a regex match."""
+    name = p.string(block, key, path, required=required)
+    if name and not _COOKIE_NAME.fullmatch(name):
+        why = f"must be a cookie name (letters, digits and !#$%&'*+-.^_`|~), got {describe(name)}"
+        p.add(join(path, key), why)
+        return None
+    return name

@@ -5,16 +5,16 @@ So every leaf of Flagger's Canary schema is either acted on or refused, and a
 Canary that sets one of these gets a validation error naming it, with every
 other problem of the document in the same error. The fields listed here are
 refused as a whole (their content is not read); others are refused where they
-are read: ``service.mirror`` and ``targetRef.kind`` by the parser,
-``sessionAffinity.primaryCookieName`` by :mod:`gitflagger.model.parse_analysis`,
-and what one router cannot act on by that router (``Router.problems``).
+are read: ``service.mirror`` and ``targetRef.kind`` by the parser, and what
+one router cannot act on by that router (``Router.problems``).
 
 "Set" means present with a value that asks for something: ``null``, ``false``,
 ``""`` and empty lists or mappings are what Flagger does by default, so they
 are accepted.
 
 ``delegation``, ``appProtocol``, ``headless``, ``trafficDistribution``,
-``unmanagedMetadata``, ``portDiscovery`` and ``primaryScalerReplicas`` are acted
+``unmanagedMetadata``, ``portDiscovery``, ``primaryScalerReplicas`` and every
+``sessionAffinity`` field are acted
 on (:mod:`gitflagger.render.routers.services`, :mod:`gitflagger.render.routers.istio_modes`,
 :func:`gitflagger.render.workload.primary_hpa`).
 """

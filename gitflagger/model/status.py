@@ -73,6 +73,8 @@ class State:
     """``name=value`` of this rollout's sticky cookie (Flagger's ``sessionAffinityCookie``)."""
     previous_session_affinity_cookie: str = ""
     """The last rollout's cookie, which the VirtualService now expires (``previousSessionAffinityCookie``)."""
+    primary_session_affinity_cookie: str = ""
+    """``name=value`` of the cookie pinning users to the primary (``primarySessionAffinityCookie``)."""
 
     def evolve(self, **changes: Any) -> State:
         return replace(self, **changes)
@@ -118,6 +120,7 @@ class State:
             condition=cond,
             session_affinity_cookie=_text(status.get("sessionAffinityCookie")),
             previous_session_affinity_cookie=_text(status.get("previousSessionAffinityCookie")),
+            primary_session_affinity_cookie=_text(status.get("primarySessionAffinityCookie")),
         )
 
     def to_status(self) -> dict[str, Any]:
@@ -145,6 +148,8 @@ class State:
             out["sessionAffinityCookie"] = self.session_affinity_cookie
         if self.previous_session_affinity_cookie:
             out["previousSessionAffinityCookie"] = self.previous_session_affinity_cookie
+        if self.primary_session_affinity_cookie:
+            out["primarySessionAffinityCookie"] = self.primary_session_affinity_cookie
         if self.condition:
             c = self.condition
             cond: dict[str, Any] = {

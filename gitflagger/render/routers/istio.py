@@ -28,6 +28,12 @@ it routes between are :mod:`gitflagger.render.routers.services`):
   ``Set-Cookie: <name>=<value>; Max-Age=-1`` so clients drop it. Before any
   cookie exists it repeats the weighted route, as Flagger writes it. The
   cookies come from the decision (:mod:`gitflagger.decide.affinity`).
+  With ``primaryCookieName`` (newer Flagger), while the canary has weight a
+  second route ``primary-sticky-route`` follows the sticky route: requests
+  carrying the primary cookie go to the primary (weight 100), and the
+  weighted route's primary destination adds
+  ``Set-Cookie: <primary cookie>; Max-Age=<analysis interval in seconds>``.
+  The cookie attributes are rendered by :func:`.istio_modes.set_cookie`.
   Two deliberate differences: regex metacharacters in the cookie are escaped
   in the match (Flagger pastes them raw), and a mirror is set on both routes
   (Flagger sets it only on the first, so a previous cookie's route would be
@@ -62,6 +68,7 @@ __all__ = ["ISTIO_API_VERSION", "IstioRouter", "destination_rules", "route_weigh
 ISTIO_API_VERSION = "networking.istio.io/v1beta1"
 MESH_GATEWAY = "mesh"
 STICKY_ROUTE = "sticky-route"
+PRIMARY_STICKY_ROUTE = "primary-sticky-route"
 COOKIE = "Cookie"
 SET_COOKIE = "Set-Cookie"
 _RE2_SPECIAL = frozenset("\\.+*?()|[]{}^$")
@@ -171,6 +178,12 @@ def virtual_service(
             if routes.sticky_cookie:
                 cookie = set_cookie(analysis.session_affinity, routes.sticky_cookie)
                 weighted[1]["headers"] = {"response": {"add": {SET_COOKIE: cookie}}}
+            if routes.sticky_cookie and routes.primary_cookie:
+                # Flagger's primary cookie lives one analysis interval.
+                seconds = analysis.interval.nanoseconds // 1_000_000_000
+                cookie = set_cookie(analysis.session_affinity, routes.primary_cookie, max_age=seconds)
+                weighted[0]["headers"] = {"response": {"add": {SET_COOKIE: cookie}}}
+                http.insert(1, _primary_sticky_route(canary, routes.primary_cookie))
         if routes.mirror:
             for item in http:
                 item["mirror"] = {"host": canary_service_name(apex)}
@@ -238,6 +251,17 @@ def _sticky_route(canary: Canary, routes: Routes) -> dict[str, Any]:
         else:
             route = _http_route(canary, svc.match, destinations)
     return {"name": STICKY_ROUTE, **route}
+
+
+def _primary_sticky_route(canary: Canary, cookie: str) -> dict[str, Any]:
+    """Newer Flagger's second sticky route: primary-cookie holders to the primary (weight 100)."""
+    apex = canary.service_name
+    match = _merge_match([_cookie_match(cookie)], canary.spec.service.match)
+    destinations = [
+        _destination(canary, primary_name(apex), 100),
+        _destination(canary, canary_service_name(apex), 0),
+    ]
+    return {"name": PRIMARY_STICKY_ROUTE, **_http_route(canary, match, destinations)}
 
 
 def _with_response_header(headers: Any, name: str, value: str) -> dict[str, Any]:

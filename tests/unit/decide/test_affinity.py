@@ -152,3 +152,30 @@ def test_cookie_bookkeeping_invariants(weights: list[int], seed: str) -> None:
             assert state.session_affinity_cookie == ""
             assert state.previous_session_affinity_cookie in ("", *drawn)
     assert all(a != b for a, b in pairwise(drawn)), "a new rollout reused the last cookie"
+
+
+PRIMARY = SessionAffinity("flagger-cookie", 3600, primary_cookie_name="flagger-primary")
+
+
+def test_the_primary_cookie_is_drawn_with_the_canary_cookie_and_kept_like_flaggers() -> None:
+    """Drawn when the canary first gets traffic; it stays in status after the rollout, as in Flagger."""
+    first = settle(PRIMARY, State(), 10, SEED)
+    primary = first.primary_session_affinity_cookie
+    assert re.fullmatch(r"flagger-primary=[A-Za-z]{10}", primary)
+    assert settle(PRIMARY, first, 30, SEED).primary_session_affinity_cookie == primary
+    after = settle(PRIMARY, first, 0, SEED)
+    assert after.primary_session_affinity_cookie == primary
+    assert settle(PRIMARY, after, 10, "uid/sha256:3333").primary_session_affinity_cookie == primary
+    renamed = settle(SessionAffinity("flagger-cookie", primary_cookie_name="other"), after, 10, SEED)
+    assert renamed.primary_session_affinity_cookie.startswith("other=")
+    assert settle(AFFINITY, State(), 10, SEED).primary_session_affinity_cookie == ""
+
+
+def test_routes_carry_the_primary_cookie_only_while_the_canary_has_weight() -> None:
+    analysis = canary(session_affinity=PRIMARY).spec.analysis
+    state = settle(PRIMARY, State(phase=Phase.PROGRESSING, canary_weight=20), 20, SEED)
+    routes = current_routes(analysis, state)
+    assert routes.primary_cookie == state.primary_session_affinity_cookie != ""
+    assert routes.sticky_cookie == state.session_affinity_cookie
+    done = settle(PRIMARY, state.evolve(phase=Phase.SUCCEEDED, canary_weight=0), 0, SEED)
+    assert current_routes(analysis, done).primary_cookie == ""

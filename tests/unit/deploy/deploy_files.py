@@ -183,4 +183,5 @@ def populated_state() -> State:
                             last_update_time=at, last_transition_time=at),
         session_affinity_cookie="flagger-cookie=LIbQWwnzdh",
         previous_session_affinity_cookie="flagger-cookie=OldOldOldO",
+        primary_session_affinity_cookie="flagger-primary=PrimaryXYZ",
     )

@@ -267,11 +267,16 @@ ERRORS: list[tuple[str, dict[str, Any], list[str]]] = [
         [f"{A}.sessionAffinity.maxAge: must be at least 0, got -1"],
     ),
     (
-        "session-affinity-primary-cookie-not-supported",
-        {"spec__analysis__sessionAffinity": {"cookieName": "c", "primaryCookieName": "p", "secure": True}},
+        "session-affinity-primary-cookie-same-as-cookie",
+        {"spec__analysis__sessionAffinity": {"cookieName": "c", "primaryCookieName": "c", "secure": True}},
+        [f'{A}.sessionAffinity.primaryCookieName: must differ from cookieName ("c")'],
+    ),
+    (
+        "session-affinity-primary-cookie-not-a-name",
+        {"spec__analysis__sessionAffinity": {"cookieName": "c", "primaryCookieName": "p;q"}},
         [
-            f"{A}.sessionAffinity.primaryCookieName: is not supported by gitflagger yet (Flagger's second, "
-            "primary cookie is not kept in the status nor rendered); remove it"
+            f"{A}.sessionAffinity.primaryCookieName: must be a cookie name "
+            '(letters, digits and !#$%&\'*+-.^_`|~), got "p;q"'
         ],
     ),
     (

@@ -92,7 +92,12 @@ def test_fields_once_refused_are_read() -> None:
         spec__service__headless=True,
         spec__service__trafficDistribution="PreferClose",
         spec__service__unmanagedMetadata={"labels": ["team"], "annotations": ["owner"]},
-        spec__analysis__sessionAffinity={"cookieName": "c", "sameSite": "Lax", "httpOnly": True},
+        spec__analysis__sessionAffinity={
+            "cookieName": "c",
+            "primaryCookieName": "p",
+            "sameSite": "Lax",
+            "httpOnly": True,
+        },
     )
     spec = parse_canary(doc).spec
     svc = spec.service
@@ -102,4 +107,5 @@ def test_fields_once_refused_are_read() -> None:
     assert spec.primary_scaler_replicas is not None
     assert (spec.primary_scaler_replicas.min_replicas, spec.primary_scaler_replicas.max_replicas) == (2, None)
     affinity = spec.analysis.session_affinity
-    assert affinity is not None and (affinity.same_site, affinity.http_only) == ("Lax", True)
+    assert affinity is not None
+    assert (affinity.primary_cookie_name, affinity.same_site, affinity.http_only) == ("p", "Lax", True)

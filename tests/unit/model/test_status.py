@@ -47,6 +47,13 @@ def test_session_affinity_cookies_use_flaggers_names_and_are_left_out_when_unset
     assert flagger.session_affinity_cookie == ""
 
 
+def test_the_primary_cookie_round_trips_under_flaggers_name() -> None:
+    state = State(primary_session_affinity_cookie="p=CCCCCCCCCC")
+    assert state.to_status()["primarySessionAffinityCookie"] == "p=CCCCCCCCCC"
+    assert State.from_status(state.to_status()) == state
+    assert "primarySessionAffinityCookie" not in State().to_status()
+
+
 def test_reads_flagger_status() -> None:
     status = {
         "phase": "Succeeded",
@@ -76,6 +83,7 @@ def test_garbage_fields_read_as_unset() -> None:
             "lastTransitionTime": "yesterday",
             "sessionAffinityCookie": 12,
             "previousSessionAffinityCookie": ["c=x"],
+            "primarySessionAffinityCookie": {"p": 1},
         }
     )
     assert state == State()
@@ -102,6 +110,7 @@ status_keys = st.sampled_from(
         "lastCommit",
         "sessionAffinityCookie",
         "previousSessionAffinityCookie",
+        "primarySessionAffinityCookie",
     ]
 )
 

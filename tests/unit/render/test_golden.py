@@ -156,7 +156,14 @@ def _sticky_cookie_attributes_promoted() -> tuple[Canary, WorkloadInputs, Decisi
     return _sticky(canary, progressing.state.evolve(phase=Phase.SUCCEEDED, canary_weight=0))
 
 
+def _sticky_primary() -> tuple[Canary, WorkloadInputs, Decision]:
+    """primaryCookieName: its holders stay on the primary, whose responses set it for one interval."""
+    affinity = dataclasses.replace(STICKY, primary_cookie_name="flagger-primary", path="/")
+    return _sticky(podinfo.canary(session_affinity=affinity), _STICKY_PROGRESSING)
+
+
 CASES: dict[str, Callable[[], tuple[Canary, WorkloadInputs, Decision]]] = {
+    "sticky-primary-progressing-60-40": _sticky_primary,
     "delegation": _delegation,
     "tcp": _tcp,
     "service-options": _service_options,
