@@ -118,7 +118,8 @@ CANARY: dict[str, Entry] = {
     "spec.service.backends[]": REFUSED,
     "spec.service.delegation": Implemented(
         _MODES + "test_a_delegate_has_no_hosts_nor_gateways_and_pins_no_port_without_discovery",
-        differs="a delegate with `service.hosts` or `gateways` is refused (Flagger fails its reconcile)",
+        differs="a delegate with `service.hosts` or `gateways` is refused (Flagger fails its reconcile), "
+        "and so is a TCP delegate (Istio delegates HTTP routes only)",
     ),
     "spec.service.gateways[]": Implemented(
         _ROUTER + "test_hosts_and_gateways", differs="refused with `gatewayapi`, which Flagger ignores"

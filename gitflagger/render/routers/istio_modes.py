@@ -8,7 +8,9 @@ drop. As in Flagger's ``IstioRouter``:
   ``hosts`` and no ``gateways``, which a root VirtualService (owned by someone
   else) points at with ``delegate:``. Flagger refuses a delegate with
   ``service.hosts`` or ``service.gateways`` (its reconcile fails); so do we,
-  by path, before anything is rendered.
+  by path, before anything is rendered. A TCP delegate is refused too: Istio's
+  ``delegate`` is a field of an HTTP route, so a root can never reach it
+  (Flagger renders it, and it routes nothing).
 * ``service.appProtocol: tcp`` (any case, Flagger's ``isTcp``) renders one
   ``tcp`` route with the weighted destinations instead of HTTP routes, matching
   the ports of ``service.match`` (Istio's ``L4MatchAttributes``). Flagger
@@ -48,7 +50,11 @@ def delegation_problems(canary: Canary) -> list[FieldProblem]:
         return []
     given = {"hosts": svc.hosts, "gateways": svc.gateways}
     why = "must be empty with service.delegation: the root VirtualService sets it for its delegate"
-    return [FieldProblem(f"spec.service.{key}", why) for key, value in given.items() if value]
+    out = [FieldProblem(f"spec.service.{key}", why) for key, value in given.items() if value]
+    if svc.tcp:
+        why = "with appProtocol tcp: Istio delegates HTTP routes only, a TCP delegate would route nothing"
+        out.append(FieldProblem("spec.service.delegation", why))
+    return out
 
 
 def tcp_problems(canary: Canary) -> list[FieldProblem]:

@@ -34,6 +34,14 @@ def test_a_delegate_with_hosts_or_gateways_is_refused_by_path() -> None:
     assert problems == [f"spec.service.hosts: {why}", f"spec.service.gateways: {why}"]
 
 
+def test_a_tcp_delegate_is_refused() -> None:
+    """Istio delegates from an HTTP route only: a TCP delegate would never be reached."""
+    assert _problems(spec__service__delegation=True, spec__service__appProtocol="tcp") == [
+        "spec.service.delegation: with appProtocol tcp: Istio delegates HTTP routes only, "
+        "a TCP delegate would route nothing"
+    ]
+
+
 def test_a_delegate_has_no_hosts_nor_gateways_and_pins_no_port_without_discovery() -> None:
     canary = parse_canary(edited(minimal(), spec__service__delegation=True))
     assert ISTIO.problems(canary) == []
