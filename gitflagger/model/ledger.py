@@ -105,7 +105,8 @@ CANARY: dict[str, Entry] = {
     ),
     "spec.service.appProtocol": Implemented(
         _MODES + "test_tcp_weights_are_read_back_from_the_tcp_route",
-        differs="with `tcp`, every HTTP route field is refused, where Flagger drops it",
+        differs="with `tcp`, every HTTP route field is refused, where Flagger drops it, and so are "
+        "the built-in metrics (they read HTTP request metrics)",
     ),
     "spec.service.trafficDistribution": Implemented(_LIVE),
     "spec.service.headless": Implemented(_LIVE),

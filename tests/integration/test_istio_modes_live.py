@@ -45,6 +45,7 @@ def _canary(namespace: str, name: str, scaler: dict[str, int] | None = None, **s
     doc["metadata"] = {"name": name, "namespace": namespace}
     doc["spec"]["targetRef"]["name"] = name
     doc["spec"]["service"] = {"port": 9898, "name": name, **service}
+    del doc["spec"]["analysis"]["metrics"]  # the built-in ones are refused with tcp; no analysis runs here
     if scaler is None:
         del doc["spec"]["autoscalerRef"]
     else:

@@ -17,7 +17,11 @@ drop. As in Flagger's ``IstioRouter``:
   silently drops everything an HTTP route would carry; here each such field is
   refused by its path: A/B ``match``, ``mirror``, ``sessionAffinity``,
   ``rewrite``, ``timeout``, ``retries``, ``corsPolicy``, ``headers``, and a
-  ``service.match`` condition on anything but ``port``.
+  ``service.match`` condition on anything but ``port``. So is a built-in metric
+  (``request-success-rate``, ``request-duration``): both query
+  ``istio_requests_total``/``istio_request_duration_milliseconds``, which
+  Istio reports for HTTP and gRPC only, so Flagger's analysis finds no values
+  and rolls back every TCP release; name a MetricTemplate instead.
 * The sticky cookie's ``Set-Cookie`` value carries newer Flagger's attributes
   (``BuildCookie``): ``Max-Age``, then ``Domain``, ``HttpOnly``,
   ``Partitioned``, ``Path``, ``SameSite``, ``Secure``, in that order. One
@@ -33,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gitflagger.errors import FieldProblem
-from gitflagger.model.canary import Canary, SessionAffinity
+from gitflagger.model.canary import BUILTIN_METRICS, Canary, SessionAffinity
 from gitflagger.model.fields import join
 from gitflagger.render.routers.base import analysis_key
 
@@ -83,6 +87,13 @@ def tcp_problems(canary: Canary) -> list[FieldProblem]:
         "sessionAffinity": analysis.session_affinity is not None,
     }
     out += [FieldProblem(f"{block}.{key}", _TCP) for key, given_ in analysis_given.items() if given_]
+    for i, metric in enumerate(analysis.metrics):
+        if metric.name in BUILTIN_METRICS and metric.template_ref is None and metric.query is None:
+            why = (
+                f"the built-in {metric.name} query reads Istio's HTTP request metrics, which TCP "
+                "traffic does not produce; give it a templateRef"
+            )
+            out.append(FieldProblem(f"{block}.metrics[{i}]", why))
     return out
 
 

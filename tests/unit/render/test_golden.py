@@ -120,7 +120,8 @@ def _delegation() -> tuple[Canary, WorkloadInputs, Decision]:
 
 def _tcp() -> tuple[Canary, WorkloadInputs, Decision]:
     """``appProtocol: tcp``: a weighted TCP route matching the service's ports; appProtocol on the port."""
-    canary = _with_service(podinfo.canary(), app_protocol="tcp", match=({"port": 9898},))
+    # The built-in metrics read HTTP request metrics, refused with tcp: this Canary has none.
+    canary = _with_service(podinfo.canary(metrics=()), app_protocol="tcp", match=({"port": 9898},))
     return _progressing_with(canary)
 
 

@@ -80,6 +80,18 @@ def test_tcp_refuses_every_http_route_field_by_path() -> None:
     ]
 
 
+def test_tcp_refuses_the_built_in_http_metrics() -> None:
+    """Istio reports istio_requests_total for HTTP and gRPC only: these would find no values."""
+    metrics = [
+        {"name": "request-success-rate", "thresholdRange": {"min": 99}},
+        {"name": "tcp-errors", "templateRef": {"name": "tcp-errors"}, "thresholdRange": {"max": 1}},
+        {"name": "request-duration", "thresholdRange": {"max": 500}},
+    ]
+    problems = _problems(spec__service__appProtocol="tcp", spec__analysis__metrics=metrics)
+    assert [p.split(":")[0] for p in problems] == ["spec.analysis.metrics[0]", "spec.analysis.metrics[2]"]
+    assert "TCP traffic does not produce; give it a templateRef" in problems[0]
+
+
 def test_tcp_weights_are_read_back_from_the_tcp_route() -> None:
     canary = parse_canary(edited(minimal(), spec__service__appProtocol="tcp"))
     live = virtual_service(canary, Routes(70, 30))
