@@ -155,7 +155,7 @@ CANARY: dict[str, Entry] = {
         _ROUTER + "test_service_metadata_from_apex_primary_and_canary"
     ),
     "spec.service.unmanagedMetadata.labels[]": Implemented(
-        _MODES + "test_unmanaged_keys_are_left_out_of_every_generated_service",
+        "tests/integration/test_istio_modes_live.py::test_an_unmanaged_label_keeps_another_writers_value",
         differs="the keys are never written, not even at creation (Flagger writes them once)",
     ),
     "spec.service.unmanagedMetadata.annotations[]": Implemented(

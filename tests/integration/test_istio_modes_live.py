@@ -101,3 +101,20 @@ def test_delegate_and_tcp_virtual_services_live(kube: KubeCluster, namespace: st
     # The delegate's Services have cluster IPs now: the API server refuses making them headless.
     with pytest.raises(Invalid, match="clusterIP"):
         _apply(kube, _canary(namespace, "web", delegation=True, portDiscovery=True, headless=True), 90, 10)
+
+
+def test_an_unmanaged_label_keeps_another_writers_value(kube: KubeCluster, namespace: str) -> None:
+    """``app`` is the label gitflagger writes on each Service; listed as unmanaged, a user's value stays."""
+    _apply(kube, _canary(namespace, "web"), 100, 0)
+    path = kube.resources.resolve("v1", "Service").path(namespace, "web")
+    kube.transport.request(
+        "PATCH", path, body={"metadata": {"labels": {"app": "mine"}}},
+        content_type="application/merge-patch+json", what="label as a user",
+    )
+
+    _apply(kube, _canary(namespace, "web", unmanagedMetadata={"labels": ["app"]}), 100, 0)
+    assert _live(kube, "v1", "Service", namespace, "web")["metadata"]["labels"]["app"] == "mine"
+
+    # Not listed: gitflagger's apply takes the label back (so the check above is not vacuous).
+    _apply(kube, _canary(namespace, "web"), 100, 0)
+    assert _live(kube, "v1", "Service", namespace, "web")["metadata"]["labels"]["app"] == "web"
