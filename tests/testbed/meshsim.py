@@ -199,6 +199,16 @@ class MeshSim:
             self._hosts = {k: v for k, v in self._hosts.items() if k[0] != namespace}
             self._ledgers.pop(namespace, None)
 
+    def profile(self, namespace: str) -> LoadProfile:
+        with self._lock:
+            return self._profiles.get(namespace, DEFAULT_PROFILE)
+
+    def forget(self, namespace: str) -> None:
+        """Drop ``namespace``'s profile, users and ledger (a test's teardown)."""
+        self.set_profile(namespace, DEFAULT_PROFILE)
+        with self._lock:
+            self._profiles.pop(namespace, None)
+
     def ledger(self, namespace: str) -> Ledger:
         """A copy of what ``namespace``'s traffic did so far, with its users' jars and answers."""
         with self._lock:
