@@ -103,6 +103,13 @@ def promoted(kube: KubeCluster, ns: str) -> None:
     assert primary_image(kube, ns, APP).endswith(":6.0.1")
 
 
+def release(ro: Rollout) -> None:
+    """Release 6.0.1 and step until it is promoted."""
+    set_image(ro.kube, ro.namespace, APP, "6.0.1")
+    assert ro.until("Succeeded") == "Succeeded"
+    promoted(ro.kube, ro.namespace)
+
+
 def canary_weight(table: tuple[HttpRoute, ...], route: int) -> int:
     return weights(table, route).get(CANARY_SERVICE, 0)
 
@@ -115,9 +122,7 @@ def test_ab_only_matched_requests_reach_the_canary(
 ) -> None:
     ro = rollout(kube, namespace, mesh, prometheus, git_repo, LoadProfile(),
                  iterations=2, match=AB_MATCH, stepWeight=None, maxWeight=None)
-    set_image(kube, namespace, APP, "6.0.1")
-    assert ro.until("Succeeded") == "Succeeded"
-    promoted(kube, namespace)
+    release(ro)
 
     def ab(table: tuple[HttpRoute, ...]) -> bool:  # the A/B table: matched route to the canary
         return len(table) == 2 and bool(table[0].match) and canary_weight(table, 0) == 100
@@ -138,9 +143,7 @@ def test_mirroring_gives_the_canary_copies_and_users_the_primary(
 ) -> None:
     ro = rollout(kube, namespace, mesh, prometheus, git_repo, LoadProfile(),
                  iterations=2, mirror=True, stepWeight=None, maxWeight=None)
-    set_image(kube, namespace, APP, "6.0.1")
-    assert ro.until("Succeeded") == "Succeeded"
-    promoted(kube, namespace)
+    release(ro)
 
     def mirroring(table: tuple[HttpRoute, ...]) -> bool:
         return any(r.mirror == CANARY_SERVICE for r in table) and canary_weight(table, -1) == 0
@@ -162,9 +165,7 @@ def test_session_affinity_keeps_a_pinned_user_on_the_canary(
     affinity = {"cookieName": "flagger-cookie", "maxAge": 3600}
     ro = rollout(kube, namespace, mesh, prometheus, git_repo, LoadProfile(users=40, ab_users=False),
                  stepWeight=10, maxWeight=20, sessionAffinity=affinity)
-    set_image(kube, namespace, APP, "6.0.1")
-    assert ro.until("Succeeded") == "Succeeded"
-    promoted(kube, namespace)
+    release(ro)
 
     def sticky(table: tuple[HttpRoute, ...]) -> bool:  # the canary has weight and hands out the cookie
         return len(table) == 2 and canary_weight(table, 0) == 100 and 0 < canary_weight(table, 1) < 100
@@ -192,9 +193,7 @@ def test_blue_green_tests_the_idle_canary_then_switches_everyone(
     profile = LoadProfile(direct=(CANARY_SERVICE,))  # the load tester calls podinfo-canary itself
     ro = rollout(kube, namespace, mesh, prometheus, git_repo, profile,
                  iterations=2, stepWeight=None, maxWeight=None)
-    set_image(kube, namespace, APP, "6.0.1")
-    assert ro.until("Succeeded") == "Succeeded"
-    promoted(kube, namespace)
+    release(ro)
 
     idle = routed_under(ro.snapshots, lambda t: canary_weight(t, -1) == 0 and not t[-1].mirror)
     assert idle.to(APP) == 0 and idle.direct[APP] > 40, idle
