@@ -11,7 +11,6 @@ stopping every rollout in the cluster. Run under deploy/'s RBAC, with
 from __future__ import annotations
 
 import copy
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +36,12 @@ from tests.integration.controller_support import (  # noqa: F401 (fixtures)
 from tests.integration.test_deploy_rbac import admin, installed  # noqa: F401 (fixtures)
 from tests.testbed.gitserver import RepoUrls
 from tests.testbed.meshsim import MeshSim
-from tests.testbed.prometheus import Prometheus
+from tests.testbed.prometheus import Prometheus, free_port
 from tests.unit.adapters.loopback import LoopbackServer
 
 pytestmark = pytest.mark.testbed
 
 LEVELS = 600
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _healthz(port: int) -> int:
@@ -78,7 +71,7 @@ def test_a_poison_canary_is_refused_while_the_healthy_one_is_released_and_the_co
             stored = stored["loadBalancer"]
         assert stored == {"tls": {"mode": "ISTIO_MUTUAL"}}
 
-        port = _free_port()
+        port = free_port()
         controller = start(sa_kubeconfig, git_repo, prometheus, ns, tmp_path / "controller.log",
                            "--metrics-addr", f"127.0.0.1:{port}")
         try:

@@ -30,6 +30,7 @@ under the state dir is wiped, certificates are kept.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import shutil
 import subprocess
@@ -86,8 +87,17 @@ def bin_dir() -> Path:
 
 
 def build() -> Path:
-    """Run build.sh (a no-op when cached); return the bin dir. Raises with the build's output on failure."""
-    proc = subprocess.run(["bash", str(TESTBED_DIR / "build.sh")], capture_output=True, text=True)
+    """Run build.sh (a no-op when cached); return the bin dir. Raises with the build's output on failure.
+
+    Under an exclusive lock on the cache directory: pytest-xdist workers all call this at once, and
+    build.sh is not safe to run twice at a time on a cold cache. One builds; the others wait, then
+    find the cache warm (a warm build.sh returns in well under a second).
+    """
+    cache = bin_dir().parent
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        proc = subprocess.run(["bash", str(TESTBED_DIR / "build.sh")], capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"tests/testbed/build.sh failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
     return Path(proc.stdout.strip().splitlines()[-1]) / "bin"

@@ -209,7 +209,20 @@ def _install_hooks() -> None:
 
 
 def free_ports(count: int) -> list[int]:
-    """``count`` distinct TCP ports on 127.0.0.1 that were free a moment ago."""
+    """``count`` distinct TCP ports on 127.0.0.1 that were free a moment ago.
+
+    A port is probed here and bound later by the component, so another process may take it in
+    between. Under pytest-xdist (``PYTEST_XDIST_WORKER=gwN``) several test sessions start servers at
+    once, so each worker takes its ports from a slice of its own below the kernel's ephemeral range:
+    no other worker probes them, and no outgoing connection's local port lands on one. Outside
+    xdist (or past the slices) the kernel picks, as before.
+    """
+    worker = _xdist_worker()
+    if worker is not None:
+        low = WORKER_PORT_BASE + worker * WORKER_PORT_SLICE
+        high = low + WORKER_PORT_SLICE
+        if high <= _ephemeral_low():
+            return _ports_in(low, high, count)
     socks: list[socket.socket] = []
     try:
         for _ in range(count):
@@ -220,6 +233,43 @@ def free_ports(count: int) -> list[int]:
     finally:
         for s in socks:
             s.close()
+
+
+WORKER_PORT_BASE = 12000
+WORKER_PORT_SLICE = 1500
+_port_cursor: dict[int, int] = {}
+_port_lock = threading.Lock()
+
+
+def _xdist_worker() -> int | None:
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(name[2:]) if name.startswith("gw") and name[2:].isdigit() else None
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _ports_in(low: int, high: int, count: int) -> list[int]:
+    """The next ``count`` bindable ports of [low, high), going round; never the same one twice in a
+    row of ``high - low`` calls, so a port handed out and not yet bound is not handed out again."""
+    ports: list[int] = []
+    with _port_lock:
+        cursor = _port_cursor.setdefault(low, low + os.getpid() % (high - low))
+        for _ in range(high - low):
+            port = low + (cursor - low) % (high - low)
+            cursor = port + 1
+            if port_is_free(port):
+                ports.append(port)
+                if len(ports) == count:
+                    break
+        _port_cursor[low] = cursor
+    if len(ports) < count:
+        raise ComponentError("testbed", f"no {count} free ports in {low}-{high - 1}")
+    return ports
 
 
 def port_is_free(port: int) -> bool:

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from tests.testbed.procs import free_ports
 
 PROMETHEUS_BIN = os.environ.get("GITFLAGGER_PROMETHEUS_BIN", "/usr/bin/prometheus")
 JOB = "meshsim"
@@ -37,10 +38,8 @@ class PrometheusError(RuntimeError):
 
 
 def free_port() -> int:
-    """A TCP port that was free on 127.0.0.1 a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port that was free on 127.0.0.1 a moment ago (one of this xdist worker's own)."""
+    return free_ports(1)[0]
 
 
 def log_tail(path: Path, lines: int = 30) -> str:
