@@ -29,11 +29,16 @@ lint: venv ## ruff and mypy --strict
 	$(BIN)/ruff check gitflagger tests
 	$(BIN)/mypy
 
+# Worker processes for pytest-xdist (tests/xdist_order.py). Most testbed tests wait on controllers
+# and intervals rather than compute, so more workers than cores pay off; TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 4
+PYTEST_XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
+
 test-unit: venv ## Fast tests only: no testbed
-	$(BIN)/pytest -m "not testbed"
+	$(BIN)/pytest $(PYTEST_XDIST) -m "not testbed"
 
 test: deps lint testbed-build image ## Lint, then every test, testbed included
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_XDIST)
 
 demo: deps venv testbed-build ## A canary release end to end on the local testbed, then its git history
 	@bash tests/demo_cluster.sh

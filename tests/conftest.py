@@ -1,13 +1,15 @@
 """Shared pytest configuration.
 
 Testbed fixtures live in their own plugin modules so each part of the testbed
-(control plane; Prometheus, mesh simulator and git server) owns its file.
+(control plane; Prometheus, mesh simulator and git server) owns its file;
+tests/xdist_order.py decides how ``make test`` spreads the suite over pytest-xdist workers.
 """
 
 pytest_plugins = [
     "tests.testbed.fixtures_cluster",
     "tests.testbed.fixtures_services",
     "tests.testbed.fixtures_metrics",
+    "tests.xdist_order",
 ]
 
 # Property tests judge results, not speed: a shared 2-core CI machine can take longer than
