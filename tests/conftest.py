@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.testbed.fixtures_services",
     "tests.testbed.fixtures_metrics",
     "tests.xdist_order",
+    "tests.testbed.fixtures_flux",
 ]
 
 # Property tests judge results, not speed: a shared 2-core CI machine can take longer than

@@ -1,4 +1,4 @@
-"""``python -m tests.testbed up|down|status|build``: run the testbed outside pytest.
+"""``python -m tests.testbed up [--flux]|down|status|build``: run the testbed outside pytest.
 
 ``up`` builds what is missing, then starts a detached *supervisor* process that
 starts every component in :data:`COMPONENTS` (in order), writes
@@ -10,6 +10,7 @@ Everything lives in ``$GITFLAGGER_TESTBED_DIR`` (default
 To add a service, write a class with ``name``, ``start(ctx) -> info dict``,
 ``healthy()`` and ``stop()`` and append its factory to :data:`COMPONENTS`;
 ``ctx.cluster`` is the running :class:`~tests.testbed.cluster.Cluster`.
+``up --flux`` also starts Flux's controllers (:data:`FLUX_COMPONENTS`).
 """
 
 from __future__ import annotations
@@ -95,6 +96,10 @@ COMPONENTS: list[Callable[[], Component]] = [
 ]
 
 
+#: Appended by ``up --flux`` (the supervisor sees it as ``GITFLAGGER_TESTBED_FLUX=1``).
+FLUX_COMPONENTS: list[Callable[[], Component]] = [components.FluxComponent]
+
+
 def run_dir() -> Path:
     configured = os.environ.get("GITFLAGGER_TESTBED_DIR")
     return Path(configured) if configured else Path.home() / ".cache" / "gitflagger" / "testbed-run"
@@ -159,8 +164,9 @@ def supervise(base: Path) -> int:
     started: list[Component] = []
     status: dict[str, Any] = {"state": "starting", "pid": os.getpid(), "started_at": time.time()}
     _write_json(status_file, status)
+    factories = COMPONENTS + (FLUX_COMPONENTS if os.environ.get("GITFLAGGER_TESTBED_FLUX") == "1" else [])
     try:
-        for factory in COMPONENTS:
+        for factory in factories:
             component = factory()
             print(f"starting {component.name}", flush=True)
             started.append(component)
@@ -201,7 +207,7 @@ def cmd_build(quiet: bool = False) -> int:
     return subprocess.run(["bash", str(TESTBED_DIR / "build.sh")], stdout=stdout).returncode
 
 
-def cmd_up(base: Path) -> int:
+def cmd_up(base: Path, flux: bool = False) -> int:
     pid_file, status_file, log_file = _paths(base)
     if _read_pid(pid_file) is not None:
         print("testbed is already running")
@@ -215,7 +221,9 @@ def cmd_up(base: Path) -> int:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests.testbed", "_supervise"],
             cwd=repo_root(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, env={**os.environ, "GITFLAGGER_TESTBED_DIR": str(base)},
+            start_new_session=True,
+            env={**os.environ, "GITFLAGGER_TESTBED_DIR": str(base),
+                 "GITFLAGGER_TESTBED_FLUX": "1" if flux else "0"},
         )
     deadline = time.monotonic() + UP_TIMEOUT
     while time.monotonic() < deadline:
@@ -273,10 +281,14 @@ def cmd_status(base: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.testbed", description="The gitflagger testbed.")
     parser.add_argument("command", choices=["up", "down", "status", "build", "_supervise"])
+    parser.add_argument("--flux", action="store_true",
+                        help="up: also start Flux's source- and kustomize-controller")
     args = parser.parse_args(argv)
+    if args.flux and args.command != "up":
+        parser.error("--flux goes with up only")
     base = run_dir()
     commands: dict[str, Callable[[], int]] = {
-        "up": lambda: cmd_up(base),
+        "up": lambda: cmd_up(base, args.flux),
         "down": lambda: cmd_down(base),
         "status": lambda: cmd_status(base),
         "build": cmd_build,

@@ -14,6 +14,12 @@ STAGING_VERSION="v0${K8S_VERSION#v1}"          # v1.36.3 -> v0.36.3
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 HELM_VERSION="${HELM_VERSION:-v3.21.4}"        # for the chart tests (tests/unit/charts, tests/integration)
+# Flux (tests/testbed/flux.py). v1.10.x declares "go 1.27.0", so 1.9.x: the newest whose dependencies
+# the module proxy serves. source-controller v1.9.4 to v1.9.6 need github.com/fluxcd/pkg/artifact
+# v0.18.2/v0.18.3, whose zips the proxy refuses (403), so source-controller stays at v1.9.3.
+SOURCE_CONTROLLER_VERSION="${SOURCE_CONTROLLER_VERSION:-v1.9.3}"
+KUSTOMIZE_CONTROLLER_VERSION="${KUSTOMIZE_CONTROLLER_VERSION:-v1.9.6}"
+FLUX_VERSION="source-controller-$SOURCE_CONTROLLER_VERSION-kustomize-controller-$KUSTOMIZE_CONTROLLER_VERSION"
 
 CACHE_ROOT="${GITFLAGGER_CACHE:-$HOME/.cache/gitflagger}"
 DIR="$CACHE_ROOT/testbed/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION"
@@ -207,6 +213,58 @@ GO
   log "helm: done"
 }
 
+# Flux's source-controller and kustomize-controller. Each gets a wrapper module whose go.mod is the
+# upstream one (same pinned dependencies and replaces; a dependency's replaces do not apply to the
+# module that requires it), minus the replace of its ./api directory, which resolves to the published
+# api module of the same tag. `go build -mod=mod` fetches what the build needs only (tidy would also
+# fetch the upstream tests' dependencies, some of which the proxy does not serve). The CRDs are copied from the module's own config/crd/bases/.
+# The version is not in the directory name (that would rebuild Kubernetes): a stamp file holds it.
+FLUX_STAMP="$BIN/.flux-version"
+FLUX_CRDS="$DIR/flux-crds"
+build_flux() {
+  if [[ -x "$BIN/source-controller" && -x "$BIN/kustomize-controller" && -f "$FLUX_STAMP" \
+        && "$(cat "$FLUX_STAMP")" == "$FLUX_VERSION" ]] && compgen -G "$FLUX_CRDS/*.yaml" >/dev/null; then
+    log "flux $FLUX_VERSION: cached"; return
+  fi
+  ensure_go
+  log "flux: building source-controller $SOURCE_CONTROLLER_VERSION and kustomize-controller $KUSTOMIZE_CONTROLLER_VERSION (cold: 29 min measured on a busy 2-core machine)"
+  rm -rf "$FLUX_STAMP" "$DIR"/.flux-crds-*  # a failed build's leftovers
+  local crds; crds="$(mktemp -d "$DIR/.flux-crds-XXXXXX")"
+  local name version
+  for name in source-controller kustomize-controller; do
+    version="$SOURCE_CONTROLLER_VERSION"; [[ "$name" == kustomize-controller ]] && version="$KUSTOMIZE_CONTROLLER_VERSION"
+    local mod="github.com/fluxcd/$name" src="$DIR/src/$name"; rm -rf "$src"; mkdir -p "$src"
+    (cd "$src" && run "$name-download" go mod download -json "$mod@$version")
+    local upstream; upstream="$(go env GOMODCACHE)/cache/download/$mod/@v/$version.mod"
+    [[ -f "$upstream" ]] || { log "FAILED $name: go.mod of $mod@$version not found at $upstream"; exit 1; }
+    {
+      echo "module gitflagger.testbed/$name"
+      grep -vE '^module |^replace [^ ]+ => \./' "$upstream"
+      echo
+      echo "require $mod $version"
+    } >"$src/go.mod"
+    cat >"$src/tools.go" <<GO
+//go:build tools
+
+// Package tools pins the Flux controller the testbed builds.
+package tools
+
+import _ "$mod"
+GO
+    (cd "$src" && run "$name" nice -n 10 go build -mod=mod -trimpath -ldflags "-s -w" -o "$BIN/$name.tmp" "$mod")
+    local moddir; moddir="$(cd "$src" && go list -m -f '{{.Dir}}' "$mod")"
+    compgen -G "$moddir/config/crd/bases/*.yaml" >/dev/null \
+      || { log "FAILED $name: no CRDs under $moddir/config/crd/bases"; exit 1; }
+    cp "$moddir"/config/crd/bases/*.yaml "$crds/"
+  done
+  chmod -R u+w "$crds"
+  rm -rf "$FLUX_CRDS"; mv "$crds" "$FLUX_CRDS"
+  mv "$BIN/source-controller.tmp" "$BIN/source-controller"
+  mv "$BIN/kustomize-controller.tmp" "$BIN/kustomize-controller"
+  echo "$FLUX_VERSION" >"$FLUX_STAMP"
+  log "flux: done"
+}
+
 # The standard Gateway API CRDs, from the sigs.k8s.io/gateway-api module (tests/testbed/gateway_api.py).
 GATEWAY_API="$(dirname "$0")/gateway_api.py"
 fetch_gateway_api() {
@@ -225,6 +283,7 @@ build_etcd
 build_kwok
 build_kube
 build_helm
+build_flux
 fetch_gateway_api
 log "all components ready in $BIN ($(( $(date +%s) - start ))s)"
 echo "$DIR"

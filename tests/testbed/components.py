@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tests.testbed.flux import Flux
 from tests.testbed.gitserver import GitServer
 from tests.testbed.meshsim import PODINFO_FAULTS, KubeRoutes, MeshSim
 from tests.testbed.prometheus import Prometheus
@@ -74,7 +75,11 @@ class GitServerComponent:
         self.server = GitServer(root=ctx.state_dir(self.name) / "repos").start()
         if not self.server.repo_path("config").exists():  # kept across `down`/`up` in one dir
             self.server.create_repo("config", initial_commit=True)
+        password_file = ctx.state_dir(self.name) / "password"  # a file, so status never prints it
+        password_file.touch(mode=0o600)
+        password_file.write_text(self.server.password)
         return {
+            "password_file": str(password_file),
             "http_url": self.server.http_url("config"),
             "ssh_url": self.server.ssh_url("config"),
             "username": self.server.username,
@@ -88,3 +93,26 @@ class GitServerComponent:
     def stop(self) -> None:
         if self.server is not None:
             self.server.close()
+
+
+class FluxComponent:
+    """Flux's source-controller and kustomize-controller (``up --flux``), after the git server."""
+
+    name = "flux"
+
+    def __init__(self) -> None:
+        self.flux: Flux | None = None
+
+    def start(self, ctx: RunContext) -> dict[str, str]:
+        if ctx.cluster is None:
+            raise RuntimeError("flux needs the cluster component first")
+        self.flux = Flux(ctx.cluster, ctx.state_dir(self.name)).start()
+        return {"storage": f"http://127.0.0.1:{self.flux.storage_port}",
+                **{f"{name}_log": str(path) for name, path in self.flux.log_paths().items()}}
+
+    def healthy(self) -> bool:
+        return self.flux is not None and self.flux.running
+
+    def stop(self) -> None:
+        if self.flux is not None:
+            self.flux.stop()
