@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gitflagger.adapters.kube import KubeCluster
-from tests.integration.analysis_support import Passes, fresh, status
+from tests.integration.analysis_support import Passes, fresh, served, status
 from tests.integration.controller_support import wait_for
 from tests.testbed.istio_routing import HttpRoute, parse_http
 from tests.testbed.loadgen import Ledger
@@ -82,6 +82,19 @@ class Rollout:
         """One pass, once the world is ready for it; returns the phase after it."""
         self.passes.one(before=self.snapshot)
         return str(status(self.kube, self.namespace, APP).get("phase", ""))
+
+    def measured_as_routed(self) -> float:
+        """Once the canary gets no more traffic, Prometheus' count of its requests is exactly what the
+        mesh routed to it (user answers, mirror copies and direct calls); returns that count."""
+        def routed() -> float:
+            led = self.meshsim.ledger(self.namespace)
+            return float(led.to(APP) + led.mirrored[APP] + led.direct[APP])
+
+        def agreed() -> float | None:
+            want = routed()
+            return want if want > 0 and served(self.passes.prometheus, self.namespace, APP) == want else None
+
+        return wait_for("Prometheus to count exactly what the mesh routed to the canary", agreed, 60, 1)
 
     def until(self, *phases: str, limit: int = 16) -> str:
         for _ in range(limit):

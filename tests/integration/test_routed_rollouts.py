@@ -104,10 +104,11 @@ def promoted(kube: KubeCluster, ns: str) -> None:
 
 
 def release(ro: Rollout) -> None:
-    """Release 6.0.1 and step until it is promoted."""
+    """Release 6.0.1, step until it is promoted, and check that Prometheus measured what was routed."""
     set_image(ro.kube, ro.namespace, APP, "6.0.1")
     assert ro.until("Succeeded") == "Succeeded"
     promoted(ro.kube, ro.namespace)
+    assert ro.measured_as_routed() > 0
 
 
 def canary_weight(table: tuple[HttpRoute, ...], route: int) -> int:
@@ -128,9 +129,9 @@ def test_ab_only_matched_requests_reach_the_canary(
         return len(table) == 2 and bool(table[0].match) and canary_weight(table, 0) == 100
 
     seen = routed_under(ro.snapshots, ab)
-    assert seen.to(APP, "ab-header") > 100 and seen.to(APP, "ab-cookie") > 100, seen
+    assert seen.to(APP, "ab-header") > 20 and seen.to(APP, "ab-cookie") > 20, seen
     assert seen.to(PRIMARY, "ab-header") == 0 and seen.to(PRIMARY, "ab-cookie") == 0, seen
-    assert seen.to(APP, "plain") == 0 and seen.to(PRIMARY, "plain") > 100, seen
+    assert seen.to(APP, "plain") == 0 and seen.to(PRIMARY, "plain") > 20, seen
     messages = [m for _, m in canary_events(kube, namespace, APP)]
     assert f"Advance {APP}.{namespace} canary iteration 2/2" in messages, messages
 
@@ -173,7 +174,7 @@ def test_session_affinity_keeps_a_pinned_user_on_the_canary(
     seen = routed_under(ro.snapshots, sticky)
     assert seen.pinned, f"nobody was pinned: {seen}"
     assert all(set(answers) == {APP} for answers in seen.pinned.values()), seen.pinned
-    assert sum(sum(a.values()) for a in seen.pinned.values()) > 100
+    assert sum(sum(a.values()) for a in seen.pinned.values()) > 20
     unpinned = seen.to(PRIMARY)
     assert unpinned > 0, "users without the cookie still reach the primary"
 
@@ -196,9 +197,9 @@ def test_blue_green_tests_the_idle_canary_then_switches_everyone(
     release(ro)
 
     idle = routed_under(ro.snapshots, lambda t: canary_weight(t, -1) == 0 and not t[-1].mirror)
-    assert idle.to(APP) == 0 and idle.direct[APP] > 40, idle
+    assert idle.to(APP) == 0 and idle.direct[APP] > 20, idle
     switched = routed_under(ro.snapshots, lambda t: canary_weight(t, -1) == 100)
-    assert switched.to(APP) > 100 and switched.to(PRIMARY) == 0, "all users on the canary before promotion"
+    assert switched.to(APP) > 20 and switched.to(PRIMARY) == 0, "all users on the canary before promotion"
 
 
 # ---- confirm-promotion -----------------------------------------------------------------------

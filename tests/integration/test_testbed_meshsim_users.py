@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.testbed.loadgen import CookieJar, LoadProfile
-from tests.testbed.meshsim import PODINFO, Fault, MeshSim, StaticRoutes
+from tests.testbed.meshsim import PODINFO, Fault, MeshSim, Route, StaticRoutes
 
 NS = "users"
 WORKLOADS = {
@@ -156,3 +156,19 @@ def test_direct_calls_reach_a_service_without_the_virtualservice() -> None:
     led = sim.ledger(NS)
     assert led.to("podinfo") == 0 and led.direct == {"podinfo": 300}
     assert exported(sim, "podinfo") == 300
+
+
+def test_a_virtualservice_that_cannot_be_routed_gets_no_traffic_and_is_named(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    class Refused:
+        def routes(self) -> list[Route]:
+            return [Route(NS, "podinfo", (), error="VirtualService users/podinfo: spec.http[0].redirect: x")]
+
+    sim = MeshSim(Refused(), rate=100.0)
+    sim._refresh()
+    sim._refresh()
+    run(sim, 1)
+    assert sim.route_errors == ["VirtualService users/podinfo: spec.http[0].redirect: x"]
+    assert capsys.readouterr().err.count("spec.http[0].redirect") == 1, "said once"
+    assert sum(sim.ledger(NS).answered.values()) == 0

@@ -57,6 +57,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+import sys
 import threading
 import time
 import zlib
@@ -173,6 +174,8 @@ class MeshSim:
         self._server: WSGIServer | None = None
         self.poll_errors = 0
         self.last_poll_error = ""
+        self.route_errors: list[str] = []
+        """Every VirtualService the simulator refused to route, with the field path (printed once)."""
         self.listeners: list[Callable[[str, str, int, int], None]] = []
         """Called with ``(namespace, workload, requests, errors)`` per batch sent (feeds CloudWatch)."""
 
@@ -261,6 +264,12 @@ class MeshSim:
         except Exception as e:  # keep the last routes; a flaky apiserver must not kill traffic
             self.poll_errors += 1
             self.last_poll_error = f"{type(e).__name__}: {e}"
+            return
+        for route in self._routes:
+            if route.error and route.error not in self.route_errors:
+                # A host the simulator cannot route gets no traffic: say so once, never silently.
+                self.route_errors.append(route.error)
+                print(f"meshsim: not routing {route.host}: {route.error}", file=sys.stderr, flush=True)
 
     def _poll_loop(self) -> None:
         while not self._stop.wait(self.poll_interval):
