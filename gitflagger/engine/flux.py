@@ -82,11 +82,11 @@ class Flux:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _listed: list[Obj] | None = None
     _carriers: dict[str, Carrier] = field(default_factory=dict)
-    _read: dict[FluxRef, Obj | None] = field(default_factory=dict)
-    """Kustomizations read by name this pass (one GET each per pass, however many Canaries)."""
+    _read: dict[tuple[str, FluxRef], Obj | None] = field(default_factory=dict)
+    """Flux objects read by name this pass (one GET each per pass, however many Canaries)."""
     _wanted: set[tuple[str, str, FluxRef]] = field(default_factory=set)
-    _asked: dict[FluxRef, str] = field(default_factory=dict)
-    """Kustomization → the ``requestedAt`` token of our last nudge of it."""
+    _asked: dict[tuple[str, FluxRef], str] = field(default_factory=dict)
+    """``(kind, object)`` → the ``requestedAt`` token of our last nudge of it."""
 
     def new_pass(self) -> None:
         """Forget what the last pass found (Kustomizations are listed once per pass)."""
@@ -134,8 +134,7 @@ class Flux:
         for api_version, kind, ref in wanted:
             try:
                 self.cluster.annotate(api_version, kind, ref.namespace, ref.name, {REQUESTED_AT: stamp})
-                if kind == KUSTOMIZATION[1]:
-                    self._asked[ref] = stamp
+                self._asked[(kind, ref)] = stamp
             except GitflaggerError as err:
                 failures.append(f"asking Flux to reconcile {kind} {ref}: {err}")
         return failures
@@ -143,26 +142,33 @@ class Flux:
     def failure(self, carrier: Carrier) -> str:
         """Flux's message when the Kustomization's ``Ready`` condition is ``False``; else empty.
 
-        Once nudged, a ``Ready=False`` counts only after Flux handled the nudge
-        (``status.lastHandledReconcileAt``): before, it is about an older
-        revision (a prefix not pushed yet is "path not found"), and the step
-        simply waits for the live objects.
+        A ``Ready=False`` counts only once it is about what gitflagger pushed:
+        the GitRepository and the Kustomization have handled gitflagger's last
+        nudge of each (``status.lastHandledReconcileAt``), and the Kustomization
+        attempted the GitRepository's artifact (``lastAttemptedRevision``).
+        Before that it is about an older revision (a prefix not fetched yet is
+        "path not found"), and the step simply waits for the live objects.
         """
         if carrier.kustomization is None:
             return ""
         ref = carrier.kustomization
         try:
-            obj = self._kustomization(ref)
+            obj = self._object(KUSTOMIZATION, ref)
+            source = self._object(GIT_REPOSITORY, carrier.source) if carrier.source is not None else None
         except GitflaggerError as err:
-            return f"cannot read Flux Kustomization {ref}: {err}"
+            return f"cannot read Flux Kustomization {ref} or its source: {err}"
         if obj is None:
             return f"Flux Kustomization {ref} does not exist"
         ready = _condition(obj, "Ready")
         if ready is None or ready.get("status") != "False":
             return ""
-        asked = self._asked.get(ref)
-        if asked is not None and (obj.get("status") or {}).get("lastHandledReconcileAt") != asked:
+        if not self._handled(KUSTOMIZATION[1], ref, obj):
             return ""
+        if source is not None and carrier.source is not None:
+            artifact = ((source.get("status") or {}).get("artifact") or {}).get("revision")
+            attempted = (obj.get("status") or {}).get("lastAttemptedRevision")
+            if not self._handled(GIT_REPOSITORY[1], carrier.source, source) or attempted != artifact:
+                return ""
         reason = ready.get("reason") or "NotReady"
         return f"Flux Kustomization {ref} failed ({reason}): {ready.get('message') or ''}".rstrip(": ")
 
@@ -186,7 +192,7 @@ class Flux:
 
     def _source_of(self, kustomization: FluxRef) -> FluxRef | None:
         try:
-            obj = self._kustomization(kustomization)
+            obj = self._object(KUSTOMIZATION, kustomization)
         except GitflaggerError:
             return None  # failure() says why at the same pass
         source = ((obj or {}).get("spec") or {}).get("sourceRef") or {}
@@ -195,10 +201,15 @@ class Flux:
         return FluxRef(str(source.get("namespace") or kustomization.namespace), str(source["name"]))
 
 
-    def _kustomization(self, ref: FluxRef) -> Obj | None:
-        if ref not in self._read:
-            self._read[ref] = self.cluster.get(*KUSTOMIZATION, ref.namespace, ref.name)
-        return self._read[ref]
+    def _object(self, kind: tuple[str, str], ref: FluxRef) -> Obj | None:
+        if (kind[1], ref) not in self._read:
+            self._read[(kind[1], ref)] = self.cluster.get(*kind, ref.namespace, ref.name)
+        return self._read[(kind[1], ref)]
+
+    def _handled(self, kind: str, ref: FluxRef, obj: Mapping[str, Any]) -> bool:
+        """Flux handled our last nudge of ``obj`` (or we never nudged it)."""
+        asked = self._asked.get((kind, ref))
+        return asked is None or (obj.get("status") or {}).get("lastHandledReconcileAt") == asked
 
 
 def _normal(path: str) -> str:

@@ -81,7 +81,7 @@ NEEDED: list[Access] = [
     *_each("list watch", "gateway.networking.k8s.io", "httproutes", "", ALL, APP),
     *_each("create patch", "", "events"),
     # git-only mode with Flux: the nudge (an annotation), finding and reading the Kustomization
-    *_each("patch", "source.toolkit.fluxcd.io", "gitrepositories", "", APP, OWN),
+    *_each("get patch", "source.toolkit.fluxcd.io", "gitrepositories", "", APP, OWN),
     *_each("get patch", "kustomize.toolkit.fluxcd.io", "kustomizations", "", APP, OWN),
     *_each("list", "kustomize.toolkit.fluxcd.io", "kustomizations", "", ALL, APP),
     # leader election in its own namespace, on its own Lease
@@ -124,7 +124,7 @@ FORBIDDEN: list[Access] = [
     Access("update", "coordination.k8s.io", "leases", namespace=OWN, name="someone-elses-lease"),
     Access("delete", "coordination.k8s.io", "leases", namespace=OWN, name=LEASE),
     # Flux's objects are nudged and read, never changed otherwise, watched or deleted.
-    *_each("get list watch update delete", "source.toolkit.fluxcd.io", "gitrepositories"),
+    *_each("list watch update delete", "source.toolkit.fluxcd.io", "gitrepositories"),
     *_each("watch update delete", "kustomize.toolkit.fluxcd.io", "kustomizations"),
     # Nothing it does not use.
     *_each("get list", "", "pods", "", APP, ALL),

@@ -116,15 +116,23 @@ def test_a_failed_kustomization_holds_the_step_and_says_fluxs_message_once(world
     world.set_image("6.0.1")
     gitops_until(world, "Progressing")
     failing = world.cluster.obj("Kustomization", "canaries", FLUX_NS)
+    source = world.cluster.obj("GitRepository", "config", FLUX_NS)
     failing["status"]["conditions"][0].update(
         status="False", reason="HealthCheckFailed",
         message="timeout waiting for: [Deployment/test/podinfo-primary]")
-    failing["status"]["lastHandledReconcileAt"] = "2026-12-06T00:00:00.000000Z"  # before our last nudge
-    assert world.step().stepped  # a verdict on an older revision: the live objects decide
+    # Flux handled both nudges, but the Kustomization ran before the source fetched the push:
+    # its verdict is about an older revision, and the live objects decide.
+    source["status"] = {"lastHandledReconcileAt": source["metadata"]["annotations"][REQUESTED_AT],
+                        "artifact": {"revision": "main@sha1:new"}}
+    failing["status"].update(lastHandledReconcileAt=failing["metadata"]["annotations"][REQUESTED_AT],
+                             lastAttemptedRevision="main@sha1:old")
+    assert world.step().stepped
     play_flux(world)
     assert warnings(world, "FluxApplyFailed") == []
     weight = world.status["canaryWeight"]
-    failing["status"]["lastHandledReconcileAt"] = failing["metadata"]["annotations"][REQUESTED_AT]
+    for obj in (source, failing):  # Flux handled the last nudges, and tried the pushed revision
+        obj["status"]["lastHandledReconcileAt"] = obj["metadata"]["annotations"][REQUESTED_AT]
+    failing["status"]["lastAttemptedRevision"] = "main@sha1:new"
 
     outcomes = [world.step() for _ in range(3)]
     play_flux(world)
