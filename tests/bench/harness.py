@@ -171,6 +171,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("large_manifest", "tests.bench.large_manifest", quick=False),
     Benchmark("controller_scale", "tests.bench.controller_scale", quick=False),
     Benchmark("flagger_side_by_side", "tests.bench.flagger_side_by_side", quick=False),
+    Benchmark("gitops_latency", "tests.bench.gitops_latency", quick=False),
 )
 
 
