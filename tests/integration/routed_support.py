@@ -111,8 +111,8 @@ class Routed:
     answered: Counter[tuple[str, str]] = field(default_factory=Counter)
     mirrored: Counter[str] = field(default_factory=Counter)
     direct: Counter[str] = field(default_factory=Counter)
-    pinned: dict[int, Counter[str]] = field(default_factory=dict)
-    """User index → answers received while holding the mesh's cookie."""
+    held: dict[tuple[int, str], Counter[str]] = field(default_factory=dict)
+    """(user index, cookie name) → answering workloads while the user held that mesh cookie."""
 
     def to(self, workload: str, kind: str | None = None) -> int:
         return sum(n for (k, w), n in self.answered.items() if w == workload and kind in (None, k))
@@ -127,11 +127,10 @@ def routed_under(snapshots: list[Snapshot], which: Callable[[tuple[HttpRoute, ..
         out.answered.update(b.ledger.answered - a.ledger.answered)
         out.mirrored.update(b.ledger.mirrored - a.ledger.mirrored)
         out.direct.update(b.ledger.direct - a.ledger.direct)
-        before = {u.index: u.pinned for u in a.ledger.users}
+        before = {u.index: u.held for u in a.ledger.users}
         for user in b.ledger.users:
-            gained = user.pinned - before.get(user.index, Counter())
-            if gained:
-                out.pinned.setdefault(user.index, Counter()).update(gained)
+            for (cookie, workload), n in (user.held - before.get(user.index, Counter())).items():
+                out.held.setdefault((user.index, cookie), Counter())[workload] += n
     return out
 
 

@@ -131,10 +131,11 @@ def test_session_affinity_pins_users_who_hit_the_canary_and_releases_them() -> N
     led = sim.ledger(NS)
     pinned = [u for u in led.users if u.jar.get("flagger-cookie") == "abcDEFghij"]
     assert pinned and len(pinned) < len(led.users), "some users, not all, hit the canary and got the cookie"
-    assert all(set(u.pinned) == {"podinfo"} for u in pinned if u.pinned), "a pinned user stays on the canary"
-    assert sum(sum(u.pinned.values()) for u in pinned) > 50
+    stays = [u.pinned("flagger-cookie") for u in pinned]
+    assert all(set(s) == {"podinfo"} for s in stays if s), "a pinned user stays on the canary"
+    assert sum(sum(s.values()) for s in stays) > 50
     free = [u for u in led.users if u not in pinned]
-    assert all(not u.pinned for u in free)
+    assert all(not u.held for u in free)
 
     # Rollback: the canary is at 0 and the sticky route tells the cookie's holders to drop it.
     released = sticky("flagger-cookie=abcDEFghij", canary=0, max_age=-1)

@@ -89,8 +89,13 @@ class User:
     jar: CookieJar = field(default_factory=CookieJar)
     answers: Counter[str] = field(default_factory=Counter)
     """Answering workload → count."""
-    pinned: Counter[str] = field(default_factory=Counter)
-    """Answers received while holding a cookie the mesh handed out (not the A/B cookie)."""
+    held: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(cookie name, answering workload) → answers received while holding a cookie the mesh
+    handed out (the A/B cookie does not count)."""
+
+    def pinned(self, cookie: str) -> Counter[str]:
+        """Answering workload → answers received while holding ``cookie``."""
+        return Counter({w: n for (c, w), n in self.held.items() if c == cookie})
     given: list[str] = field(default_factory=list)
     """Every ``Set-Cookie`` value received, in order."""
 
@@ -124,8 +129,9 @@ class Users:
     def answered(user: User, workload: str, headers: tuple[tuple[str, str], ...], now: float) -> None:
         """Record the answer and keep its cookies, as a browser does."""
         user.answers[workload] += 1
-        if any(name != AB_COOKIE[0] for name in user.jar.cookies):
-            user.pinned[workload] += 1
+        for name in user.jar.cookies:
+            if name != AB_COOKIE[0]:
+                user.held[(name, workload)] += 1
         for name, value in headers:
             if name.lower() == "set-cookie":
                 user.given.append(value)
