@@ -48,7 +48,7 @@ from typing import Any, Protocol
 
 from gitflagger import killswitch
 from gitflagger.adapters.git.recorder import Persisted
-from gitflagger.engine.finalize import deleting, finalize, sync_finalizer
+from gitflagger.engine.finalize import Finalizing, deleting, finish_finalize, prepare_finalize, sync_finalizer
 from gitflagger.engine.ports import Obj, RecordPort, WatchPort
 from gitflagger.engine.reconcile import (
     CanaryMemory,
@@ -239,7 +239,7 @@ class Controller:
     def _run_chunk(self, chunk: list[Obj], now: datetime) -> list[StepOutcome]:
         """Both phases for ``chunk``: record it as one batch and persist it, then apply and report it."""
         batch = self.ctx.recorder
-        results: list[Prepared | StepOutcome] = []
+        results: list[Prepared | Finalizing | StepOutcome] = []
         persisted: Persisted | None = None
         batch.begin()
         try:
@@ -248,18 +248,18 @@ class Controller:
                     break
                 results.append(self._prepare(obj, now))
                 self._beat()
-            if any(isinstance(r, Prepared) and r.commit for r in results):
+            if any(isinstance(r, Prepared | Finalizing) and r.commit for r in results):
                 killswitch.point("recorded")
             self._guard()  # leadership may have gone during the chunk: then nothing of it is written
             persisted = self._persist(batch, results)
         except BaseException:
             batch.discard()  # nothing of it was applied
             raise
-        if any(isinstance(r, Prepared) for r in results):
+        if any(isinstance(r, Prepared | Finalizing) for r in results):
             if persisted is not None and persisted.commits:
                 killswitch.point("persisted")
             persisted = self._publish(batch, results, persisted)
-            if any(isinstance(r, Prepared) and r.commit for r in results):
+            if any(isinstance(r, Prepared | Finalizing) and r.commit for r in results):
                 killswitch.point("pushed")
         outcomes: list[StepOutcome] = []
         for result in results:
@@ -267,6 +267,9 @@ class Controller:
                 break
             if isinstance(result, StepOutcome):
                 outcomes.append(result)
+            elif isinstance(result, Finalizing):
+                outcomes.append(self._finish_finalize(result, persisted, now))
+                self._beat()
             else:
                 finished = finish_one(self.ctx, result, self.memory, persisted)
                 outcomes.append(self._settle(result.canary.ref, finished, now))
@@ -365,17 +368,16 @@ class Controller:
         stop.wait()
         self._wake.set()
 
-    def _prepare(self, obj: Obj, now: datetime) -> Prepared | StepOutcome:
+    def _prepare(self, obj: Obj, now: datetime) -> Prepared | Finalizing | StepOutcome:
         """Phase 1 for one Canary: finalizers, then observe → record; an outcome when no step goes on."""
         ref = _ref(obj)
         try:
             if deleting(obj):
                 self._guard()
-                done, what = finalize(self.cluster, obj, default_provider=self.ctx.mesh_provider)
-                self._log.info("finalize", canary=ref, done=done, detail=what)
-                if not done:
-                    self._retry[ref] = (now + timedelta(seconds=FINALIZE_RETRY), FINALIZE_RETRY)
-                return StepOutcome(ref, skipped=f"deleting: {what}")
+                step = prepare_finalize(self.ctx, obj)
+                if isinstance(step, Finalizing):
+                    return step
+                return self._finalized(ref, now, *step)
             self._guard()
             obj = sync_finalizer(self.cluster, obj)
         except GitflaggerError as err:
@@ -392,7 +394,29 @@ class Controller:
             return self._settle(ref, prepared, now, obj)
         return prepared
 
-    def _persist(self, batch: RecordPort, results: list[Prepared | StepOutcome]) -> Persisted:
+    def _finalized(self, ref: str, now: datetime, done: bool, what: str) -> StepOutcome:
+        """A finalization step's outcome: look again soon until the finalizer is gone."""
+        self._log.info("finalize", canary=ref, done=done, detail=what)
+        if not done:
+            self._retry[ref] = (now + timedelta(seconds=FINALIZE_RETRY), FINALIZE_RETRY)
+        return StepOutcome(ref, skipped=f"deleting: {what}")
+
+    def _finish_finalize(self, step: Finalizing, persisted: Persisted | None, now: datetime) -> StepOutcome:
+        ref = step.canary.ref
+        try:
+            done, what = finish_finalize(self.ctx, step, persisted)
+        except GitflaggerError as err:
+            self._backoff(ref, now)
+            return StepOutcome(ref, error=str(err))
+        except LeadershipLost:
+            raise
+        except Exception as err:  # confined to this Canary (see .faults)
+            self._backoff(ref, now)
+            why = fault(self.ctx, self.memory, step.canary_obj, "finalizing", err, self._log)
+            return StepOutcome(ref, error=why)
+        return self._finalized(ref, now, done, what)
+
+    def _persist(self, batch: RecordPort, results: list[Prepared | Finalizing | StepOutcome]) -> Persisted:
         """Make the pass's batch durable. On failure no step of it is applied: each is retried."""
         try:
             return batch.persist()
@@ -404,13 +428,16 @@ class Controller:
                                 error=f"{type(err).__name__}: {err}")
             now = self.ctx.clock()
             for i, result in enumerate(results):
-                if isinstance(result, Prepared):
+                if isinstance(result, Prepared | Finalizing):
                     ref = result.canary.ref
                     results[i] = self._settle(ref, StepOutcome(ref, error=str(err)), now)
             return Persisted()
 
     def _publish(
-        self, batch: RecordPort, results: list[Prepared | StepOutcome], persisted: Persisted | None
+        self,
+        batch: RecordPort,
+        results: list[Prepared | Finalizing | StepOutcome],
+        persisted: Persisted | None,
     ) -> Persisted | None:
         """The remote must hold the chunk's commits before any of its steps is applied.
 
@@ -429,7 +456,7 @@ class Controller:
             why = f"step not applied: the config repo's remote did not take its commit ({err}); retrying"
             now = self.ctx.clock()
             for i, result in enumerate(results):
-                if isinstance(result, Prepared):
+                if isinstance(result, Prepared | Finalizing):
                     ref = result.canary.ref
                     telemetry.steps_waiting_for_push.inc()
                     self._warn(result.canary_obj, why, "PushFailed")

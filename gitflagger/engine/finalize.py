@@ -1,32 +1,51 @@
-"""Canary deletion: ``revertOnDeletion`` with a finalizer, as Flagger does it.
+"""Canary deletion: ``revertOnDeletion`` with a finalizer, as Flagger does it, one commit per step.
 
 Without ``revertOnDeletion`` deleting a Canary simply garbage-collects what it
 generated (every generated object names the Canary as its owner) and leaves
 the target scaled to zero, Flagger's behaviour.
 
 With it, gitflagger holds a finalizer (Flagger's name, ``finalizer.flagger.app``,
-so a Canary moved over from Flagger keeps working) and on deletion first
-gives the workload back to the target: scale the target up, wait until it is
-ready, apply what the Canary's router restores (:meth:`Router.finalize`:
-nothing for Istio and Gateway API, whose objects are all owned by the Canary),
-and only then let go. The generated primary, Services and routes are then
-garbage-collected, and traffic reaches the target's own pods again.
+so a Canary moved over from Flagger keeps working) and, on deletion, gives the
+workload back to the target in two steps, each recorded in the config repo
+like a rollout step before it is carried out (the controller's pass: record,
+persist and push, then act):
+
+1. **Terminating:** scale the target to the primary's replicas. The commit
+   keeps the Canary's objects as they are (rendered with the current routes),
+   since nothing may route to the target before it is ready.
+2. **Terminated**, once the target is ready: the apex Service selecting the
+   target's pods and the router's route sending all traffic to it, both
+   without an owner (:mod:`gitflagger.render.restore`). The commit holds only
+   these two, which is what stays in the cluster.
+
+Then the finalizer is removed and garbage collection deletes the primary, the
+``-primary``/``-canary`` Services and the rest. With ``--apply-mode git-only``
+the GitOps tool applies the restored objects; the finalizer is held until the
+live apex Service has lost its owner reference, so garbage collection cannot
+take it first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from gitflagger.adapters.git import RecordedStep
+from gitflagger.adapters.git.recorder import Persisted
 from gitflagger.adapters.kube.health import deployment_health
-from gitflagger.engine.observe import DEPLOYMENT, HPA
+from gitflagger.decide import Decision, Routes, current_routes
+from gitflagger.engine.context import ApplyMode, Context
+from gitflagger.engine.observe import DEPLOYMENT, HPA, Live, first_look, read_live
 from gitflagger.engine.ports import ClusterPort, Obj
+from gitflagger.engine.report import write_status
 from gitflagger.errors import ValidationError
-from gitflagger.model.canary import DEFAULT_PROVIDER
+from gitflagger.model.canary import Canary
 from gitflagger.model.parse import parse_canary
 from gitflagger.model.status import Phase, State
-from gitflagger.render import Manifest
-from gitflagger.render.routers import router_for
+from gitflagger.render import Manifest, render
+from gitflagger.render.restore import restored
+from gitflagger.render.routers import check_routing
 
 FINALIZER = "finalizer.flagger.app"
 
@@ -55,55 +74,124 @@ def sync_finalizer(cluster: ClusterPort, canary_obj: Obj) -> Obj:
     return canary_obj
 
 
-def finalize(
-    cluster: ClusterPort, canary_obj: Obj, *, default_provider: str = DEFAULT_PROVIDER
-) -> tuple[bool, str]:
-    """Revert a Canary being deleted; ``(done, what happened)``. Not done means: call again soon.
+@dataclass(frozen=True)
+class Finalizing:
+    """A finalization step recorded (the pass's first phase), to carry out once its commit is durable."""
 
-    ``default_provider`` is ``--mesh-provider``: the router of a Canary that names none.
-    """
+    canary_obj: Obj
+    canary: Canary
+    state: State
+    """The state after the step (``Terminating`` or ``Terminated``)."""
+    commit: str | None
+    scale_to: int | None = None
+    """Step 1: the target's replicas."""
+    restore: tuple[Manifest, ...] = ()
+    """Step 2: the objects that outlive the Canary."""
+
+
+def prepare_finalize(ctx: Context, canary_obj: Obj) -> Finalizing | tuple[bool, str]:
+    """Decide and record the next finalization step; ``(done, what)`` when there is none to record."""
+    cluster = ctx.cluster
     if not has_finalizer(canary_obj):
         return True, "no finalizer"
     try:
-        canary = parse_canary(canary_obj, default_provider=default_provider)
-        router = router_for(canary.spec.provider)
+        canary = parse_canary(canary_obj, default_provider=ctx.mesh_provider)
+        check_routing(canary)
     except ValidationError:
         cluster.remove_finalizer(canary_obj, FINALIZER)
         return True, "invalid Canary: nothing to revert"
-    ns = canary.namespace
-    target = cluster.get(*DEPLOYMENT, ns, canary.target_name)
-    if target is None:
+    if cluster.get(*DEPLOYMENT, canary.namespace, canary.target_name) is None:
         cluster.remove_finalizer(canary_obj, FINALIZER)
         return True, "target gone: nothing to revert"
-    replicas = _replicas(cluster, canary_obj, canary.primary_name, canary.spec.autoscaler_ref)
+    live = read_live(cluster, canary)
     state = State.from_status(canary_obj.get("status"))
-    if state.phase is not Phase.TERMINATING:
-        cluster.patch_canary_status(canary_obj, state.evolve(phase=Phase.TERMINATING).to_status())
-        cluster.emit_event(canary_obj, f"Terminating {canary.key}: scaling {canary.target_name} back up")
-    if (target.get("spec") or {}).get("replicas") != replicas:
-        cluster.scale(ns, canary.target_name, replicas)
-        return False, f"scaled {canary.target_name} to {replicas}"
-    health = deployment_health(target)
+    if state.phase is Phase.TERMINATED:  # recorded and carried out; only the finalizer is left
+        return release(ctx, canary_obj, canary)
+    now = ctx.clock()
+    replicas = _replicas(cluster, live, canary)
+    if (live.target.get("spec") or {}).get("replicas") != replicas:
+        routes = current_routes(canary.spec.analysis, state)
+        after = state.evolve(phase=Phase.TERMINATING, step=state.step + 1, last_step_time=now)
+        subject = f"{canary.key}: terminating, scale {canary.target_name} back up to {replicas}"
+        decision = Decision(after, routes, subject=subject, primary_from_target=live.primary is None)
+        manifests = render(
+            canary,
+            live.inputs(),
+            decision,
+            include_label_prefixes=ctx.labelling.include_label_prefixes,
+            selector_labels=ctx.labelling.selector_labels,
+        )
+        commit = _record(ctx, canary, live, decision, manifests)
+        return Finalizing(canary_obj, canary, after, commit, scale_to=replicas)
+    health = deployment_health(live.target)
     if not health.ready:
-        return False, health.message or "waiting for the target"
-    restored = router.finalize(canary)
-    if restored:
-        cluster.apply([Manifest(obj) for obj in restored])
-    cluster.patch_canary_status(canary_obj, state.evolve(phase=Phase.TERMINATED).to_status())
-    cluster.emit_event(canary_obj, f"Terminated {canary.key}: workload reverted to {canary.target_name}")
-    cluster.remove_finalizer(canary_obj, FINALIZER)
+        return False, health.message or f"waiting for {canary.target_name}"
+    after = state.evolve(phase=Phase.TERMINATED, step=state.step + 1, last_step_time=now)
+    subject = f"{canary.key}: terminated, all traffic to {canary.target_name}"
+    decision = Decision(after, Routes(), subject=subject)
+    manifests = restored(canary, live.inputs(), selector_labels=ctx.labelling.selector_labels)
+    commit = _record(ctx, canary, live, decision, manifests)
+    return Finalizing(canary_obj, canary, after, commit, restore=manifests)
+
+
+def finish_finalize(ctx: Context, step: Finalizing, persisted: Persisted | None = None) -> tuple[bool, str]:
+    """Carry out a recorded step once the record is durable: scale or restore, then status and Event."""
+    commit = step.commit
+    if persisted is not None and commit is not None:
+        if commit in persisted.dropped:
+            return False, f"not recorded: {persisted.dropped[commit]}"
+        commit = persisted.final(commit)
+    canary, cluster = step.canary, ctx.cluster
+    ctx.guard()
+    if step.scale_to is not None:
+        cluster.scale(canary.namespace, canary.target_name, step.scale_to)
+        write_status(cluster, step.canary_obj, step.state, commit or "")
+        cluster.emit_event(step.canary_obj, f"Terminating {canary.key}: scaling {canary.target_name} back up")
+        return False, f"scaled {canary.target_name} to {step.scale_to}"
+    if ctx.apply_mode is ApplyMode.SSA:
+        cluster.apply(list(step.restore))
+    obj = write_status(cluster, step.canary_obj, step.state, commit or "")
+    cluster.emit_event(step.canary_obj, f"Terminated {canary.key}: workload reverted to {canary.target_name}")
+    return release(ctx, obj, canary)
+
+
+def release(ctx: Context, canary_obj: Obj, canary: Canary) -> tuple[bool, str]:
+    """Remove the finalizer once the restored apex Service is live and owned by no one.
+
+    With server-side apply it is (the apply just returned); with ``git-only``
+    the GitOps tool may not have applied the last commit yet, and garbage
+    collection would delete a Service that still names the Canary as its owner.
+    """
+    if ctx.apply_mode is ApplyMode.GIT_ONLY:
+        live = ctx.cluster.get("v1", "Service", canary.namespace, canary.service_name)
+        owners = ((live or {}).get("metadata") or {}).get("ownerReferences") or ()
+        if live is None or any(o.get("kind") == "Canary" for o in owners):
+            return False, f"waiting for service {canary.service_name} to be applied without its owner"
+    ctx.cluster.remove_finalizer(canary_obj, FINALIZER)
     return True, f"reverted to {canary.target_name}"
 
 
-def _replicas(cluster: ClusterPort, canary_obj: Obj, primary_name: str, autoscaler: Any) -> int:
+def _record(
+    ctx: Context, canary: Canary, live: Live, decision: Decision, manifests: tuple[Manifest, ...]
+) -> str | None:
+    now = decision.state.last_step_time
+    assert now is not None
+    revision = first_look(canary, live, now).revision
+    step = RecordedStep(canary=canary, decision=decision, manifests=manifests, revision=revision, time=now)
+    ctx.guard()
+    result = ctx.recorder.record(step)
+    if result.commit_id:
+        ctx.telemetry.commits.labels(canary.namespace).inc()
+    return result.commit_id or result.existing
+
+
+def _replicas(cluster: ClusterPort, live: Live, canary: Canary) -> int:
     """The primary's replicas (it served the traffic), else the HPA's minimum, else 1."""
-    ns = str((canary_obj.get("metadata") or {}).get("namespace", ""))
-    primary = cluster.get(*DEPLOYMENT, ns, primary_name)
-    replicas = ((primary or {}).get("spec") or {}).get("replicas")
+    replicas = ((live.primary or {}).get("spec") or {}).get("replicas")
     if isinstance(replicas, int) and replicas > 0:
         return replicas
-    if autoscaler is not None:
-        hpa = cluster.get(*HPA, ns, autoscaler.name)
+    if canary.spec.autoscaler_ref is not None:
+        hpa = live.hpa or cluster.get(*HPA, canary.namespace, canary.spec.autoscaler_ref.name)
         minimum = ((hpa or {}).get("spec") or {}).get("minReplicas")
         if isinstance(minimum, int) and minimum > 0:
             return minimum

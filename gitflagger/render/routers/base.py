@@ -17,11 +17,13 @@ interface. A :class:`Router`:
   (:meth:`Router.live_ref`), and reads them back (:meth:`Router.weights`):
   observe reads it, apply verifies it after every write (drift), and
   ``--apply-mode git-only`` waits for it;
-* says what finalization puts back before the Canary lets go
-  (:meth:`Router.finalize`). Both routers here answer nothing: everything they
-  render names the Canary as its controller owner, so deleting the Canary
-  garbage-collects it, and Flagger's Istio and Gateway API ``Finalize`` leave
-  the routes alone as well.
+* says what finalization leaves behind when a Canary with ``revertOnDeletion``
+  is deleted (:meth:`Router.finalize`): its route, sending all traffic to the
+  apex Service (which then selects the target's pods), with no owner, so that
+  garbage collection keeps it while it removes the rest. Flagger's Istio
+  ``Finalize`` restores a VirtualService it took over from its stored copy and
+  lets garbage collection delete one it created; its Gateway API ``Finalize``
+  does nothing. Keeping the route keeps the hosts and gateways it binds.
 
 The three Services (apex, primary, canary) are Flagger's
 ``KubernetesDefaultRouter`` and every provider needs them; they are rendered by
@@ -30,6 +32,7 @@ The three Services (apex, primary, canary) are Flagger's
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -95,7 +98,8 @@ class Router(Protocol):
         """``(primary, canary)`` as ``live`` routes them; ``None`` when it has no such routes."""
 
     def finalize(self, canary: Canary) -> list[dict[str, Any]]:
-        """Objects to apply when the Canary is deleted with ``revertOnDeletion``, before it lets go."""
+        """The routing objects that outlive a Canary deleted with ``revertOnDeletion``: no owner,
+        all traffic to the apex Service."""
 
 
 def object_metadata(
@@ -120,3 +124,10 @@ def analysis_key(canary: Canary) -> str:
     spec = canary.raw.get("spec") or {}
     v1beta1 = spec.get("analysis") is not None or "canaryAnalysis" not in spec
     return "analysis" if v1beta1 else "canaryAnalysis"
+
+
+def plain_routing(canary: Canary) -> Canary:
+    """``canary`` without what splits traffic per request (A/B ``match``, ``sessionAffinity``):
+    what a route that sends everything to one place is rendered from."""
+    analysis = dataclasses.replace(canary.spec.analysis, match=(), session_affinity=None)
+    return dataclasses.replace(canary, spec=dataclasses.replace(canary.spec, analysis=analysis))

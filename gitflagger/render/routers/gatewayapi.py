@@ -49,7 +49,7 @@ from gitflagger.errors import FieldProblem
 from gitflagger.model.canary import BUILTIN_METRICS, Canary
 from gitflagger.model.fields import describe, join
 from gitflagger.render.names import canary_service_name, primary_name
-from gitflagger.render.routers.base import LiveRef, RouteKind, analysis_key, object_metadata
+from gitflagger.render.routers.base import LiveRef, RouteKind, analysis_key, object_metadata, plain_routing
 from gitflagger.render.routers.gatewayapi_match import DEFAULT_MATCH, header_filters, route_matches
 
 __all__ = ["GROUP", "GatewayAPIRouter"]
@@ -185,8 +185,15 @@ class GatewayAPIRouter:
         return found
 
     def finalize(self, canary: Canary) -> list[dict[str, Any]]:
-        """Nothing: the HTTPRoute is garbage-collected with the Canary; Flagger's ``Finalize`` is empty."""
-        return []
+        """The HTTPRoute, every rule's backend the apex Service at weight 100, owned by no one.
+
+        Its parent Gateways and hostnames stay, so the host keeps being served.
+        """
+        route = self.http_route(plain_routing(canary), Routes())
+        for rule in route["spec"]["rules"]:
+            first = rule["backendRefs"][0]  # the primary's; the canary's has weight 0
+            rule["backendRefs"] = [{**first, "name": canary.service_name, "weight": 100}]
+        return [route]
 
 
 def _backend(canary: Canary, name: str) -> dict[str, Any]:

@@ -55,7 +55,7 @@ from gitflagger.decide.decision import Routes
 from gitflagger.errors import FieldProblem
 from gitflagger.model.canary import Canary
 from gitflagger.render.names import canary_service_name, primary_name
-from gitflagger.render.routers.base import LiveRef, RouteKind, object_metadata
+from gitflagger.render.routers.base import LiveRef, RouteKind, object_metadata, plain_routing
 from gitflagger.render.routers.istio_modes import (
     delegation_problems,
     set_cookie,
@@ -121,8 +121,18 @@ class IstioRouter:
         return route_weights(live, primary_name(apex), canary_service_name(apex))
 
     def finalize(self, canary: Canary) -> list[dict[str, Any]]:
-        """Nothing: the VirtualService and DestinationRules are garbage-collected with the Canary."""
-        return []
+        """The VirtualService, sending all traffic to the apex Service, owned by no one.
+
+        Its hosts, gateways and pass-through blocks stay, so ingress keeps
+        working; the DestinationRules of ``-primary`` and ``-canary`` are
+        garbage-collected with the Canary.
+        """
+        vs = virtual_service(plain_routing(canary), Routes())
+        for entry in [*vs["spec"].get("http", ()), *vs["spec"].get("tcp", ())]:
+            first = entry["route"][0]  # the primary's destination; the canary's has weight 0
+            entry["route"] = [{**first, "destination": {**first["destination"], "host": canary.service_name},
+                               "weight": 100}]
+        return [vs]
 
 
 def destination_rules(

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import pygit2
 import pytest
 
 from gitflagger.adapters.kube import WatchExpired
@@ -16,8 +17,6 @@ from gitflagger.engine.finalize import FINALIZER
 from gitflagger.engine.reconcile import LeadershipLost
 from gitflagger.engine.scheduler import EPOCH, due_at, interval_of
 from gitflagger.errors import TemporaryError
-from gitflagger.model.parse import parse_canary
-from gitflagger.render.routers.istio import IstioRouter
 from tests.unit.adapters.loopback import LoopbackServer
 from tests.unit.engine.podinfo_world import START, World
 
@@ -214,26 +213,38 @@ def test_revert_on_deletion_holds_a_finalizer_and_gives_the_workload_back(world:
     assert world.cluster.messages()[-1] == "Terminated podinfo.test: workload reverted to podinfo"
 
 
-def test_finalization_applies_what_the_router_restores_before_letting_go(
-    world: World, monkeypatch: pytest.MonkeyPatch
+def test_finalization_records_each_step_and_leaves_the_apex_service_and_route_on_the_target(
+    world: World,
 ) -> None:
-    """Both routers restore nothing; one that did (a route it had taken over) gets it applied."""
-    restored = {"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": "restored", "namespace": "test"}}
+    """Scale-up and restore are two commits, each before it is carried out; what stays has no owner."""
     world.canary["spec"]["revertOnDeletion"] = True
     c = controller(world)
     c.run_pass()
-    assert IstioRouter().finalize(parse_canary(world.canary)) == []
-    monkeypatch.setattr(IstioRouter, "finalize", lambda self, canary: [restored])
     world.canary["metadata"]["deletionTimestamp"] = "2026-11-29T10:05:00Z"
-    for _ in range(3):
+    for _ in range(4):
         if ("Canary", "test", "podinfo") not in world.cluster.objects:
             break
         world.now += timedelta(seconds=5)
         c.sync()
         c.run_pass()
     assert ("Canary", "test", "podinfo") not in world.cluster.objects
-    assert world.cluster.objects[("ConfigMap", "test", "restored")]["metadata"]["name"] == "restored"
+    repo = pygit2.Repository(str(world.repo_path))
+    subjects = [cm.message.splitlines()[0] for cm in repo.walk(repo.head.target)][:2]
+    assert subjects == [
+        "podinfo.test: terminated, all traffic to podinfo",
+        "podinfo.test: terminating, scale podinfo back up to 1",
+    ]
+    apex = world.cluster.objects[("Service", "test", "podinfo")]
+    assert apex["spec"]["selector"] == {"app": "podinfo"}  # the target's pods, not podinfo-primary's
+    assert "ownerReferences" not in apex["metadata"]
+    vs = world.cluster.objects[("VirtualService", "test", "podinfo")]
+    assert "ownerReferences" not in vs["metadata"]
+    assert [r["route"] for r in vs["spec"]["http"]] == [[{"destination": {"host": "podinfo"}, "weight": 100}]]
+    changed = repo.diff(repo.revparse_single("HEAD~1"), repo.revparse_single("HEAD"))
+    kept = sorted(d.new_file.path.rpartition("/")[2] for d in changed.deltas if d.status_char() != "D")
+    assert kept == ["canary.yaml", "service-podinfo.yaml", "virtualservice-podinfo.yaml"]
+    gone = {d.old_file.path.rpartition("/")[2] for d in changed.deltas if d.status_char() == "D"}
+    assert {"deployment-podinfo-primary.yaml", "service-podinfo-primary.yaml"} <= gone
 
 
 def test_without_revert_on_deletion_no_finalizer_is_kept(world: World) -> None:
