@@ -159,11 +159,11 @@ def test_a_finalizer_that_raises_is_confined_to_its_canary(
     poison = world.cluster.obj("Canary", "poison")
     poison["metadata"]["deletionTimestamp"] = "2026-11-29T10:05:00Z"
     poison["metadata"]["finalizers"] = [FINALIZER]
-    real = controller_module.finalize
+    real = controller_module.prepare_finalize
     monkeypatch.setattr(
-        controller_module, "finalize",
+        controller_module, "prepare_finalize",
         poisoned(real, AttributeError("'NoneType' object has no attribute 'name'"),
-                 lambda cluster, obj, **_: obj["metadata"]["name"]),
+                 lambda ctx, obj, **_: obj["metadata"]["name"]),
     )
     c = started(world)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -12,6 +13,7 @@ import pygit2
 import pytest
 
 from gitflagger.adapters.kube import WatchExpired
+from gitflagger.engine.context import ApplyMode
 from gitflagger.engine.controller import Controller
 from gitflagger.engine.finalize import FINALIZER
 from gitflagger.engine.reconcile import LeadershipLost
@@ -282,3 +284,46 @@ def test_a_stop_ends_the_sleep_between_passes_at_once(world: World) -> None:
     runner.join(10)  # without the wake-up it would sleep until the Canary is due (up to 30 s)
     assert not runner.is_alive()
     assert codes == [0]
+
+
+def _deleted_after_initializing(world: World) -> Controller:
+    world.canary["spec"]["revertOnDeletion"] = True
+    c = controller(world)
+    c.run_pass()
+    world.canary["metadata"]["deletionTimestamp"] = "2026-11-29T10:05:00Z"
+    world.now += timedelta(seconds=5)
+    c.sync()
+    return c
+
+
+def test_a_finalization_step_that_cannot_be_recorded_is_not_carried_out(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = _deleted_after_initializing(world)
+    scaled = list(world.cluster.scaled)
+    real = world.recorder.persist
+    monkeypatch.setattr(world.recorder, "persist", lambda: (_ for _ in ()).throw(TemporaryError("disk full")))
+    [outcome] = c.run_pass()
+    assert "disk full" in outcome.error
+    assert world.cluster.scaled == scaled  # recorded first, or not done at all
+    monkeypatch.setattr(world.recorder, "persist", real)
+    world.now += timedelta(seconds=30)
+    c.run_pass()
+    assert world.cluster.scaled[-1] == ("podinfo", 1)
+
+
+def test_git_only_holds_the_finalizer_until_the_restored_service_has_lost_its_owner(world: World) -> None:
+    c = _deleted_after_initializing(world)  # initialized with server-side apply: the objects exist, owned
+    c.ctx = dataclasses.replace(c.ctx, apply_mode=ApplyMode.GIT_ONLY)
+    for _ in range(3):
+        world.now += timedelta(seconds=5)
+        c.sync()
+        c.run_pass()
+    assert world.status["phase"] == "Terminated"
+    assert world.canary["metadata"]["finalizers"] == [FINALIZER]  # the apex Service still names the Canary
+    apex = world.cluster.objects[("Service", "test", "podinfo")]
+    apex["metadata"].pop("ownerReferences")  # what the GitOps tool's apply of the last commit does
+    world.now += timedelta(seconds=5)
+    c.sync()
+    c.run_pass()
+    assert ("Canary", "test", "podinfo") not in world.cluster.objects

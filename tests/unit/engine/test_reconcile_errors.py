@@ -16,7 +16,7 @@ from gitflagger.adapters.git.recorder import Persisted
 from gitflagger.adapters.git.snapshot import recorded_status
 from gitflagger.adapters.git.tree import replace_directory
 from gitflagger.engine.controller import Controller
-from gitflagger.engine.finalize import FINALIZER, finalize
+from gitflagger.engine.finalize import FINALIZER, prepare_finalize
 from gitflagger.engine.reconcile import ApplyMode
 from gitflagger.errors import PermanentError, TemporaryError
 from tests.unit.adapters.loopback import LoopbackServer, Reply
@@ -162,14 +162,14 @@ def test_finalizing_an_invalid_canary_or_one_without_target_just_lets_go(world: 
     world.canary["metadata"]["finalizers"] = [FINALIZER]
     world.canary["metadata"]["deletionTimestamp"] = "2026-11-29T10:00:00Z"
     world.canary["spec"]["canaryAnalysis"]["stepWeight"] = 0
-    assert finalize(world.cluster, world.canary) == (True, "invalid Canary: nothing to revert")
+    assert prepare_finalize(world.ctx, world.canary) == (True, "invalid Canary: nothing to revert")
 
 
 def test_finalizing_without_a_target_lets_go(world: World) -> None:
     world.canary["metadata"]["finalizers"] = [FINALIZER]
     world.canary["metadata"]["deletionTimestamp"] = "2026-11-29T10:00:00Z"
     del world.cluster.objects[("Deployment", "test", "podinfo")]
-    assert finalize(world.cluster, world.canary) == (True, "target gone: nothing to revert")
+    assert prepare_finalize(world.ctx, world.canary) == (True, "target gone: nothing to revert")
     assert ("Canary", "test", "podinfo") not in world.cluster.objects
 
 
