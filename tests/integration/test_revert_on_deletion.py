@@ -14,7 +14,6 @@ Istio (VirtualService) and Gateway API (HTTPRoute) both.
 from __future__ import annotations
 
 import copy
-import time
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +71,6 @@ def _status(kube: KubeCluster, ns: str) -> dict[str, Any]:
 def test_deleting_a_canary_mid_rollout_gives_the_workload_back(
     kube: KubeCluster, namespace: str, tmp_path: Path, provider: str
 ) -> None:
-    started = time.monotonic()
     recorder = GitRecorder(tmp_path / "config.git")
     ctx = Context(kube, recorder, "http://127.0.0.1:1", telemetry=Telemetry())
     c = Controller(kube, ctx, namespace=namespace)
@@ -96,8 +94,9 @@ def test_deleting_a_canary_mid_rollout_gives_the_workload_back(
 
     target = kube.get("apps/v1", "Deployment", namespace, "podinfo")
     assert target is not None and target["spec"]["replicas"] == 2
+    # A fresh testbed's garbage collector needed 88 s here to pick up the Canary kind; warm, under 1 s.
     wait_for("the primary to be garbage-collected",
-             lambda: kube.get("apps/v1", "Deployment", namespace, "podinfo-primary") is None, timeout=120)
+             lambda: kube.get("apps/v1", "Deployment", namespace, "podinfo-primary") is None, timeout=300)
     wait_for("the canary Service to be garbage-collected",
              lambda: kube.get("v1", "Service", namespace, "podinfo-canary") is None, timeout=60)
     apex = kube.get("v1", "Service", namespace, "podinfo")
@@ -120,4 +119,3 @@ def test_deleting_a_canary_mid_rollout_gives_the_workload_back(
         f"podinfo.{namespace}: terminated, all traffic to podinfo",
         f"podinfo.{namespace}: terminating, scale podinfo back up to 2",
     ]
-    print(f"\n{provider}: {time.monotonic() - started:.1f}s")
