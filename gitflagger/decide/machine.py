@@ -137,7 +137,9 @@ def _initialize(step: DecisionDraft) -> None:
         step.enter(Phase.INITIALIZING)
         step.say(f"initializing, creating {step.canary.primary_name}")
         return
-    trouble = problem(step.obs.primary, step.canary.primary_name, step.canary.namespace)
+    trouble = problem(
+        step.obs.primary, step.canary.primary_name, step.canary.namespace, step.names.kind
+    )
     if trouble is not None:
         step.emit(msg.not_ready(step.names, trouble))
         step.say("initializing, waiting for primary")
@@ -234,7 +236,9 @@ def _start_rollout(step: DecisionDraft, *, retry: bool = False) -> None:
     """
     names = step.names
     if not step.canary.spec.skip_analysis:
-        trouble = problem(step.obs.primary, step.canary.primary_name, step.canary.namespace)
+        trouble = problem(
+            step.obs.primary, step.canary.primary_name, step.canary.namespace, step.names.kind
+        )
         if trouble is not None:
             step.emit(msg.not_ready(names, trouble))
             step.say("halt advancement, primary not ready")

@@ -55,7 +55,7 @@ class WebhookResult:
 
 @dataclass(frozen=True)
 class WorkloadHealth:
-    """Readiness of a Deployment, as Flagger judges it.
+    """Readiness of a Deployment or a DaemonSet (the target or its primary), as Flagger judges it.
 
     ``message`` explains a not-ready workload in Flagger's words, e.g.
     ``waiting for rollout to finish: 1 of 2 (readyThreshold 100%) updated replicas are available``.

@@ -48,7 +48,7 @@ def in_flight(step: DecisionDraft) -> None:
     names, spec, ns = step.names, step.canary.spec, step.canary.namespace
 
     if not spec.skip_analysis:
-        trouble = problem(step.obs.primary, step.canary.primary_name, ns)
+        trouble = problem(step.obs.primary, step.canary.primary_name, ns, names.kind)
         if trouble is not None:
             if deadline_passed(step, step.obs.primary):
                 step.emit(msg.deadline_exceeded(names, f"{names.primary} not ready: {trouble}"))
@@ -67,13 +67,13 @@ def in_flight(step: DecisionDraft) -> None:
         return
 
     deadline_reason = ""
-    trouble = problem(step.obs.canary, step.canary.target_name, ns)
+    trouble = problem(step.obs.canary, step.canary.target_name, ns, names.kind)
     if trouble is not None:
         if not deadline_passed(step, step.obs.canary):
             step.emit(msg.not_ready(names, trouble))
             step.say("halt advancement, canary not ready")
             return
-        deadline_reason = f"canary deployment {names.target} not ready: {trouble}"
+        deadline_reason = f"canary {names.kind.lower()} {names.target} not ready: {trouble}"
 
     if spec.skip_analysis:
         if deadline_reason:

@@ -43,12 +43,14 @@ def apply_revision(step: DecisionDraft) -> None:
     step.set(last_applied_spec=step.obs.revision, tracked_configs=dict(step.obs.tracked_configs))
 
 
-def problem(health: WorkloadHealth, deployment: str, namespace: str) -> str | None:
-    """Why a workload is not ready, in Flagger's words; ``None`` when it is ready."""
+def problem(
+    health: WorkloadHealth, workload: str, namespace: str, kind: str = "Deployment"
+) -> str | None:
+    """Why a workload (of ``kind``, the target's) is not ready, in Flagger's words; ``None`` when ready."""
     if not health.exists:
-        return f"deployment {deployment}.{namespace} not found"
+        return f"{kind.lower()} {workload}.{namespace} not found"
     if health.deadline_exceeded:
-        return health.message or f'deployment "{deployment}" exceeded its progress deadline'
+        return health.message or f'{kind.lower()} "{workload}" exceeded its progress deadline'
     if health.ready:
         return None
     return health.message or "waiting for rollout to finish"

@@ -1,9 +1,10 @@
 """The apply stage: server-side apply what a step rendered, carry out its actions, verify the routes.
 
 Order matters and is Flagger's: the objects first (in render's dependency
-order: configs, Services, the primary, its HPA, then the router's objects),
-so a promotion's new primary template is in place before anything is
-scaled; then the actions (scale the canary up or down).
+order: configs, Services, the primary, its HPA or ScaledObject, then the
+router's objects), so a promotion's new primary template is in place before
+anything is scaled; then the actions (scale the canary up or down, per target
+kind: :mod:`gitflagger.engine.scaling`).
 
 Verification after acting (Argo Rollouts' ``VerifyWeight``): the weights of
 the router's live object (:meth:`~gitflagger.render.routers.base.Router.live_ref`:
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from gitflagger.decide import Action, Decision, Routes
 from gitflagger.engine.observe import Live
 from gitflagger.engine.ports import AppliedObject, ClusterPort
+from gitflagger.engine.scaling import scale_canary_down, scale_canary_up
 from gitflagger.model.canary import Canary
 from gitflagger.render import Manifest
 from gitflagger.render.names import canary_service_name, primary_name
@@ -69,8 +71,9 @@ def apply_step(
     per Canary, in memory: after a restart the first step reports no drift).
     Without ``apply_objects`` (``--apply-mode git-only``) the objects are left
     to the GitOps tool, except the primary's Secret copies: Secrets never enter
-    git, so nothing else could create them. The scale actions still run, since
-    the target is the user's Deployment and never part of the config repo.
+    git, so nothing else could create them. The scale actions still run
+    (:mod:`.scaling`), since the target is the user's and never part of the
+    config repo.
     """
     started = time.monotonic()
     direct = [m for m in manifests if apply_objects or m.kind == "Secret"]
@@ -89,24 +92,14 @@ def apply_step(
     applied_before.update(checksums)
     for action in decision.actions:
         if action is Action.SCALE_CANARY_UP:
-            cluster.scale(canary.namespace, canary.target_name, scale_up_replicas(live))
+            scale_canary_up(cluster, canary, live)
         elif action is Action.SCALE_CANARY_DOWN:
-            cluster.scale(canary.namespace, canary.target_name, 0)
+            scale_canary_down(cluster, canary, live)
     mismatch = verify_routes(cluster, canary, decision.routes, results) if apply_objects else None
     if mismatch is not None:
         ref = router_for(canary.spec.provider).live_ref(canary)
         drift.append(Drift(ref.kind, ref.name, mismatch))
     return Applied(tuple(changed), tuple(drift), time.monotonic() - started)
-
-
-def scale_up_replicas(live: Live) -> int:
-    """Flagger's ``ScaleFromZero``: the HPA's ``minReplicas``, else the target's own count, else 1."""
-    if live.hpa is not None:
-        minimum = (live.hpa.get("spec") or {}).get("minReplicas")
-        if isinstance(minimum, int) and minimum > 0:
-            return minimum
-    replicas = (live.target.get("spec") or {}).get("replicas")
-    return replicas if isinstance(replicas, int) and replicas > 0 else 1
 
 
 def verify_routes(

@@ -63,16 +63,17 @@ def lag(ctx: Context, canary: Canary, state: State, live: Live) -> str:
     the commit sets, so server defaults do not count as a difference), and the
     routing object (the router's :meth:`live_ref`) routes the committed weights.
     """
+    kind = canary.spec.target_ref.kind.lower()  # the primary's: deployment or daemonset
     if live.primary is None:
-        return f"deployment {canary.primary_name} does not exist yet"
+        return f"{kind} {canary.primary_name} does not exist yet"
     committed = (
-        ctx.intents.committed(canary.ref, f"deployment-{canary.primary_name}.yaml") if ctx.intents else None
+        ctx.intents.committed(canary.ref, f"{kind}-{canary.primary_name}.yaml") if ctx.intents else None
     )
     if committed is not None:
         want = (committed.get("spec") or {}).get("template")
         have = (live.primary.get("spec") or {}).get("template")
         if want is not None and not _subset(want, have):
-            return f"deployment {canary.primary_name} does not run the committed pod template yet"
+            return f"{kind} {canary.primary_name} does not run the committed pod template yet"
     return weights_mismatch(live.route, canary, current_routes(canary.spec.analysis, state)) or ""
 
 

@@ -2,12 +2,13 @@
 
 Three rounds, each only as wide as the step needs:
 
-1. :func:`read_live` reads the objects (target, primary, HPA, the configs
-   both reference, and the routing object the Canary's router names: the
-   VirtualService for Istio, the HTTPRoute for Gateway API). That is enough
-   for the revision,
-   the tracked-config checksums and readiness. In the controller these reads
-   are answered by watch caches and cost no request (Secrets are read by name).
+1. :func:`read_live` reads the objects (target Deployment or DaemonSet,
+   primary, HPA or KEDA ScaledObject, the configs both reference, and the
+   routing object the Canary's router names: the VirtualService for Istio,
+   the HTTPRoute for Gateway API). That is enough for the revision, the
+   tracked-config checksums and readiness. In the controller these reads are
+   answered by watch caches and cost no request (Secrets are read by name;
+   DaemonSets and ScaledObjects too, having no cache).
 2. :func:`measure` queries metrics only when :func:`metrics_due` says this step
    judges them: a Canary between rollouts costs Prometheus nothing.
 3. :func:`ask_gates` calls only the webhook types :func:`gates_due` names, in
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from gitflagger.adapters.kube.health import deployment_health
+from gitflagger.adapters.kube.health import workload_health
 from gitflagger.adapters.metrics import evaluate_metrics
 from gitflagger.adapters.metrics.availability import check_providers
 from gitflagger.adapters.metrics.context import cluster_api
@@ -38,10 +39,12 @@ from gitflagger.model.status import Phase, State
 from gitflagger.model.templates import MetricTemplate, decode_secret_data, parse_metric_template
 from gitflagger.render import WorkloadInputs
 from gitflagger.render.configs import config_refs, tracked_configs
+from gitflagger.render.daemonset import unscaled
 from gitflagger.render.names import PRIMARY_SUFFIX
 from gitflagger.render.routers import router_for
 
-DEPLOYMENT = ("apps/v1", "Deployment")
+APPS_V1 = "apps/v1"
+DEPLOYMENT = (APPS_V1, "Deployment")
 HPA = ("autoscaling/v2", "HorizontalPodAutoscaler")
 
 
@@ -61,7 +64,9 @@ class Live:
 
     @property
     def template(self) -> Mapping[str, Any]:
-        return dict((self.target.get("spec") or {}).get("template") or {})
+        """The target's pod template as its author wrote it: a DaemonSet's scale-to-zero node
+        selector (:mod:`gitflagger.render.daemonset`) is the controller's, not a new revision."""
+        return dict((unscaled(self.target).get("spec") or {}).get("template") or {})
 
     def inputs(self) -> WorkloadInputs:
         """What render needs; the primary's template and replicas come from the live primary."""
@@ -82,14 +87,18 @@ def read_live(cluster: ClusterPort, canary: Canary) -> Live:
     """Read the target and everything around it. A missing target is a temporary error:
     it is usually not applied yet, and Flagger waits for it the same way."""
     ns = canary.namespace
-    target = cluster.get(*DEPLOYMENT, ns, canary.target_name)
+    kind = canary.spec.target_ref.kind
+    target = cluster.get(APPS_V1, kind, ns, canary.target_name)
     if target is None:
-        raise TemporaryError(f"{canary.ref}: target deployment {canary.target_name}.{ns} not found", delay=10)
-    primary = cluster.get(*DEPLOYMENT, ns, canary.primary_name)
+        raise TemporaryError(
+            f"{canary.ref}: target {kind.lower()} {canary.target_name}.{ns} not found", delay=10
+        )
+    primary = cluster.get(APPS_V1, kind, ns, canary.primary_name)
     hpa = None
-    if canary.spec.autoscaler_ref is not None:
-        hpa = cluster.get(*HPA, ns, canary.spec.autoscaler_ref.name)
-    template = (target.get("spec") or {}).get("template") or {}
+    scaler = canary.spec.autoscaler_ref
+    if scaler is not None:
+        hpa = cluster.get(scaler.api_version, scaler.kind, ns, scaler.name)
+    template = (unscaled(target).get("spec") or {}).get("template") or {}
     wanted: list[tuple[str, str]] = [(ref.kind, ref.name) for ref in config_refs(template)]
     copies: list[tuple[str, str]] = []
     if primary is not None:
@@ -118,9 +127,10 @@ def first_look(
 ) -> Observation:
     """The observation before any metric or webhook: revision, configs and readiness."""
     analysis = canary.spec.analysis
+    kind = canary.spec.target_ref.kind
     template = live.template
     primary = (
-        deployment_health(live.primary, analysis.primary_ready_threshold)
+        workload_health(kind, live.primary, analysis.primary_ready_threshold)
         if live.primary is not None
         else WorkloadHealth(exists=False)
     )
@@ -128,7 +138,7 @@ def first_look(
         now=now,
         revision=pod_template_hash(template),
         tracked_configs=tracked_configs(template, live.configmaps, live.secrets),
-        canary=deployment_health(live.target, analysis.canary_ready_threshold),
+        canary=workload_health(kind, live.target, analysis.canary_ready_threshold),
         primary=primary,
         manual=manual,
     )

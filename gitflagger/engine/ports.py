@@ -69,6 +69,11 @@ class ClusterPort(Protocol):
 
     def scale(self, namespace: str, name: str, replicas: int) -> Any: ...
 
+    def patch(
+        self, api_version: str, kind: str, namespace: str, name: str, body: Mapping[str, Any]
+    ) -> Any:
+        """A JSON merge patch of one object (``None`` removes a key)."""
+
     def patch_canary_status(self, canary: Mapping[str, Any], status: Mapping[str, Any]) -> Obj: ...
 
     def emit_event(

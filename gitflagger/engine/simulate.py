@@ -4,7 +4,7 @@ No cluster and no Prometheus: the timeline says what the world looks like at
 each tick (see :mod:`gitflagger.engine.timeline`) and this module plays the
 part of the observe and apply stages around the real core:
 
-1. apply the tick's entry to the target Deployment (a new image is a new revision);
+1. apply the tick's entry to the target Deployment or DaemonSet (a new image is a new revision);
 2. observe: revision hash, tracked configs, readiness, metric values and the
    answers of the gate webhooks :func:`gates_due` names (default: pass);
 3. :func:`decide`, :func:`render`, and record one commit per changed step;
@@ -36,7 +36,7 @@ from gitflagger.engine.ports import RecordPort
 from gitflagger.engine.timeline import Timeline, World
 from gitflagger.engine.workload import Workload
 from gitflagger.errors import FieldProblem, PermanentError, ValidationError
-from gitflagger.model.canary import Canary, WebhookType
+from gitflagger.model.canary import DAEMONSET, Canary, WebhookType
 from gitflagger.model.hashing import pod_template_hash
 from gitflagger.model.status import Phase, State, format_time
 from gitflagger.render import Manifest, WorkloadInputs
@@ -167,7 +167,7 @@ def _step(
     decision, manifests = plan.decision, plan.manifests
     result = recorder.record(plan.step)
     recorder.flush()
-    _apply(cluster, decision, manifests, result.commit_id)
+    _apply(cluster, canary.spec.target_ref.kind, decision, manifests, result.commit_id)
     return decision, _tick_result(world.tick, now, decision, result.commit_id, result.skipped_reason)
 
 
@@ -189,7 +189,7 @@ def _set_image(target: dict[str, Any], image: str | None) -> None:
     containers = pod.get("containers") or []
     if not containers or not isinstance(containers[0], dict):
         name = (target.get("metadata") or {}).get("name")
-        raise PermanentError(f"timeline sets an image, but Deployment {name} has no containers")
+        raise PermanentError(f"timeline sets an image, but {target.get('kind')} {name} has no containers")
     containers[0]["image"] = image
 
 
@@ -198,6 +198,7 @@ def _observe(workload: Workload, cluster: _Cluster, world: World, now: datetime)
     analysis = canary.spec.analysis
     template = cluster.target["spec"]["template"]
     replicas = _replicas(cluster.target, workload.hpa)
+    unit = "pods" if canary.spec.target_ref.kind == DAEMONSET else "replicas"
     metrics = {
         m.name: (
             MetricResult.of(m.name, value)
@@ -210,8 +211,8 @@ def _observe(workload: Workload, cluster: _Cluster, world: World, now: datetime)
         now=now,
         revision=pod_template_hash(template),
         tracked_configs=tracked_configs(template, workload.configmaps, workload.secrets),
-        canary=_health(cluster.canary_unready_since, replicas, analysis.canary_ready_threshold),
-        primary=_health(cluster.primary_unready_since, replicas, analysis.primary_ready_threshold),
+        canary=_health(cluster.canary_unready_since, replicas, analysis.canary_ready_threshold, unit),
+        primary=_health(cluster.primary_unready_since, replicas, analysis.primary_ready_threshold, unit),
         metrics=metrics,
         manual=world.manual,
     )
@@ -227,7 +228,7 @@ def _observe(workload: Workload, cluster: _Cluster, world: World, now: datetime)
     return dataclasses.replace(observation, webhooks=answers)
 
 
-def _health(unready_since: datetime | None, replicas: int, threshold: int) -> WorkloadHealth:
+def _health(unready_since: datetime | None, replicas: int, threshold: int, unit: str) -> WorkloadHealth:
     if unready_since is None:
         return WorkloadHealth()
     return WorkloadHealth(
@@ -235,14 +236,15 @@ def _health(unready_since: datetime | None, replicas: int, threshold: int) -> Wo
         unavailable_since=unready_since,
         message=(
             f"waiting for rollout to finish: 0 of {replicas} (readyThreshold {threshold}%) "
-            "updated replicas are available"
+            f"updated {unit} are available"
         ),
     )
 
 
 def _replicas(target: Mapping[str, Any], hpa: Mapping[str, Any] | None) -> int:
     if hpa is not None:
-        return int((hpa.get("spec") or {}).get("minReplicas") or 1)
+        spec = hpa.get("spec") or {}
+        return int(spec.get("minReplicas") or spec.get("minReplicaCount") or 1)
     return int((target.get("spec") or {}).get("replicas") or 1)
 
 
@@ -258,10 +260,13 @@ def _inputs(workload: Workload, cluster: _Cluster) -> WorkloadInputs:
     )
 
 
-def _apply(cluster: _Cluster, decision: Decision, manifests: Sequence[Manifest], commit: str | None) -> None:
-    """What the apply stage leaves behind: the primary as rendered, and the new state."""
+def _apply(
+    cluster: _Cluster, kind: str, decision: Decision, manifests: Sequence[Manifest], commit: str | None
+) -> None:
+    """What the apply stage leaves behind: the primary (of the target's ``kind``) as rendered, and the
+    new state."""
     for manifest in manifests:
-        if manifest.kind == "Deployment":
+        if manifest.kind == kind:
             cluster.primary_template = json_copy(manifest.obj["spec"]["template"])  # deepcopy: 5x slower
             cluster.primary_replicas = manifest.obj["spec"].get("replicas")
     cluster.primary_configs = {

@@ -2,7 +2,8 @@
 
 The files are the ones a user would hand ``kubectl apply``: any number of
 multi-document YAML files, in any order. Exactly one Canary must be among them;
-its target Deployment and (when ``autoscalerRef`` is set) its HPA must be too.
+its target Deployment or DaemonSet and (when ``autoscalerRef`` is set) its HPA
+or KEDA ScaledObject must be too.
 ConfigMaps and Secrets of the Canary's namespace are kept for config tracking.
 Other objects are ignored, so a whole app bundle can be passed as it is.
 

@@ -30,6 +30,14 @@ DEFAULT_WEBHOOK_TIMEOUT = Duration(10_000_000_000, "10s")
 DEFAULT_PROGRESS_DEADLINE_SECONDS = 600
 DEFAULT_MAX_WEIGHT = 100
 DEFAULT_PROVIDER = "istio"
+
+DEPLOYMENT = "Deployment"
+DAEMONSET = "DaemonSet"
+TARGET_KINDS = (DEPLOYMENT, DAEMONSET)
+"""The ``targetRef`` kinds gitflagger rolls out (``apps/v1``)."""
+HPA = "HorizontalPodAutoscaler"
+SCALED_OBJECT = "ScaledObject"
+KEDA_API_VERSION = "keda.sh/v1alpha1"
 BUILTIN_METRICS = ("request-success-rate", "request-duration")
 
 
@@ -57,6 +65,19 @@ class ObjectRef:
     api_version: str
     kind: str
     name: str
+
+
+@dataclass(frozen=True)
+class AutoscalerRef(ObjectRef):
+    """``spec.autoscalerRef``: an ``autoscaling/v2`` HPA or a KEDA ``keda.sh/v1alpha1`` ScaledObject."""
+
+    primary_scaler_queries: Mapping[str, str] = field(default_factory=dict)
+    """ScaledObject trigger name → the query its ``-primary`` copy runs instead (Flagger's
+    ``primaryScalerQueries``; without it the target's name in each query is replaced)."""
+
+    @property
+    def keda(self) -> bool:
+        return self.kind == SCALED_OBJECT
 
 
 @dataclass(frozen=True)
@@ -222,7 +243,7 @@ class CanarySpec:
     target_ref: ObjectRef
     service: ServiceSpec
     analysis: Analysis
-    autoscaler_ref: ObjectRef | None = None
+    autoscaler_ref: AutoscalerRef | None = None
     primary_scaler_replicas: ScalerReplicas | None = None
     progress_deadline_seconds: int = DEFAULT_PROGRESS_DEADLINE_SECONDS
     skip_analysis: bool = False

@@ -20,9 +20,10 @@ the same here:
   and a maximum for every other metric (Flagger fails a check when
   ``value > threshold`` for those). ``thresholdRange`` wins when both are set.
 - ``sessionAffinity.maxAge`` 0 or absent means one day (Flagger's ``GetMaxAge``).
-- The ``autoscalerRef`` apiVersion is normalised to ``autoscaling/v2``: Flagger
+- An HPA ``autoscalerRef``'s apiVersion is normalised to ``autoscaling/v2``: Flagger
   reads every HPA through v2 whatever the reference says (the tutorial's
-  ``v2beta1`` is no longer served), and so do we.
+  ``v2beta1`` is no longer served), and so do we. A KEDA ``ScaledObject`` is
+  ``keda.sh/v1alpha1``, its ``primaryScalerQueries`` read with it.
 
 Stricter than Flagger, because each of these is a Canary that cannot do what its
 author meant: explicit weights outside 1..100, ``maxWeight`` below ``stepWeight``,
@@ -33,8 +34,10 @@ without ``templateRef`` or ``query``, duplicate webhook names, a
 equal to ``cookieName``, an
 ``unmanagedMetadata`` key the Canary also sets on a Service, a
 ``primaryScalerReplicas.minReplicas`` above its ``maxReplicas``, Flagger's
-extra mirror backends (``service.mirror``), a target
-other than a Deployment, the fields of :data:`gitflagger.model.refused.REFUSED`
+extra mirror backends (``service.mirror``), a target other than a Deployment or
+a DaemonSet, an autoscaler on a DaemonSet, ``primaryScalerQueries`` on an HPA,
+``revertOnDeletion`` with a DaemonSet or a ScaledObject (not written yet), the
+fields of :data:`gitflagger.model.refused.REFUSED`
 (acted on by Flagger, not by gitflagger), and object names that are not RFC 1123 (they become file paths in
 the config repo).
 
@@ -57,10 +60,16 @@ from typing import Any
 from gitflagger.errors import FieldProblem, ValidationError
 from gitflagger.model.bounds import check_bounds
 from gitflagger.model.canary import (
+    DAEMONSET,
     DEFAULT_PROGRESS_DEADLINE_SECONDS,
     DEFAULT_PROVIDER,
+    HPA,
+    KEDA_API_VERSION,
+    SCALED_OBJECT,
+    TARGET_KINDS,
     V1ALPHA3,
     V1BETA1,
+    AutoscalerRef,
     Canary,
     CanarySpec,
     ObjectMetadata,
@@ -150,6 +159,7 @@ def _spec(p: Problems, spec: Mapping[str, Any], default_provider: str) -> Canary
     skip = p.boolean(spec, "skipAnalysis", path) or False
     suspend = p.boolean(spec, "suspend", path) or False
     revert = p.boolean(spec, "revertOnDeletion", path) or False
+    _check_target_support(p, spec, target)
     refuse_unsupported(p, spec)
     if target is None or service is None or analysis is None:
         return None
@@ -178,28 +188,69 @@ def _target_ref(p: Problems, spec: Mapping[str, Any], path: str) -> ObjectRef | 
     name = p.name(ref, "name", path, required=True)
     if api_version != "apps/v1":
         p.add(join(path, "apiVersion"), f"must be apps/v1, got {describe(api_version)}")
-    if kind is not None and kind != "Deployment":
-        p.add(join(path, "kind"), f"unsupported {describe(kind)}: gitflagger rolls out Deployments only")
+    if kind is not None and kind not in TARGET_KINDS:
+        p.add(
+            join(path, "kind"),
+            f"unsupported {describe(kind)}: gitflagger rolls out a Deployment or a DaemonSet",
+        )
     if kind is None or name is None or p.under(path):
         return None
     return ObjectRef(api_version=api_version, kind=kind, name=name)
 
 
-def _autoscaler_ref(p: Problems, spec: Mapping[str, Any], path: str) -> ObjectRef | None:
+def _autoscaler_ref(p: Problems, spec: Mapping[str, Any], path: str) -> AutoscalerRef | None:
     ref = p.mapping(spec, "autoscalerRef", path)
     if ref is None:
         return None
     path = join(path, "autoscalerRef")
-    api_version = p.string(ref, "apiVersion", path) or "autoscaling/v2"
     kind = p.string(ref, "kind", path, required=True)
     name = p.name(ref, "name", path, required=True)
-    if not api_version.startswith("autoscaling/"):
+    keda = kind == SCALED_OBJECT
+    api_version = p.string(ref, "apiVersion", path) or (KEDA_API_VERSION if keda else "autoscaling/v2")
+    if kind is not None and kind not in (HPA, SCALED_OBJECT):
+        p.add(
+            join(path, "kind"),
+            f"unsupported {describe(kind)}: use HorizontalPodAutoscaler or a KEDA ScaledObject",
+        )
+    elif keda and api_version != KEDA_API_VERSION:
+        p.add(join(path, "apiVersion"), f"must be {KEDA_API_VERSION}, got {describe(api_version)}")
+    elif not keda and not api_version.startswith("autoscaling/"):
         p.add(join(path, "apiVersion"), f"must be autoscaling/v2, got {describe(api_version)}")
-    if kind is not None and kind != "HorizontalPodAutoscaler":
-        p.add(join(path, "kind"), f"unsupported {describe(kind)}: only HorizontalPodAutoscaler is supported")
+    queries = p.string_map(ref, "primaryScalerQueries", path)
+    if queries and kind == HPA:
+        p.add(
+            join(path, "primaryScalerQueries"),
+            "is for a KEDA ScaledObject's triggers; a HorizontalPodAutoscaler has no queries",
+        )
     if kind is None or name is None or p.under(path):
         return None
-    return ObjectRef(api_version="autoscaling/v2", kind=kind, name=name)
+    return AutoscalerRef(
+        api_version=KEDA_API_VERSION if keda else "autoscaling/v2",
+        kind=kind,
+        name=name,
+        primary_scaler_queries=queries,
+    )
+
+
+def _check_target_support(p: Problems, spec: Mapping[str, Any], target: ObjectRef | None) -> None:
+    """What a DaemonSet target or a ScaledObject cannot do here, refused by path rather than ignored.
+
+    A DaemonSet runs one pod per node and has no scale subresource, so no
+    autoscaler can scale it. ``revertOnDeletion`` gives the workload back by
+    scaling the target Deployment up; un-hiding a DaemonSet (its node selector)
+    and resuming a ScaledObject on deletion are not written yet.
+    """
+    daemonset = target is not None and target.kind == DAEMONSET
+    ref = spec.get("autoscalerRef")
+    keda = isinstance(ref, Mapping) and ref.get("kind") == SCALED_OBJECT
+    if daemonset and ref:
+        p.add("spec.autoscalerRef", "a DaemonSet runs one pod per node and cannot be autoscaled; remove it")
+    if spec.get("revertOnDeletion") is True and (daemonset or keda):
+        what = "a DaemonSet target" if daemonset else "a ScaledObject autoscaler"
+        p.add(
+            "spec.revertOnDeletion",
+            f"is not supported with {what} yet (it reverts a Deployment only); remove it",
+        )
 
 
 def _scaler_replicas(p: Problems, spec: Mapping[str, Any], path: str) -> ScalerReplicas | None:

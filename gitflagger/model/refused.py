@@ -16,7 +16,10 @@ are accepted.
 ``unmanagedMetadata``, ``portDiscovery``, ``primaryScalerReplicas`` and every
 ``sessionAffinity`` field are acted
 on (:mod:`gitflagger.render.routers.services`, :mod:`gitflagger.render.routers.istio_modes`,
-:func:`gitflagger.render.workload.primary_hpa`).
+:func:`gitflagger.render.workload.primary_hpa`), and so is ``primaryScalerQueries``
+(:mod:`gitflagger.render.keda`); ``targetRef.kind`` other than Deployment or DaemonSet
+is refused by the parser itself, as is ``primaryScalerQueries`` on an HPA (it is a
+KEDA ScaledObject's).
 """
 
 from __future__ import annotations
@@ -33,9 +36,6 @@ REFUSED: dict[str, dict[str, str]] = {
         "ingressRef": "is for Flagger's NGINX router; " + _OTHER_ROUTER,
         "routeRef": "is for Flagger's Gloo and APISIX routers; " + _OTHER_ROUTER,
         "upstreamRef": "is for Flagger's Gloo router; " + _OTHER_ROUTER,
-    },
-    "spec.autoscalerRef": {
-        "primaryScalerQueries": "is for KEDA ScaledObjects, which gitflagger does not support yet",
     },
     "spec.service": {
         "meshName": "is for Flagger's App Mesh router; " + _OTHER_ROUTER,

@@ -5,7 +5,8 @@ order, and :func:`gitflagger.render.yaml.dump_canonical` gives the same bytes,
 so the config repo only changes when something really changed.
 
 The order is the apply order (ARCHITECTURE.md, *Apply*): config copies, Services, the primary
-Deployment, its HPA, then the routing objects of the Canary's router
+Deployment or DaemonSet (:mod:`.workload`, :mod:`.daemonset`), its HPA or KEDA ScaledObject
+(:mod:`.keda`), then the routing objects of the Canary's router
 (:mod:`gitflagger.render.routers`: for Istio the DestinationRules, then the
 VirtualService), which must not route to a Service that does not exist yet.
 
@@ -26,7 +27,7 @@ from typing import Any
 
 from gitflagger.decide.decision import Decision
 from gitflagger.errors import PermanentError, TemporaryError
-from gitflagger.model.canary import V1BETA1, Canary
+from gitflagger.model.canary import DAEMONSET, HPA, SCALED_OBJECT, TARGET_KINDS, V1BETA1, Canary
 from gitflagger.model.hashing import canonical_json
 from gitflagger.render.configs import (
     primary_config_copies,
@@ -34,6 +35,8 @@ from gitflagger.render.configs import (
     select_configs,
     tracked_configs,
 )
+from gitflagger.render.daemonset import primary_daemonset, unscaled
+from gitflagger.render.keda import primary_scaled_object
 from gitflagger.render.names import (
     FLAGGER_LABELLING,
     SELECTOR_LABELS,
@@ -53,8 +56,6 @@ from gitflagger.render.workload import (
 from gitflagger.render.yaml import dump_canonical, strip_noise
 
 __all__ = ["FLAGGER_LABELLING", "Labelling", "Manifest", "WorkloadInputs", "owner_references", "render"]
-
-_HPA_KIND = "HorizontalPodAutoscaler"
 
 
 @dataclass(frozen=True)
@@ -101,15 +102,16 @@ class Manifest:
 class WorkloadInputs:
     """The objects render reads besides the Canary: what observe found in the namespace.
 
-    ``configmaps`` and ``secrets`` map names to objects; more than the target
-    uses is fine. ``primary_template`` is the pod template the primary runs now,
-    in its primary form (as read from ``<target>-primary``); ``primary_configs``
-    are the configs it runs, keyed like ``status.trackedConfigs``
-    (``configmap/<name>``, source names), each either the source object as of
-    the last promotion or its ``-primary`` copy. Both are ``None`` before the
-    primary exists. ``primary_replicas`` is the primary's current
-    ``spec.replicas``, kept between promotions because the target is scaled to
-    zero then.
+    ``target`` is the Deployment or DaemonSet, ``hpa`` the ``autoscalerRef``'s
+    object (an HPA or a KEDA ScaledObject). ``configmaps`` and ``secrets`` map
+    names to objects; more than the target uses is fine. ``primary_template``
+    is the pod template the primary runs now, in its primary form (as read
+    from ``<target>-primary``); ``primary_configs`` are the configs it runs,
+    keyed like ``status.trackedConfigs`` (``configmap/<name>``, source names),
+    each either the source object as of the last promotion or its ``-primary``
+    copy. Both are ``None`` before the primary exists. ``primary_replicas`` is
+    the primary's current ``spec.replicas``, kept between promotions because
+    the target is scaled to zero then.
     """
 
     target: Mapping[str, Any]
@@ -146,7 +148,7 @@ def render(
     """
     _check_refs(canary, inputs)
     router = check_routing(canary)
-    target = strip_noise(inputs.target)
+    target = strip_noise(unscaled(inputs.target))
     namespace = canary.namespace
     prefixes = tuple(include_label_prefixes)
     owners = owner_references(canary)
@@ -156,7 +158,10 @@ def render(
     if decision.primary_from_target:
         template = (target.get("spec") or {}).get("template") or {}
         require_configs(
-            template, inputs.configmaps, inputs.secrets, who=f"deployment {canary.target_name}.{namespace}"
+            template,
+            inputs.configmaps,
+            inputs.secrets,
+            who=f"{canary.spec.target_ref.kind.lower()} {canary.target_name}.{namespace}",
         )
         tracked = tracked_configs(template, inputs.configmaps, inputs.secrets)
         configs = select_configs(tracked, inputs.configmaps, inputs.secrets)
@@ -186,35 +191,92 @@ def render(
             canary, label=label, label_value=value, containers=containers, owner_references=owners
         )
     ]
+    workload = _primary_workload(
+        canary,
+        inputs,
+        target,
+        primary_template,
+        label=label,
+        label_value=primary_value,
+        promoting=decision.primary_from_target,
+        owners=owners,
+        prefixes=prefixes,
+    )
+    out.append(Manifest(workload))
+    if canary.spec.autoscaler_ref is not None and inputs.hpa is not None:
+        out.append(Manifest(_primary_autoscaler(canary, inputs.hpa, workload, owners, prefixes)))
+    out += [Manifest(obj) for obj in router.manifests(canary, decision.routes, owners)]
+    return tuple(out)
+
+
+def _primary_workload(
+    canary: Canary,
+    inputs: WorkloadInputs,
+    target: Mapping[str, Any],
+    template: Mapping[str, Any],
+    *,
+    label: str,
+    label_value: str,
+    promoting: bool,
+    owners: Sequence[Mapping[str, Any]],
+    prefixes: tuple[str, ...],
+) -> dict[str, Any]:
+    """The ``<target>-primary`` Deployment or DaemonSet running ``template``."""
+    if canary.spec.target_ref.kind == DAEMONSET:
+        return primary_daemonset(
+            target,
+            template,
+            namespace=canary.namespace,
+            label=label,
+            label_value=label_value,
+            owner_references=owners,
+            include_label_prefixes=prefixes,
+        )
     replicas = primary_replicas(
         target,
         autoscaled=canary.spec.autoscaler_ref is not None,
-        promoting=decision.primary_from_target,
+        promoting=promoting,
         current=inputs.primary_replicas,
     )
-    deployment = primary_deployment(
+    return primary_deployment(
         target,
-        primary_template,
-        namespace=namespace,
+        template,
+        namespace=canary.namespace,
         label=label,
-        label_value=primary_value,
+        label_value=label_value,
         replicas=replicas,
         owner_references=owners,
         include_label_prefixes=prefixes,
     )
-    out.append(Manifest(deployment))
-    if canary.spec.autoscaler_ref is not None and inputs.hpa is not None:
-        hpa = primary_hpa(
-            strip_noise(inputs.hpa),
-            namespace=namespace,
-            primary_deployment_name=deployment["metadata"]["name"],
+
+
+def _primary_autoscaler(
+    canary: Canary,
+    autoscaler: Mapping[str, Any],
+    workload: Mapping[str, Any],
+    owners: Sequence[Mapping[str, Any]],
+    prefixes: tuple[str, ...],
+) -> dict[str, Any]:
+    """The ``-primary`` HPA or KEDA ScaledObject scaling the primary ``workload``."""
+    primary = str(workload["metadata"]["name"])
+    ref = canary.spec.autoscaler_ref
+    if ref is not None and ref.keda:
+        return primary_scaled_object(
+            canary,
+            strip_noise(autoscaler),
+            primary_workload=primary,
             owner_references=owners,
             include_label_prefixes=prefixes,
             bounds=canary.spec.primary_scaler_replicas,
         )
-        out.append(Manifest(hpa))
-    out += [Manifest(obj) for obj in router.manifests(canary, decision.routes, owners)]
-    return tuple(out)
+    return primary_hpa(
+        strip_noise(autoscaler),
+        namespace=canary.namespace,
+        primary_deployment_name=primary,
+        owner_references=owners,
+        include_label_prefixes=prefixes,
+        bounds=canary.spec.primary_scaler_replicas,
+    )
 
 
 def owner_references(canary: Canary) -> list[dict[str, Any]]:
@@ -235,20 +297,22 @@ def owner_references(canary: Canary) -> list[dict[str, Any]]:
 
 def _check_refs(canary: Canary, inputs: WorkloadInputs) -> None:
     target_ref = canary.spec.target_ref
-    if target_ref.kind != "Deployment":
+    if target_ref.kind not in TARGET_KINDS:
         raise PermanentError(
-            f"{canary.key}: spec.targetRef.kind {target_ref.kind} is not supported, use Deployment"
+            f"{canary.key}: spec.targetRef.kind {target_ref.kind} is not supported, "
+            "use Deployment or DaemonSet"
         )
-    if inputs.target.get("kind", "Deployment") != "Deployment":
+    if inputs.target.get("kind", target_ref.kind) != target_ref.kind:
         raise PermanentError(
-            f"{canary.key}: target {target_ref.name} is a {inputs.target.get('kind')}, not a Deployment"
+            f"{canary.key}: target {target_ref.name} is a {inputs.target.get('kind')}, "
+            f"not a {target_ref.kind}"
         )
     ref = canary.spec.autoscaler_ref
     if ref is None:
         return
-    if ref.kind != _HPA_KIND:
+    if ref.kind not in (HPA, SCALED_OBJECT):
         raise PermanentError(
-            f"{canary.key}: spec.autoscalerRef.kind {ref.kind} is not supported, use {_HPA_KIND}"
+            f"{canary.key}: spec.autoscalerRef.kind {ref.kind} is not supported, use {HPA} or {SCALED_OBJECT}"
         )
     if inputs.hpa is None:
-        raise TemporaryError(f"{canary.key}: {_HPA_KIND} {ref.name}.{canary.namespace} not found")
+        raise TemporaryError(f"{canary.key}: {ref.kind} {ref.name}.{canary.namespace} not found")

@@ -7,7 +7,9 @@ and kubectl habits all depend on these names, so they are Flagger's, not ours:
 object                name                             example
 ====================  ===============================  ====================
 primary Deployment    ``<target>-primary``             ``podinfo-primary``
-primary HPA           ``<hpa>-primary``                ``podinfo-primary``
+or DaemonSet
+primary HPA or        ``<hpa>-primary``                ``podinfo-primary``
+KEDA ScaledObject
 primary config copy   ``<configmap|secret>-primary``   ``podinfo-env-primary``
 apex Service / VS     ``<service>``                    ``podinfo``
 primary Service / DR  ``<service>-primary``            ``podinfo-primary``
@@ -77,7 +79,7 @@ def selector_label(
     >>> selector_label({"spec": {"selector": {"matchLabels": {"app": "podinfo"}}}})
     ('app', 'podinfo')
 
-    Raises :class:`PermanentError` naming the Deployment when none of
+    Raises :class:`PermanentError` naming the Deployment (or DaemonSet) when none of
     ``selector_labels`` (``--selector-labels``) is present: nothing can be routed
     until the user changes the selector.
     """
@@ -87,8 +89,9 @@ def selector_label(
             return label, str(match_labels[label])
     meta = deployment.get("metadata") or {}
     who = f"{meta.get('name', '?')}.{meta.get('namespace', '?')}"
+    kind = str(deployment.get("kind") or "Deployment").lower()
     raise PermanentError(
-        f"deployment {who} spec.selector.matchLabels must contain one of {', '.join(selector_labels)}"
+        f"{kind} {who} spec.selector.matchLabels must contain one of {', '.join(selector_labels)}"
     )
 
 

@@ -148,8 +148,38 @@ def primary_deployment(
     include_label_prefixes: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The ``<target>-primary`` Deployment running ``template``."""
-    target_meta = target.get("metadata") or {}
     target_spec = target.get("spec") or {}
+    meta = primary_metadata(
+        target,
+        namespace=namespace,
+        label=label,
+        label_value=label_value,
+        owner_references=owner_references,
+        include_label_prefixes=include_label_prefixes,
+    )
+    spec: dict[str, Any] = {}
+    if replicas is not None:
+        spec["replicas"] = replicas
+    for field in _COPIED_SPEC_FIELDS:
+        if field in target_spec:
+            spec[field] = json_copy(target_spec[field])
+    spec["selector"] = {"matchLabels": {label: label_value}}
+    spec["template"] = json_copy(dict(template))
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec}
+
+
+def primary_metadata(
+    target: Mapping[str, Any],
+    *,
+    namespace: str,
+    label: str,
+    label_value: str,
+    owner_references: Sequence[Mapping[str, Any]] = (),
+    include_label_prefixes: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The metadata of the target's ``-primary`` copy (Deployment or DaemonSet): its name, the
+    target's labels and annotations that ``include_label_prefixes`` keeps, the selector label."""
+    target_meta = target.get("metadata") or {}
     prefixes = tuple(include_label_prefixes)
     meta: dict[str, Any] = {
         "name": primary_name(str(target_meta.get("name", ""))),
@@ -161,15 +191,7 @@ def primary_deployment(
         meta["annotations"] = annotations
     if owner_references:
         meta["ownerReferences"] = [dict(o) for o in owner_references]
-    spec: dict[str, Any] = {}
-    if replicas is not None:
-        spec["replicas"] = replicas
-    for field in _COPIED_SPEC_FIELDS:
-        if field in target_spec:
-            spec[field] = json_copy(target_spec[field])
-    spec["selector"] = {"matchLabels": {label: label_value}}
-    spec["template"] = json_copy(dict(template))
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec}
+    return meta
 
 
 def primary_hpa(

@@ -4,8 +4,8 @@
   ConfigMaps and Secrets; server-side apply of what drifted, in dependency
   order; scale, delete; Canary status, finalizers and Events.
 * :class:`LeaderElector`: leader election on a ``coordination.k8s.io`` Lease.
-* :func:`deployment_health` (pure): a live Deployment's readiness, read the
-  way Flagger reads it. Route weights are read by the routers
+* :func:`deployment_health`, :func:`daemonset_health` (pure): a live target's readiness,
+  read the way Flagger reads it. Route weights are read by the routers
   (:mod:`gitflagger.render.routers`).
 * :class:`TokenBucket`: the client-side rate limit every request passes.
 
@@ -30,7 +30,7 @@ from gitflagger.adapters.kube.errors import (
     Unavailable,
     WatchExpired,
 )
-from gitflagger.adapters.kube.health import deployment_health
+from gitflagger.adapters.kube.health import daemonset_health, deployment_health, workload_health
 from gitflagger.adapters.kube.lease import LeaderElector
 from gitflagger.adapters.kube.ratelimit import TokenBucket
 from gitflagger.adapters.kube.watch import Watch
@@ -54,5 +54,7 @@ __all__ = [
     "Unavailable",
     "Watch",
     "WatchExpired",
+    "daemonset_health",
     "deployment_health",
+    "workload_health",
 ]

@@ -51,7 +51,9 @@ APPLY_ORDER: dict[str, int] = {
     "Secret": 1,
     "Service": 2,
     "Deployment": 3,
+    "DaemonSet": 3,
     "HorizontalPodAutoscaler": 4,
+    "ScaledObject": 4,
     **{k.kind: k.rank for k in route_kinds()},
 }
 """Rank of each kind; unlisted kinds go last. The routing kinds and their ranks are the routers'

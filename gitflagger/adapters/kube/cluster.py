@@ -282,6 +282,22 @@ class KubeCluster:
         obj = self._get_raw(self.resources.resolve(api_version, kind), namespace, name)
         return list(_meta(obj or {}).get("managedFields") or ())
 
+    def patch(
+        self, api_version: str, kind: str, namespace: str, name: str, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """JSON merge patch a user's object (a DaemonSet's node selector, a ScaledObject's pause
+        annotation); ``None`` values remove keys. Only the fields in ``body`` change hands."""
+        resource = self.resources.resolve(api_version, kind)
+        answer = self.transport.request(
+            "PATCH",
+            resource.path(namespace, name),
+            query=[("fieldManager", self.field_manager)],
+            body=dict(body),
+            content_type=MERGE_PATCH,
+            what=resource.describe("patch", namespace, name),
+        )
+        return strip_managed_fields(answer)
+
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         """Delete an object (dependents in the background); one that is already gone is fine."""
         resource = self.resources.resolve(api_version, kind)

@@ -3,6 +3,8 @@
 * :func:`deployment_health` is Flagger's ``isDeploymentReady``
   (``pkg/canary/deployment_ready.go``) as a :class:`WorkloadHealth`, with the
   same checks in the same order and the same messages.
+* :func:`daemonset_health` is its ``isDaemonSetReady``
+  (``pkg/canary/daemonset_ready.go``), the same way.
 
 Reading route weights back is the router's job
 (:meth:`gitflagger.render.routers.base.Router.weights`).
@@ -17,7 +19,7 @@ from typing import Any
 from gitflagger.decide.observation import WorkloadHealth
 from gitflagger.model.status import parse_time
 
-__all__ = ["deployment_health"]
+__all__ = ["daemonset_health", "deployment_health", "workload_health"]
 
 
 def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
@@ -106,3 +108,54 @@ def deployment_health(deployment: Mapping[str, Any] | None, ready_threshold: int
     else:
         return WorkloadHealth(ready=True, unavailable_since=since)
     return WorkloadHealth(ready=False, message=message, unavailable_since=since)
+
+
+def daemonset_health(daemonset: Mapping[str, Any] | None, ready_threshold: int = 100) -> WorkloadHealth:
+    """How ready ``daemonset`` is, by Flagger's rules; ``None`` means it does not exist.
+
+    1. ``status.observedGeneration < metadata.generation``: not seen yet.
+    2. Fewer ``updatedNumberScheduled`` than ``desiredNumberScheduled`` pods:
+       the rolling update is not done.
+    3. Fewer ``numberAvailable`` than ``readyThreshold`` percent of
+       ``desiredNumberScheduled`` (rounded down, like Flagger's ``int32`` cast).
+
+    A DaemonSet has no progress-deadline condition, so ``unavailable_since`` is
+    never set: the decision core measures ``progressDeadlineSeconds`` from the
+    Canary's last phase change, which is what Flagger does for a DaemonSet. A
+    DaemonSet scheduled on no node (scaled to zero) is ready.
+
+    >>> daemonset_health({"metadata": {"generation": 3}, "status": {"observedGeneration": 3,
+    ...     "desiredNumberScheduled": 2, "updatedNumberScheduled": 1, "numberAvailable": 2}}).message
+    'waiting for rollout to finish: 1 out of 2 new pods have been updated'
+    """
+    if daemonset is None:
+        return WorkloadHealth(exists=False, ready=False, message="daemonset not found")
+    meta = daemonset.get("metadata") or {}
+    status = daemonset.get("status") or {}
+    if _int(meta.get("generation")) > _int(status.get("observedGeneration")):
+        return WorkloadHealth(
+            ready=False,
+            message="waiting for rollout to finish: "
+            "observed daemonset generation less than desired generation",
+        )
+    desired = _int(status.get("desiredNumberScheduled"))
+    updated = _int(status.get("updatedNumberScheduled"))
+    available = _int(status.get("numberAvailable"))
+    threshold_desired = desired * ready_threshold // 100
+    if updated < desired:
+        message = f"waiting for rollout to finish: {updated} out of {desired} new pods have been updated"
+    elif available < threshold_desired:
+        message = (
+            f"waiting for rollout to finish: {available} of {threshold_desired} "
+            f"(readyThreshold {ready_threshold}%) updated pods are available"
+        )
+    else:
+        return WorkloadHealth(ready=True)
+    return WorkloadHealth(ready=False, message=message)
+
+
+def workload_health(kind: str, obj: Mapping[str, Any] | None, ready_threshold: int = 100) -> WorkloadHealth:
+    """:func:`daemonset_health` for a ``DaemonSet``, :func:`deployment_health` for anything else."""
+    if kind == "DaemonSet":
+        return daemonset_health(obj, ready_threshold)
+    return deployment_health(obj, ready_threshold)

@@ -28,6 +28,8 @@ KNOWN: dict[tuple[str, str], tuple[str, bool]] = {
     ("", "Namespace"): ("namespaces", False),
     ("apps", "Deployment"): ("deployments", True),
     ("apps", "ReplicaSet"): ("replicasets", True),
+    ("apps", "DaemonSet"): ("daemonsets", True),
+    ("keda.sh", "ScaledObject"): ("scaledobjects", True),
     ("autoscaling", "HorizontalPodAutoscaler"): ("horizontalpodautoscalers", True),
     ("coordination.k8s.io", "Lease"): ("leases", True),
     ("events.k8s.io", "Event"): ("events", True),

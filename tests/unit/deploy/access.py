@@ -71,6 +71,10 @@ NEEDED: list[Access] = [
     *_each("get create patch", "apps", "deployments"),
     *_each("list watch", "apps", "deployments", "", ALL, APP),
     *_each("patch", "apps", "deployments", "scale"),
+    # DaemonSet targets and KEDA ScaledObjects: read by name, applied, and merge-patched
+    # (the scale-to-zero node selector; the paused-replicas annotation); never cached
+    *_each("get create patch", "apps", "daemonsets"),
+    *_each("get create patch", "keda.sh", "scaledobjects"),
     *_each("get list watch create patch", "autoscaling", "horizontalpodautoscalers"),
     *_each("list watch", "autoscaling", "horizontalpodautoscalers", "", ALL),
     *_each("get create patch", "", "services configmaps secrets"),
@@ -98,8 +102,12 @@ FORBIDDEN: list[Access] = [
     *_each("list watch", "flagger.app", "metrictemplates", "", ALL),
     *_each("list watch", "coordination.k8s.io", "leases", "", ALL),
     *_each("list watch", "apps", "replicasets", "", ALL, APP),
+    *_each("list watch", "apps", "daemonsets", "", ALL, APP),
+    *_each("list watch", "keda.sh", "scaledobjects", "", ALL, APP),
     # Generated objects go away with their Canary (garbage collector); writes are patches.
     *_each("update delete", "apps", "deployments"),
+    *_each("update delete", "apps", "daemonsets"),
+    *_each("update delete", "keda.sh", "scaledobjects"),
     *_each("update", "apps", "deployments", "scale"),
     *_each("update delete", "", "services configmaps"),
     *_each("delete", "networking.istio.io", "virtualservices destinationrules"),

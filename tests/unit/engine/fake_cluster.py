@@ -6,6 +6,9 @@ It behaves like the parts of Kubernetes the engine relies on, and no more:
   and reports ``changed`` the way server-side apply would;
 * Deployments are "rolled out" instantly: their status always says every
   replica is updated and available, unless the name is in :attr:`unready`;
+  DaemonSets likewise, with one pod on each of :attr:`nodes` nodes that their
+  node selector allows;
+* ``patch`` merges a JSON merge patch into the stored object;
 * ``patch_canary_status`` replaces the status; ``emit_event`` records the text.
 
 Engine tests read it back the way a user reads a cluster: what objects exist,
@@ -49,6 +52,10 @@ class FakeCluster:
         self.objects: dict[Key, dict[str, Any]] = {}
         self.events: list[RecordedEvent] = []
         self.scaled: list[tuple[str, int]] = []
+        self.patched: list[tuple[str, str, dict[str, Any]]] = []
+        """``(kind, name, merge patch)`` of every :meth:`patch`, in order."""
+        self.nodes = 2
+        """Nodes a DaemonSet runs a pod on, unless its pod template's node selector keeps it off."""
         self.unready: set[str] = set()
         self.down = False
         """Every call fails as an unreachable API server would."""
@@ -110,6 +117,8 @@ class FakeCluster:
         out = copy.deepcopy(found)
         if kind == "Deployment":
             out["status"] = self._rollout(out)
+        elif kind == "DaemonSet":
+            out["status"] = self._daemons(out)
         return out
 
     def get_configs(
@@ -153,6 +162,20 @@ class FakeCluster:
             deployment["spec"]["replicas"] = replicas
             deployment["metadata"]["generation"] += 1
         self.scaled.append((name, replicas))
+
+    def patch(
+        self, api_version: str, kind: str, namespace: str, name: str, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A JSON merge patch (RFC 7386): ``None`` removes a key; a changed spec bumps the generation."""
+        self._check()
+        stored = self.objects[(kind, namespace, name)]
+        spec_before = copy.deepcopy(stored.get("spec"))
+        _merge(stored, body)
+        if stored.get("spec") != spec_before:
+            stored["metadata"]["generation"] += 1
+        self._bump(stored)
+        self.patched.append((kind, name, copy.deepcopy(dict(body))))
+        return copy.deepcopy(stored)
 
     def patch_canary_status(self, canary: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, Any]:
         self._check()
@@ -215,6 +238,14 @@ class FakeCluster:
         if self.down:
             raise TemporaryError("kubernetes: connection refused")
 
+    def _daemons(self, daemonset: Mapping[str, Any]) -> dict[str, Any]:
+        desired = _scheduled_nodes(daemonset, self.nodes)
+        generation = daemonset["metadata"]["generation"]
+        ready = 0 if daemonset["metadata"]["name"] in self.unready else desired
+        return {"observedGeneration": generation, "desiredNumberScheduled": desired,
+                "currentNumberScheduled": desired, "updatedNumberScheduled": ready,
+                "numberAvailable": ready, "numberReady": ready}
+
     def _rollout(self, deployment: Mapping[str, Any]) -> dict[str, Any]:
         replicas = int(deployment["spec"].get("replicas", 1))
         generation = deployment["metadata"]["generation"]
@@ -225,9 +256,28 @@ class FakeCluster:
                 "availableReplicas": replicas, "readyReplicas": replicas}
 
 
+def _merge(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        elif isinstance(value, Mapping):
+            target[key] = {}
+            _merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
 def _key(obj: Mapping[str, Any]) -> Key:
     meta = obj["metadata"]
     return (str(obj["kind"]), str(meta.get("namespace", "")), str(meta["name"]))
+
+
+def _scheduled_nodes(daemonset: Mapping[str, Any], nodes: int) -> int:
+    """The testbed's nodes carry no ``flagger.app/*`` label: that node selector leaves none."""
+    selector = ((daemonset["spec"].get("template") or {}).get("spec") or {}).get("nodeSelector") or {}
+    return 0 if any(k.startswith("flagger.app/") for k in selector) else nodes
 
 
 def _content(obj: Mapping[str, Any]) -> Any:

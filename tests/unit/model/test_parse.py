@@ -10,6 +10,7 @@ import pytest
 from gitflagger.adapters.files import load_documents
 from gitflagger.errors import ValidationError
 from gitflagger.model import (
+    AutoscalerRef,
     Canary,
     Duration,
     NamespacedRef,
@@ -47,7 +48,7 @@ def test_tutorial_canary_fields() -> None:
         "podinfo-primary",
     )
     assert spec.target_ref == ObjectRef("apps/v1", "Deployment", "podinfo")
-    assert spec.autoscaler_ref == ObjectRef("autoscaling/v2", "HorizontalPodAutoscaler", "podinfo")
+    assert spec.autoscaler_ref == AutoscalerRef("autoscaling/v2", "HorizontalPodAutoscaler", "podinfo")
     assert spec.progress_deadline_seconds == 60
     assert spec.service.port == 9898
     assert spec.service.gateways == ("public-gateway.istio-system.svc.cluster.local", "mesh")

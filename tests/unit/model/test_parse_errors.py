@@ -44,16 +44,19 @@ ERRORS: list[tuple[str, dict[str, Any], list[str]]] = [
     ),
     ("missing-target-ref", {"spec__targetRef": DELETE}, ["spec.targetRef: is required"]),
     (
-        "target-ref-not-deployment",
-        {"spec__targetRef__kind": "DaemonSet"},
-        ['spec.targetRef.kind: unsupported "DaemonSet": gitflagger rolls out Deployments only'],
+        "target-ref-not-deployment-or-daemonset",
+        {"spec__targetRef__kind": "StatefulSet"},
+        ['spec.targetRef.kind: unsupported "StatefulSet": gitflagger rolls out a Deployment or a DaemonSet'],
     ),
     ("target-ref-without-name", {"spec__targetRef__name": DELETE}, ["spec.targetRef.name: is required"]),
     ("target-ref-without-kind", {"spec__targetRef__kind": DELETE}, ["spec.targetRef.kind: is required"]),
     (
-        "autoscaler-not-hpa",
-        {"spec__autoscalerRef": {"kind": "ScaledObject", "name": "podinfo"}},
-        ['spec.autoscalerRef.kind: unsupported "ScaledObject": only HorizontalPodAutoscaler is supported'],
+        "autoscaler-not-hpa-or-scaledobject",
+        {"spec__autoscalerRef": {"kind": "VerticalPodAutoscaler", "name": "podinfo"}},
+        [
+            'spec.autoscalerRef.kind: unsupported "VerticalPodAutoscaler": '
+            "use HorizontalPodAutoscaler or a KEDA ScaledObject"
+        ],
     ),
     (
         "extra-mirror-backends",

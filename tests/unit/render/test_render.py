@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gitflagger.errors import PermanentError, TemporaryError
-from gitflagger.model.canary import ObjectRef
+from gitflagger.model.canary import AutoscalerRef, ObjectRef
 from gitflagger.render import Manifest, WorkloadInputs, render
 from tests.unit.render import podinfo
 
@@ -168,14 +168,19 @@ def test_a_missing_hpa_is_temporary() -> None:
     ("spec_changes", "message"),
     [
         pytest.param(
-            {"autoscaler_ref": ObjectRef("keda.sh/v1alpha1", "ScaledObject", "podinfo")},
-            "autoscalerRef.kind ScaledObject is not supported",
-            id="scaled-object",
+            {"autoscaler_ref": AutoscalerRef("autoscaling.k8s.io/v1", "VerticalPodAutoscaler", "podinfo")},
+            "autoscalerRef.kind VerticalPodAutoscaler is not supported",
+            id="vertical-pod-autoscaler",
+        ),
+        pytest.param(
+            {"target_ref": ObjectRef("apps/v1", "StatefulSet", "podinfo")},
+            "targetRef.kind StatefulSet is not supported",
+            id="statefulset",
         ),
         pytest.param(
             {"target_ref": ObjectRef("apps/v1", "DaemonSet", "podinfo")},
-            "targetRef.kind DaemonSet is not supported",
-            id="daemonset",
+            "target podinfo is a Deployment, not a DaemonSet",
+            id="daemonset-ref-to-a-deployment",
         ),
     ],
 )
