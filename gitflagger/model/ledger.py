@@ -86,7 +86,8 @@ CANARY: dict[str, Entry] = {
         _T + "render/test_workload.py::test_primary_hpa_scales_the_primary"
     ),
     "spec.autoscalerRef.primaryScalerQueries": Implemented(
-        _T + "render/test_targets_render.py::test_the_primary_scaledobject_scales_the_primary_with_the_given_query",
+        _T + "render/test_targets_render.py::"
+        "test_the_primary_scaledobject_scales_the_primary_with_the_given_query",
         differs="an entry naming no trigger of the ScaledObject is refused by its path, which Flagger skips; "
         "refused on an HPA, which has no queries",
     ),

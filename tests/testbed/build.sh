@@ -273,10 +273,18 @@ fetch_gateway_api() {
   log "gateway-api CRDs: $dir"
 }
 
+# KEDA's ScaledObject CRD, from the github.com/kedacore/keda/v2 module (tests/testbed/keda.py).
+KEDA="$(dirname "$0")/keda.py"
+fetch_keda() {
+  local dir
+  dir="$(python3 "$KEDA")" || { log "FAILED fetching the KEDA ScaledObject CRD"; exit 1; }
+  log "keda CRD: $dir"
+}
+
 start=$(date +%s)
 if [[ ! -x "$BIN/etcd" || ! -x "$BIN/kwok" || ! -x "$BIN/kube-apiserver" \
       || ! -x "$BIN/kube-controller-manager" || ! -x "$BIN/kube-scheduler" || ! -x "$BIN/kubectl" ]] \
-      || ! python3 "$GATEWAY_API" --cached >/dev/null; then
+      || ! python3 "$GATEWAY_API" --cached >/dev/null || ! python3 "$KEDA" --cached >/dev/null; then
   ensure_go
 fi
 build_etcd
@@ -285,5 +293,6 @@ build_kube
 build_helm
 build_flux
 fetch_gateway_api
+fetch_keda
 log "all components ready in $BIN ($(( $(date +%s) - start ))s)"
 echo "$DIR"

@@ -49,7 +49,7 @@ import urllib3
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
-from tests.testbed import crd_install, gateway_api
+from tests.testbed import crd_install, gateway_api, keda
 from tests.testbed.pki import ClusterPKI
 from tests.testbed.procs import ComponentError, Proc, free_ports, stop_procs
 
@@ -64,7 +64,7 @@ PODS_PER_NODE = 110
 SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.244.0.0/16"
 CONTROLLERS = [f"{c}-controller" for c in (
-    "deployment", "replicaset", "horizontal-pod-autoscaler", "namespace", "garbage-collector",
+    "deployment", "replicaset", "daemonset", "horizontal-pod-autoscaler", "namespace", "garbage-collector",
     "serviceaccount", "serviceaccount-token", "root-ca-certificate-publisher", "clusterrole-aggregation",
     "endpoints", "endpointslice", "endpointslice-mirroring", "pod-garbage-collector", "disruption",
     "service-cidr",
@@ -142,7 +142,8 @@ class Cluster:
         self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="gitflagger-testbed-")).resolve()
         self.bin_dir = Path(binaries) if binaries is not None else bin_dir()
         if crd_dirs is None:
-            crd_dirs = [TESTBED_DIR / "crds", gateway_api.crd_dir(), repo_root() / "deploy" / "crds"]
+            crd_dirs = [TESTBED_DIR / "crds", gateway_api.crd_dir(), keda.crd_dir(),
+                        repo_root() / "deploy" / "crds"]
         self.crd_dirs = [Path(d) for d in crd_dirs]
         self.start_timeout = start_timeout
         if nodes < 1 or pods_per_node < 1:

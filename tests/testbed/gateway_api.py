@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 MODULE = "sigs.k8s.io/gateway-api"
@@ -41,20 +42,31 @@ def cached(version: str = VERSION) -> Path | None:
 def crd_dir(version: str = VERSION) -> Path:
     """The directory of the standard CRDs, fetched through ``go mod download`` when missing."""
     dest = cache_root() / "gateway-api" / version
-    if cached(version) is not None:
+    return module_files(MODULE, version, "config/crd/standard", "*.yaml", dest)
+
+
+def module_files(module: str, version: str, subdir: str, pattern: str, dest: Path) -> Path:
+    """``dest``, holding copies of the ``pattern`` files under ``subdir`` of Go module ``module@version``.
+
+    ``go mod download`` fetches the module from the Go module proxy, checksummed
+    against the checksum database, with the local toolchain (``GOTOOLCHAIN=local``:
+    a module whose go.mod asks for a newer Go fails here instead of fetching one).
+    The copy is made whole or not at all.
+    """
+    if any(dest.glob(pattern)):
         return dest
     env = {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"}
-    with tempfile.TemporaryDirectory(prefix="gateway-api-") as scratch:  # outside any go.mod
+    with tempfile.TemporaryDirectory(prefix="go-module-") as scratch:  # outside any go.mod
         done = subprocess.run(
-            ["go", "mod", "download", "-json", f"{MODULE}@{version}"],
+            ["go", "mod", "download", "-json", f"{module}@{version}"],
             cwd=scratch, env=env, capture_output=True, text=True, timeout=600, check=False,
         )
     if done.returncode != 0:
-        raise RuntimeError(f"go mod download {MODULE}@{version} failed: {done.stderr.strip() or done.stdout}")
-    source = Path(json.loads(done.stdout)["Dir"]) / "config" / "crd" / "standard"
-    files = sorted(source.glob("*.yaml"))
+        raise RuntimeError(f"go mod download {module}@{version} failed: {done.stderr.strip() or done.stdout}")
+    source = Path(json.loads(done.stdout)["Dir"]) / subdir
+    files = sorted(source.glob(pattern))
     if not files:
-        raise RuntimeError(f"{MODULE}@{version} has no CRDs under {source}")
+        raise RuntimeError(f"{module}@{version} has no {pattern} under {source}")
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=dest.parent))
     for path in files:
@@ -66,13 +78,18 @@ def crd_dir(version: str = VERSION) -> Path:
     return dest
 
 
-if __name__ == "__main__":
+def main(what: str, cached_dir: Callable[[], Path | None], fetch: Callable[[], Path]) -> None:
+    """``--cached``: print the directory, or exit 1 when not fetched yet; else fetch and print it."""
     if sys.argv[1:] == ["--cached"]:
-        found = cached()
+        found = cached_dir()
         print(found or "")
         sys.exit(0 if found else 1)
     try:
-        print(crd_dir())
+        print(fetch())
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
-        print(f"gateway-api CRDs: {err}", file=sys.stderr)
+        print(f"{what}: {err}", file=sys.stderr)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main("gateway-api CRDs", cached, crd_dir)

@@ -11,6 +11,7 @@ HPA name.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from collections.abc import Callable
@@ -20,7 +21,7 @@ import pytest
 
 from gitflagger.decide.decision import Decision
 from gitflagger.errors import PermanentError, TemporaryError, ValidationError
-from gitflagger.model.canary import Canary
+from gitflagger.model.canary import Canary, ScalerReplicas
 from gitflagger.model.hashing import pod_template_hash
 from gitflagger.render import WorkloadInputs, render
 from gitflagger.render.daemonset import SCALE_TO_ZERO_KEY, scale_patch, scaled_to_zero, unscaled
@@ -223,6 +224,23 @@ def test_unnamed_triggers_keep_their_query_when_primary_queries_are_given() -> N
     so["spec"]["triggers"].append(extra)
     primary = one(render(keda_canary(), keda_inputs(hpa=so), podinfo.decision(promote=True)), "ScaledObject")
     assert primary["spec"]["triggers"][1]["metadata"]["query"] == 'y{app="podinfo"}'
+
+
+@pytest.mark.parametrize(
+    ("bounds", "expected"),
+    [(ScalerReplicas(2, 5), (2, 5)), (ScalerReplicas(min_replicas=2), (2, 3)), (None, (1, 3))],
+    ids=["both", "min-only", "none"],
+)
+def test_primary_scaler_replicas_bound_the_primary_scaledobject(
+    bounds: ScalerReplicas | None, expected: tuple[int, int]
+) -> None:
+    """Flagger sets each bound given on the primary ScaledObject; the other stays the target's."""
+    canary = keda_canary()
+    canary = dataclasses.replace(
+        canary, spec=dataclasses.replace(canary.spec, primary_scaler_replicas=bounds)
+    )
+    primary = one(render(canary, keda_inputs(), podinfo.decision(promote=True)), "ScaledObject")
+    assert (primary["spec"]["minReplicaCount"], primary["spec"]["maxReplicaCount"]) == expected
 
 
 def test_the_pause_never_reaches_the_primary() -> None:
