@@ -73,7 +73,8 @@ def preview(ctx: Context, canary_obj: Mapping[str, Any], dry_run: RecordPort) ->
     plan = plan_step(canary, state, seen, live.inputs(), ctx.labelling)
     decision = plan.decision
 
-    dry_run.record(plan.step)
+    if decision.changed:  # as reconcile._record: a step that changes nothing is not recorded
+        dry_run.record(plan.step)
     diffs: list[Diff] = []
     for result in ctx.cluster.apply(plan.manifests, dry_run=True):
         label = f"{result.kind}/{result.name}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pygit2
@@ -58,6 +59,19 @@ def test_a_preview_diffs_against_repo_and_live_and_writes_nothing(world: World) 
     assert (len(world.subjects()), len(world.cluster.events), world.canary) == (commits, events, canary)
     assert len(world.hooks.requests) == hits
     assert world.cluster.obj("VirtualService", "podinfo")["spec"]["http"][0]["route"][0]["weight"] == 100
+
+
+def test_a_step_that_changes_nothing_previews_no_repo_diff_however_late(world: World) -> None:
+    """A real step that changes nothing records no commit (reconcile._record), so its preview shows
+    none either: not even a newer lastStepTime in canary.yaml, one clock second later."""
+    world.initialized()
+    world.now += timedelta(seconds=1)
+    diffs = Diffs(world)
+
+    result = preview(world.ctx, world.canary, diffs.recorder)
+
+    assert result.changes == () and result.actions == ()
+    assert diffs.files == []
 
 
 def test_gates_are_not_called_in_a_preview_but_named(world: World) -> None:
