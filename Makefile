@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export GOTOOLCHAIN := local
 
 .DEFAULT_GOAL := help
-.PHONY: help deps venv image lint test test-unit demo demo-simulate ledger-readme testbed-build testbed testbed-down bench bench-quick clean
+.PHONY: help deps venv image lint test test-unit demo demo-gitops demo-simulate ledger-readme testbed-build testbed testbed-down bench bench-quick clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ test: deps lint testbed-build image ## Lint, then every test, testbed included
 
 demo: deps venv testbed-build ## A canary release end to end on the local testbed, then its git history
 	@bash tests/demo_cluster.sh
+
+demo-gitops: deps venv testbed-build ## The same release in git-only mode: Flux applies every step gitflagger commits
+	@bash tests/demo_gitops.sh
 
 demo-simulate: venv ## The same story without a cluster: gitflagger simulate on the fixtures
 	@bash tests/demo.sh
