@@ -33,14 +33,15 @@ from typing import Any
 
 from gitflagger.adapters.git import RecordedStep
 from gitflagger.adapters.git.recorder import Persisted
-from gitflagger.adapters.kube.health import deployment_health
+from gitflagger.adapters.kube.health import workload_health
 from gitflagger.decide import Decision, Routes, current_routes
 from gitflagger.engine.context import ApplyMode, Context
-from gitflagger.engine.observe import DEPLOYMENT, HPA, Live, first_look, read_live
+from gitflagger.engine.observe import APPS_V1, Live, first_look, read_live
 from gitflagger.engine.ports import ClusterPort, Obj
 from gitflagger.engine.report import write_status
+from gitflagger.engine.scaling import give_back, given_back, scale_up_replicas
 from gitflagger.errors import ValidationError
-from gitflagger.model.canary import Canary
+from gitflagger.model.canary import DAEMONSET, Canary
 from gitflagger.model.parse import parse_canary
 from gitflagger.model.status import Phase, State
 from gitflagger.render import Manifest, render
@@ -87,6 +88,8 @@ class Finalizing:
     """Step 1: the target's replicas."""
     restore: tuple[Manifest, ...] = ()
     """Step 2: the objects that outlive the Canary."""
+    live: Live | None = None
+    """Step 1: what the target and its autoscaler looked like when the step was decided."""
 
 
 def prepare_finalize(ctx: Context, canary_obj: Obj) -> Finalizing | tuple[bool, str]:
@@ -100,7 +103,7 @@ def prepare_finalize(ctx: Context, canary_obj: Obj) -> Finalizing | tuple[bool, 
     except ValidationError:
         cluster.remove_finalizer(canary_obj, FINALIZER)
         return True, "invalid Canary: nothing to revert"
-    if cluster.get(*DEPLOYMENT, canary.namespace, canary.target_name) is None:
+    if cluster.get(APPS_V1, canary.spec.target_ref.kind, canary.namespace, canary.target_name) is None:
         cluster.remove_finalizer(canary_obj, FINALIZER)
         return True, "target gone: nothing to revert"
     live = read_live(cluster, canary)
@@ -108,11 +111,13 @@ def prepare_finalize(ctx: Context, canary_obj: Obj) -> Finalizing | tuple[bool, 
     if state.phase is Phase.TERMINATED:  # recorded and carried out; only the finalizer is left
         return release(ctx, canary_obj, canary)
     now = ctx.clock()
-    replicas = _replicas(cluster, live, canary)
-    if (live.target.get("spec") or {}).get("replicas") != replicas:
+    replicas = _replicas(live)
+    if not given_back(canary, live, replicas):
         routes = current_routes(canary.spec.analysis, state)
         after = state.evolve(phase=Phase.TERMINATING, step=state.step + 1, last_step_time=now)
-        subject = f"{canary.key}: terminating, scale {canary.target_name} back up to {replicas}"
+        subject = f"{canary.key}: terminating, scale {canary.target_name} back up" + (
+            "" if canary.spec.target_ref.kind == DAEMONSET else f" to {replicas}"
+        )
         decision = Decision(after, routes, subject=subject, primary_from_target=live.primary is None)
         manifests = render(
             canary,
@@ -122,8 +127,8 @@ def prepare_finalize(ctx: Context, canary_obj: Obj) -> Finalizing | tuple[bool, 
             selector_labels=ctx.labelling.selector_labels,
         )
         commit = _record(ctx, canary, live, decision, manifests)
-        return Finalizing(canary_obj, canary, after, commit, scale_to=replicas)
-    health = deployment_health(live.target)
+        return Finalizing(canary_obj, canary, after, commit, scale_to=replicas, live=live)
+    health = workload_health(canary.spec.target_ref.kind, live.target)
     if not health.ready:
         return False, health.message or f"waiting for {canary.target_name}"
     after = state.evolve(phase=Phase.TERMINATED, step=state.step + 1, last_step_time=now)
@@ -143,8 +148,8 @@ def finish_finalize(ctx: Context, step: Finalizing, persisted: Persisted | None 
         commit = persisted.final(commit)
     canary, cluster = step.canary, ctx.cluster
     ctx.guard()
-    if step.scale_to is not None:
-        cluster.scale(canary.namespace, canary.target_name, step.scale_to)
+    if step.scale_to is not None and step.live is not None:
+        give_back(cluster, canary, step.live, step.scale_to)
         write_status(cluster, step.canary_obj, step.state, commit or "")
         cluster.emit_event(step.canary_obj, f"Terminating {canary.key}: scaling {canary.target_name} back up")
         return False, f"scaled {canary.target_name} to {step.scale_to}"
@@ -185,14 +190,9 @@ def _record(
     return result.commit_id or result.existing
 
 
-def _replicas(cluster: ClusterPort, live: Live, canary: Canary) -> int:
-    """The primary's replicas (it served the traffic), else the HPA's minimum, else 1."""
+def _replicas(live: Live) -> int:
+    """The primary's replicas (it served the traffic), else Flagger's ``ScaleFromZero`` count."""
     replicas = ((live.primary or {}).get("spec") or {}).get("replicas")
     if isinstance(replicas, int) and replicas > 0:
         return replicas
-    if canary.spec.autoscaler_ref is not None:
-        hpa = live.hpa or cluster.get(*HPA, canary.namespace, canary.spec.autoscaler_ref.name)
-        minimum = ((hpa or {}).get("spec") or {}).get("minReplicas")
-        if isinstance(minimum, int) and minimum > 0:
-            return minimum
-    return 1
+    return scale_up_replicas(live)

@@ -46,6 +46,24 @@ def scale_canary_up(cluster: ClusterPort, canary: Canary, live: Live) -> None:
     cluster.scale(canary.namespace, canary.target_name, scale_up_replicas(live))
 
 
+def give_back(cluster: ClusterPort, canary: Canary, live: Live, replicas: int) -> None:
+    """Finalization (``revertOnDeletion``): the target runs the workload again, as many replicas as the
+    primary ran; its ScaledObject's pause is lifted first (Flagger's ``ResumeTargetScaler``)."""
+    _pause_scaled_object(cluster, canary, live, paused=False)
+    if canary.spec.target_ref.kind == DAEMONSET:
+        if daemonset.scaled_to_zero(live.target):
+            _patch_target(cluster, canary, daemonset.scale_patch(to_zero=False))
+        return
+    cluster.scale(canary.namespace, canary.target_name, replicas)
+
+
+def given_back(canary: Canary, live: Live, replicas: int) -> bool:
+    """The target already runs as :func:`give_back` would leave it."""
+    if canary.spec.target_ref.kind == DAEMONSET:
+        return not daemonset.scaled_to_zero(live.target)
+    return bool((live.target.get("spec") or {}).get("replicas") == replicas)
+
+
 def scale_up_replicas(live: Live) -> int:
     """Flagger's ``ScaleFromZero``: the autoscaler's minimum (an HPA's ``minReplicas``, a
     ScaledObject's ``minReplicaCount``), else the target's own count, else 1."""

@@ -35,8 +35,7 @@ equal to ``cookieName``, an
 ``unmanagedMetadata`` key the Canary also sets on a Service, a
 ``primaryScalerReplicas.minReplicas`` above its ``maxReplicas``, Flagger's
 extra mirror backends (``service.mirror``), a target other than a Deployment or
-a DaemonSet, an autoscaler on a DaemonSet, ``primaryScalerQueries`` on an HPA,
-``revertOnDeletion`` with a DaemonSet or a ScaledObject (not written yet), the
+a DaemonSet, an autoscaler on a DaemonSet, ``primaryScalerQueries`` on an HPA, the
 fields of :data:`gitflagger.model.refused.REFUSED`
 (acted on by Flagger, not by gitflagger), and object names that are not RFC 1123 (they become file paths in
 the config repo).
@@ -233,24 +232,14 @@ def _autoscaler_ref(p: Problems, spec: Mapping[str, Any], path: str) -> Autoscal
 
 
 def _check_target_support(p: Problems, spec: Mapping[str, Any], target: ObjectRef | None) -> None:
-    """What a DaemonSet target or a ScaledObject cannot do here, refused by path rather than ignored.
+    """What a DaemonSet target cannot do, refused by path rather than ignored.
 
     A DaemonSet runs one pod per node and has no scale subresource, so no
-    autoscaler can scale it. ``revertOnDeletion`` gives the workload back by
-    scaling the target Deployment up; un-hiding a DaemonSet (its node selector)
-    and resuming a ScaledObject on deletion are not written yet.
+    autoscaler can scale it.
     """
     daemonset = target is not None and target.kind == DAEMONSET
-    ref = spec.get("autoscalerRef")
-    keda = isinstance(ref, Mapping) and ref.get("kind") == SCALED_OBJECT
-    if daemonset and ref:
+    if daemonset and spec.get("autoscalerRef"):
         p.add("spec.autoscalerRef", "a DaemonSet runs one pod per node and cannot be autoscaled; remove it")
-    if spec.get("revertOnDeletion") is True and (daemonset or keda):
-        what = "a DaemonSet target" if daemonset else "a ScaledObject autoscaler"
-        p.add(
-            "spec.revertOnDeletion",
-            f"is not supported with {what} yet (it reverts a Deployment only); remove it",
-        )
 
 
 def _scaler_replicas(p: Problems, spec: Mapping[str, Any], path: str) -> ScalerReplicas | None:

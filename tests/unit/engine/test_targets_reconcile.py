@@ -10,7 +10,7 @@ status, and a promotion copies the template. The testbed tests
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -150,3 +150,44 @@ def test_a_scaledobject_is_copied_for_the_primary_and_paused_around_the_canary(k
         (kind, body["metadata"]["annotations"][PAUSED_REPLICAS]) for kind, _, body in world.cluster.patched
     ]
     assert kinds == [("ScaledObject", "0"), ("ScaledObject", None), ("ScaledObject", "0")]
+
+
+def _finalize(world: World, hidden: Callable[[], bool]) -> None:
+    """Initialize with revertOnDeletion, delete the Canary, and run passes until the finalizer lets go."""
+    from datetime import timedelta
+
+    from gitflagger.engine.controller import Controller
+
+    world.canary["spec"]["revertOnDeletion"] = True
+    c = Controller(world.cluster, world.ctx)  # type: ignore[arg-type]
+    for _ in range(4):  # the controller's passes, which hold the finalizer
+        c.sync()
+        c.run_pass(everything=True)
+    assert world.status["phase"] == "Initialized" and world.canary["metadata"]["finalizers"]
+    assert hidden(), "between rollouts the target is hidden"
+    world.canary["metadata"]["deletionTimestamp"] = "2026-11-29T10:05:00Z"
+    for _ in range(4):
+        if ("Canary", "test", "podinfo") not in world.cluster.objects:
+            return
+        world.now += timedelta(seconds=5)
+        c.sync()
+        c.run_pass()
+    raise AssertionError("the finalizer did not let go")
+
+
+def test_revert_on_deletion_brings_a_daemonsets_pods_back(ds_world: World) -> None:
+    _finalize(ds_world, lambda: SCALE_TO_ZERO_KEY in _node_selector(ds_world, "podinfo"))
+    assert SCALE_TO_ZERO_KEY not in _node_selector(ds_world, "podinfo")
+    assert ds_world.cluster.scaled == []
+    apex = ds_world.cluster.obj("Service", "podinfo")
+    assert apex["spec"]["selector"] == {"app": "podinfo"} and "ownerReferences" not in apex["metadata"]
+
+
+def test_revert_on_deletion_lifts_the_scaled_objects_pause(keda_world: World) -> None:
+    def paused() -> bool:
+        annotations = keda_world.cluster.obj("ScaledObject", "podinfo-so")["metadata"].get("annotations")
+        return PAUSED_REPLICAS in (annotations or {})
+
+    _finalize(keda_world, paused)
+    assert not paused()
+    assert keda_world.cluster.scaled[-1][0] == "podinfo" and keda_world.cluster.scaled[-1][1] >= 1

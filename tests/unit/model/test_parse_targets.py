@@ -65,22 +65,6 @@ def test_a_scaledobject_without_api_version_is_kedas() -> None:
             id="daemonset-with-a-scaledobject",
         ),
         pytest.param(
-            {"spec__targetRef__kind": "DaemonSet", "spec__revertOnDeletion": True},
-            [
-                "spec.revertOnDeletion: is not supported with a DaemonSet target yet "
-                "(it reverts a Deployment only); remove it"
-            ],
-            id="daemonset-revert-on-deletion",
-        ),
-        pytest.param(
-            {"spec__autoscalerRef": SO, "spec__revertOnDeletion": True},
-            [
-                "spec.revertOnDeletion: is not supported with a ScaledObject autoscaler yet "
-                "(it reverts a Deployment only); remove it"
-            ],
-            id="scaledobject-revert-on-deletion",
-        ),
-        pytest.param(
             {"spec__targetRef__kind": "StatefulSet"},
             [
                 'spec.targetRef.kind: unsupported "StatefulSet": '
@@ -96,7 +80,7 @@ def test_what_a_target_or_autoscaler_cannot_do_is_refused_by_path(
     assert problems_of(edited(minimal(), **changes)) == expected
 
 
-@pytest.mark.parametrize("revert", [False, None])
-def test_revert_on_deletion_off_is_fine_with_a_daemonset(revert: Any) -> None:
+@pytest.mark.parametrize("revert", [True, False, None])
+def test_revert_on_deletion_is_read_with_a_daemonset(revert: Any) -> None:
     doc = edited(minimal(), spec__targetRef__kind="DaemonSet", spec__revertOnDeletion=revert)
-    assert parse_canary(doc).spec.revert_on_deletion is False
+    assert parse_canary(doc).spec.revert_on_deletion is bool(revert)
