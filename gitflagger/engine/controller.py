@@ -414,6 +414,8 @@ class Controller:
             self._backoff(ref, now)
             why = fault(self.ctx, self.memory, step.canary_obj, "finalizing", err, self._log)
             return StepOutcome(ref, error=why)
+        if self.ctx.flux is not None and step.commit:  # git-only: Flux applies (and prunes) it now
+            self.ctx.flux.want_nudge(self.ctx.flux.carrier(step.canary.namespace, step.canary.name))
         return self._finalized(ref, now, done, what)
 
     def _persist(self, batch: RecordPort, results: list[Prepared | Finalizing | StepOutcome]) -> Persisted:

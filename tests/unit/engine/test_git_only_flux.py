@@ -10,6 +10,7 @@ import copy
 import dataclasses
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -242,4 +243,22 @@ def test_the_controller_nudges_each_flux_object_once_per_chunk_after_its_push(wo
     outcomes = c.run_pass(everything=True)
 
     assert sum(o.stepped for o in outcomes) == 2  # both Canaries committed a step in this chunk
+    assert nudged(world) == ["GitRepository flux-system/config", "Kustomization flux-system/canaries"]
+
+
+def test_each_recorded_finalization_step_nudges_flux(world: World) -> None:
+    world.cluster.put(kustomization("canaries", "./local"))
+    world.canary["spec"]["revertOnDeletion"] = True
+    c = Controller(world.cluster, world.ctx)  # type: ignore[arg-type]
+    c.sync()
+    c.run_pass()  # git-only from the start: initializing, committed and nudged
+    play_flux(world)
+    world.canary["metadata"]["deletionTimestamp"] = "2026-11-29T10:05:00Z"
+    world.cluster.annotated.clear()
+    world.now += timedelta(seconds=5)
+    c.sync()
+
+    c.run_pass()  # Terminating: the target scaled back up, committed
+
+    assert world.status["phase"] == "Terminating"
     assert nudged(world) == ["GitRepository flux-system/config", "Kustomization flux-system/canaries"]
