@@ -296,17 +296,22 @@ def _deleted_after_initializing(world: World) -> Controller:
     return c
 
 
-def test_a_finalization_step_that_cannot_be_recorded_is_not_carried_out(
-    world: World, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("stage", ["persist", "publish"])
+def test_a_finalization_step_that_cannot_be_recorded_or_pushed_is_not_carried_out(
+    world: World, monkeypatch: pytest.MonkeyPatch, stage: str
 ) -> None:
     c = _deleted_after_initializing(world)
     scaled = list(world.cluster.scaled)
-    real = world.recorder.persist
-    monkeypatch.setattr(world.recorder, "persist", lambda: (_ for _ in ()).throw(TemporaryError("disk full")))
+    real = getattr(world.recorder, stage)
+
+    def fails(*_: object) -> None:
+        raise TemporaryError(f"{stage} failed")
+
+    monkeypatch.setattr(world.recorder, stage, fails)
     [outcome] = c.run_pass()
-    assert "disk full" in outcome.error
-    assert world.cluster.scaled == scaled  # recorded first, or not done at all
-    monkeypatch.setattr(world.recorder, "persist", real)
+    assert f"{stage} failed" in outcome.error
+    assert world.cluster.scaled == scaled  # recorded (and pushed) first, or not done at all
+    monkeypatch.setattr(world.recorder, stage, real)
     world.now += timedelta(seconds=30)
     c.run_pass()
     assert world.cluster.scaled[-1] == ("podinfo", 1)
