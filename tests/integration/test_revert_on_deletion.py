@@ -6,7 +6,8 @@ collector deletes what the Canary owned) steps a release to a canary weight,
 then the Canary is deleted. What must be left, as Flagger's finalizer leaves
 it: the target scaled back up to the primary's replicas, the apex Service
 selecting the target's pods and the route sending all traffic to it; the
-primary gone with the Canary. Each finalization step is a commit of its own.
+primary gone with the Canary. Each finalization step is a commit of its own,
+pushed to the testbed git server (a remote config repo) before it is carried out.
 Istio (VirtualService) and Gateway API (HTTPRoute) both.
 """
 
@@ -20,14 +21,17 @@ from typing import Any
 import pytest
 
 from gitflagger.adapters.files import load_documents
-from gitflagger.adapters.git import GitRecorder, read_history
+from gitflagger.adapters.git import read_history
 from gitflagger.adapters.kube import KubeCluster
 from gitflagger.engine.controller import Controller
 from gitflagger.engine.reconcile import Context
 from gitflagger.engine.telemetry import Telemetry
 from gitflagger.model.canary import V1BETA1
+from tests.integration.config_repo_support import credential_files, http_remote
+from tests.integration.config_repo_support import recorder as remote_recorder
 from tests.integration.controller_support import ROOT, kube, set_image, wait_for  # noqa: F401 (kube)
 from tests.integration.test_kube_support import create
+from tests.testbed.gitserver import GitServer, RepoUrls
 
 pytestmark = pytest.mark.testbed
 
@@ -69,9 +73,15 @@ def _status(kube: KubeCluster, ns: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("provider", list(ROUTES))
 def test_deleting_a_canary_mid_rollout_gives_the_workload_back(
-    kube: KubeCluster, namespace: str, tmp_path: Path, provider: str
+    kube: KubeCluster,
+    namespace: str,
+    tmp_path: Path,
+    provider: str,
+    git_server: GitServer,
+    git_repo: RepoUrls,
 ) -> None:
-    recorder = GitRecorder(tmp_path / "config.git")
+    remote = http_remote(git_server, git_repo, credential_files(git_server, tmp_path / "creds"))
+    recorder = remote_recorder(remote, tmp_path / "cache")
     ctx = Context(kube, recorder, "http://127.0.0.1:1", telemetry=Telemetry())
     c = Controller(kube, ctx, namespace=namespace)
     for obj in _objects(namespace, provider):
@@ -114,7 +124,7 @@ def test_deleting_a_canary_mid_rollout_gives_the_workload_back(
         assert route["spec"]["hostnames"] == ["app.example.com"]
         backends = [[(b["name"], b["weight"]) for b in r["backendRefs"]] for r in route["spec"]["rules"]]
         assert backends == [[("podinfo", 100)]]
-    subjects = [h.subject for h in read_history(recorder.repo.path, f"{namespace}/podinfo")][:2]
+    subjects = [h.subject for h in read_history(git_repo.path, f"{namespace}/podinfo")][:2]  # the remote's
     assert subjects == [
         f"podinfo.{namespace}: terminated, all traffic to podinfo",
         f"podinfo.{namespace}: terminating, scale podinfo back up to 2",
