@@ -44,11 +44,12 @@ SECRET = "podinfo-token"
 
 
 def app_objects(
-    ns: str, hook_url: str, *, tag: str = "6.0.0", replicas: int | None = None, interval: str | None = None
+    ns: str, hook_url: str, *, tag: str = "6.0.0", replicas: int | None = None, interval: str | None = None,
+    **canary_spec: Any,
 ) -> list[dict[str, Any]]:
     """The tutorial's Deployment (mounting Secret ``podinfo-token``), HPA and Canary, as kept in git."""
     out = []
-    for doc in podinfo(ns, hook_url, interval=interval):
+    for doc in podinfo(ns, hook_url, interval=interval, **canary_spec):
         doc = copy.deepcopy(doc)
         if doc["kind"] == "Deployment":
             pod = doc["spec"]["template"]["spec"]
@@ -164,7 +165,8 @@ class GitOpsWorld:
         return {(h.trailers.primary_weight, h.trailers.canary_weight) for h in history}
 
     def apply_managers(self, kind: str, name: str) -> set[str]:
-        api_version = {"Deployment": "apps/v1", "Secret": "v1"}.get(kind, "networking.istio.io/v1beta1")
+        api_version = {"Deployment": "apps/v1", "Secret": "v1", "Service": "v1"}.get(
+            kind, "networking.istio.io/v1beta1")
         entries = self.admin.managed_fields(api_version, kind, self.ns, name)
         return {str(e.get("manager")) for e in entries if e.get("operation") == "Apply"}
 

@@ -20,6 +20,7 @@ import pytest
 
 from gitflagger.adapters.git import RemoteConfig, RemoteRecorder, RepoSettings
 from gitflagger.adapters.kube import KubeCluster
+from gitflagger.model.canary import V1BETA1
 from tests.integration.controller_support import (  # noqa: F401 (fixtures)
     Driver,
     app_namespace,
@@ -27,6 +28,7 @@ from tests.integration.controller_support import (  # noqa: F401 (fixtures)
     canary_requests,
     canary_traffic,
     events,
+    git_log,
     kube,
     phase,
     sa_kubeconfig,
@@ -38,7 +40,7 @@ from tests.integration.flux_support import PREFIX, SECRET, GitOpsWorld, build_wo
 from tests.integration.test_deploy_rbac import admin, installed  # noqa: F401 (fixtures)
 from tests.integration.test_durability import Runs, killed
 from tests.integration.test_walkthrough import load_tester, quiet  # noqa: F401 (fixtures)
-from tests.testbed.flux import Flux, ready_condition
+from tests.testbed.flux import Flux, commit_files, ready_condition
 from tests.testbed.gitserver import GitServer, RepoUrls
 from tests.testbed.meshsim import MeshSim
 from tests.testbed.prometheus import Prometheus
@@ -79,6 +81,12 @@ def gitops(request: pytest.FixtureRequest, flux: Flux, meshsim: MeshSim) -> Iter
 def gitops_fast(request: pytest.FixtureRequest, flux: Flux, meshsim: MeshSim) -> Iterator[GitOpsWorld]:
     """The Canary steps every 5 s, for a controller process of its own (the kill and restart)."""
     yield from make_world(request, interval="5s")
+
+
+@pytest.fixture
+def gitops_revert(request: pytest.FixtureRequest, flux: Flux) -> Iterator[GitOpsWorld]:
+    """A 5 s Canary with ``revertOnDeletion``, for a controller process (the finalizer runs in its loop)."""
+    yield from make_world(request, interval="5s", revertOnDeletion=True)
 
 
 @pytest.fixture
@@ -220,3 +228,38 @@ def test_a_controller_killed_after_a_push_resumes_and_flux_applies_each_step_onc
     assert len(ids) == len(set(ids)), "a step was committed twice"
     assert "duplicate-step" in (tmp_path / "second.log").read_text()  # found on the remote, not redone
     world.assert_flux_owns_everything()
+
+
+def test_a_canary_removed_from_git_is_reverted_and_flux_prunes_what_it_generated(
+    gitops_revert: GitOpsWorld, kube: KubeCluster, sa_kubeconfig: Path, git_server: GitServer,
+    prometheus: Prometheus, tmp_path: Path,
+) -> None:
+    world, ns = gitops_revert, gitops_revert.ns
+    runs = Runs(sa_kubeconfig, git_server, world.repo, prometheus, ns, tmp_path)
+    try:
+        runs.start("only", "--apply-mode", "git-only")
+        wait_for("initialization", lambda: phase(kube, ns) == "Initialized", 180)
+        commit_files(world.repo.path, {f"apps/{ns}/canary.yaml": None}, "remove the podinfo Canary")
+        world.flux.reconcile(ns, "config")
+        world.flux.reconcile(ns, "apps", "Kustomization")
+        wait_for("the Canary to be finalized and gone",
+                 lambda: kube.get(V1BETA1, "Canary", ns, "podinfo") is None, 240)
+    finally:
+        runs.stop_all()
+
+    def pruned() -> bool:
+        inventory = ((world.flux.get("Kustomization", ns, "canaries") or {}).get("status") or {}).get(
+            "inventory") or {}
+        ids = [e["id"] for e in inventory.get("entries") or ()]
+        return bool(ids) and not any("podinfo-primary" in i or "podinfo-canary" in i for i in ids)
+
+    wait_for("Flux to prune the primary and the canary objects", pruned, 120)
+    assert kube.get("apps/v1", "Deployment", ns, "podinfo-primary") is None
+    apex = kube.get("v1", "Service", ns, "podinfo")
+    assert apex is not None and not apex["metadata"].get("ownerReferences")
+    assert world.apply_managers("Service", "podinfo") == {"kustomize-controller"}
+    assert world.apply_managers("VirtualService", "podinfo") == {"kustomize-controller"}
+    target = kube.get("apps/v1", "Deployment", ns, "podinfo")
+    assert target is not None and target["spec"]["replicas"] >= 1  # the workload is the target's again
+    subjects = git_log(world.repo.path)
+    assert any(s.endswith("terminated, all traffic to podinfo") for s in subjects), subjects
