@@ -1,4 +1,5 @@
-"""The field tree of the Canary schema, and the check that refuses a field outside it.
+"""The field trees of the Canary, MetricTemplate and AlertProvider schemas, and the check that refuses
+a field outside them.
 
 A Canary read from a file keeps every key its author typed; in a cluster the API
 server would prune an unknown one (or refuse it, under kubectl's strict field
@@ -20,6 +21,9 @@ is not checked: one line asks to remove it.
 
 Canaries read from the cluster go through the same check; the API server has
 pruned them already, so it never fires there, and one check is simpler than two.
+MetricTemplates and AlertProviders (:func:`unknown_fields`, called by
+:mod:`gitflagger.model.templates`) are checked the same way against
+:data:`METRIC_TEMPLATE_FIELDS` and :data:`ALERT_PROVIDER_FIELDS`.
 """
 
 from __future__ import annotations
