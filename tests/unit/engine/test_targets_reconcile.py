@@ -70,6 +70,8 @@ def test_a_daemonset_is_initialized_hidden_and_promoted_by_its_node_selector(ds_
     assert _node_selector(world, "podinfo") == {"kubernetes.io/os": "linux", SCALE_TO_ZERO_KEY: "true"}
     assert _node_selector(world, "podinfo-primary") == {"kubernetes.io/os": "linux"}
     assert world.cluster.scaled == [], "a DaemonSet has no scale subresource"
+    (promoted,) = world.status["conditions"]
+    assert promoted["message"] == "DaemonSet initialization completed."  # Flagger's text, with the kind
 
     _set_ds_image(world, "6.0.1")
     world.step()
