@@ -89,6 +89,7 @@ CANARY: dict[str, Entry] = {
         _T + "render/test_targets_render.py::"
         "test_the_primary_scaledobject_scales_the_primary_with_the_given_query",
         differs="an entry naming no trigger of the ScaledObject is refused by its path, which Flagger skips; "
+        "an empty map is refused, which Flagger reads as rewriting no query; "
         "refused on an HPA, which has no queries",
     ),
     "spec.autoscalerRef.primaryScalerReplicas.minReplicas": Implemented(_LIVE),

@@ -216,6 +216,14 @@ def _autoscaler_ref(p: Problems, spec: Mapping[str, Any], path: str) -> Autoscal
     elif not keda and not api_version.startswith("autoscaling/"):
         p.add(join(path, "apiVersion"), f"must be autoscaling/v2, got {describe(api_version)}")
     queries = p.string_map(ref, "primaryScalerQueries", path)
+    if ref.get("primaryScalerQueries") == {} and kind != HPA:
+        # Flagger reads an explicitly empty map as "rewrite no query": the primary
+        # would scale on the target's queries. That is almost always a mistake,
+        # and reading it as absent would rewrite them without a word; so say so.
+        p.add(
+            join(path, "primaryScalerQueries"),
+            "is empty: name a trigger and its query, or remove the field to point every query at the primary",
+        )
     if queries and kind == HPA:
         p.add(
             join(path, "primaryScalerQueries"),

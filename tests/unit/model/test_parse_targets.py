@@ -55,6 +55,14 @@ def test_a_scaledobject_without_api_version_is_kedas() -> None:
             id="queries-on-an-hpa",
         ),
         pytest.param(
+            {"spec__autoscalerRef": {**SO, "primaryScalerQueries": {}}},
+            [
+                "spec.autoscalerRef.primaryScalerQueries: is empty: name a trigger and its query, "
+                "or remove the field to point every query at the primary"
+            ],
+            id="empty-queries-on-a-scaledobject",
+        ),
+        pytest.param(
             {"spec__targetRef__kind": "DaemonSet", "spec__autoscalerRef": HPA},
             ["spec.autoscalerRef: a DaemonSet runs one pod per node and cannot be autoscaled; remove it"],
             id="daemonset-with-an-hpa",
