@@ -58,6 +58,8 @@ _WALKS = _T + "decide/test_walks.py::"
 _BLOCKS = _ROUTER + "test_service_blocks_are_copied_into_the_route"
 _HOOKS = "tests/integration/test_webhooks.py::"
 _STICKY = _ROUTER + "test_sticky_route_sends_cookie_holders_to_the_canary"
+_ROUTED = "tests/integration/test_routed_rollouts.py::"
+"""Rollouts on the testbed whose requests the mesh simulator routes by the live VirtualService."""
 _MODES = _T + "render/test_router_istio_modes.py::"
 _COOKIE = _MODES + "test_set_cookie_carries_flaggers_attributes_in_its_order"
 _LIVE = "tests/integration/test_istio_modes_live.py::test_delegate_and_tcp_virtual_services_live"
@@ -70,7 +72,9 @@ CANARY: dict[str, Entry] = {
     "spec.metricsServer": Implemented(
         "tests/integration/test_analysis_e2e.py::test_no_metric_evidence_never_promotes_and_the_controller_keeps_going"
     ),
-    "spec.progressDeadlineSeconds": Implemented(_WALKS + "test_progress_deadline_walk"),
+    "spec.progressDeadlineSeconds": Implemented(
+        _ROUTED + "test_a_canary_that_never_becomes_available_is_rolled_back_at_the_progress_deadline"
+    ),
     "spec.targetRef.apiVersion": Implemented(_PARSE),
     "spec.targetRef.kind": Implemented(
         "tests/integration/test_targets_e2e.py::test_a_daemonset_target_promotes_on_the_testbed",
@@ -186,7 +190,9 @@ CANARY: dict[str, Entry] = {
         differs="an unparseable duration is refused (Flagger uses 60s)",
     ),
     "spec.analysis.threshold": Implemented(_WALKS + "test_rollback_walk_threshold_5"),
-    "spec.analysis.iterations": Implemented(_WALKS + "test_blue_green_walk"),
+    "spec.analysis.iterations": Implemented(
+        _ROUTED + "test_blue_green_tests_the_idle_canary_then_switches_everyone"
+    ),
     "spec.analysis.maxWeight": Implemented(
         _WALKS + "test_fresh_canary_then_first_release_stepweight_10_maxweight_50",
         differs="the weight stops at `maxWeight`; Flagger overshoots it",
@@ -196,7 +202,9 @@ CANARY: dict[str, Entry] = {
     ),
     "spec.analysis.stepWeights[]": Implemented(_WALKS + "test_step_weights_walk"),
     "spec.analysis.stepWeightPromotion": Implemented(_WALKS + "test_step_weight_promotion_walk"),
-    "spec.analysis.mirror": Implemented(_WALKS + "test_mirror_walk"),
+    "spec.analysis.mirror": Implemented(
+        _ROUTED + "test_mirroring_gives_the_canary_copies_and_users_the_primary"
+    ),
     "spec.analysis.mirrorWeight": Implemented(_ROUTER + "test_mirroring"),
     "spec.analysis.primaryReadyThreshold": Implemented(
         _T + "render/test_ledger_fields.py::test_ready_thresholds_gate_the_step"
@@ -204,7 +212,7 @@ CANARY: dict[str, Entry] = {
     "spec.analysis.canaryReadyThreshold": Implemented(
         _T + "render/test_ledger_fields.py::test_ready_thresholds_gate_the_step"
     ),
-    "spec.analysis.match[]": Implemented(_WALKS + "test_ab_testing_walk"),
+    "spec.analysis.match[]": Implemented(_ROUTED + "test_ab_only_matched_requests_reach_the_canary"),
     "spec.analysis.metrics[].name": Implemented(
         "tests/integration/test_prometheus_provider.py::test_sends_flaggers_exact_builtin_query_as_a_get"
     ),
@@ -261,7 +269,7 @@ CANARY: dict[str, Entry] = {
         _T + "cli/test_flagger_flags.py::test_cross_namespace_refs_are_refused_naming_each_field"
     ),
     "spec.analysis.sessionAffinity.cookieName": Implemented(
-        _STICKY,
+        _ROUTED + "test_session_affinity_keeps_a_pinned_user_on_the_canary",
         differs="the cookie's value is derived from the Canary's uid and revision, not a random draw; "
         "regex metacharacters are escaped in the `Cookie` match; with `mirror` both routes mirror; "
         "refused with `gatewayapi`",
