@@ -45,7 +45,9 @@ from tests.testbed.gitserver import GitServer, RepoUrls
 from tests.testbed.meshsim import MeshSim
 from tests.testbed.prometheus import Prometheus
 
-pytestmark = pytest.mark.testbed
+pytestmark = [pytest.mark.testbed, pytest.mark.xdist_group("flux-gitops")]
+"""One xdist worker runs them all: they share its session's Flux controllers instead of each
+worker starting its own."""
 
 
 def make_world(request: pytest.FixtureRequest, **app: Any) -> Iterator[GitOpsWorld]:
@@ -111,6 +113,26 @@ def run_until(world: GitOpsWorld, prometheus: Prometheus, want: str, limit: int 
     pytest.fail(f"never reached {want}")
 
 
+def flux_idle(world: GitOpsWorld) -> None:
+    """Wait until Flux has handled gitflagger's last nudge of both objects (nothing left in flight)."""
+    def handled(kind: str, name: str) -> bool:
+        obj = world.flux.get(kind, world.ns, name) or {}
+        asked = (obj.get("metadata", {}).get("annotations") or {}).get("reconcile.fluxcd.io/requestedAt")
+        return asked is None or obj.get("status", {}).get("lastHandledReconcileAt") == asked
+
+    def applied_latest() -> bool:  # a new artifact starts a Kustomization run of its own
+        source = world.flux.get("GitRepository", world.ns, "config") or {}
+        kustomization = world.flux.get("Kustomization", world.ns, "canaries") or {}
+        revision = (source.get("status", {}).get("artifact") or {}).get("revision")
+        ready = ready_condition(kustomization) or {}
+        return bool(revision) and kustomization.get("status", {}).get("lastAppliedRevision") == revision \
+            and ready.get("status") == "True"
+
+    wait_for("Flux to handle the last nudge and apply the latest revision",
+             lambda: handled("GitRepository", "config") and handled("Kustomization", "canaries")
+             and applied_latest(), 60, 0.2)
+
+
 def warnings(kube: KubeCluster, ns: str, text: str) -> list[str]:
     return [m for t, m in events(kube, ns) if t == "Warning" and text in m]
 
@@ -170,7 +192,8 @@ def test_replicas_in_git_drift_and_a_failed_kustomization_are_said_on_the_canary
     (said,) = warnings(kube, ns, "sets spec.replicas")
     assert said.startswith("deployment podinfo: its manifest in git sets spec.replicas") and "remove" in said
 
-    # Drift: a `kubectl edit` of the route; Flux puts the committed weights back.
+    # Drift: a `kubectl edit` of the route, once Flux is idle; Flux puts the committed weights back.
+    flux_idle(world)
     vs = kube.resources.resolve("networking.istio.io/v1beta1", "VirtualService")
     live = kube.get("networking.istio.io/v1beta1", "VirtualService", ns, "podinfo")
     http = live["spec"]["http"]
@@ -185,6 +208,7 @@ def test_replicas_in_git_drift_and_a_failed_kustomization_are_said_on_the_canary
     wait_for("Flux to put the route back", lambda: world.route() == (100, 0), timeout=60)
 
     # A failing Flux apply: a health check that cannot pass holds the steps, with Flux's message.
+    flux_idle(world)
     before = len(world.remote_weights()), world.driver.subjects()
     world.flux.kustomization(ns, "canaries", source="config", path=f"./{PREFIX}/{ns}", extra={
         "healthChecks": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "missing", "namespace": ns}],
@@ -192,8 +216,9 @@ def test_replicas_in_git_drift_and_a_failed_kustomization_are_said_on_the_canary
     wait_for("the Kustomization to fail its health check", lambda: (ready_condition(
         world.flux.get("Kustomization", ns, "canaries") or {}) or {}).get("status") == "False", timeout=90)
     held = [world.driver.step() for _ in range(3)]
-    assert not any(o.stepped for o in held), ([o.skipped for o in held],
-                                              world.flux.get("Kustomization", ns, "canaries"))
+    assert not any(o.stepped for o in held), (
+        [o.skipped for o in held], (world.flux.get("Kustomization", ns, "canaries") or {}).get("status"),
+        (world.flux.get("GitRepository", ns, "config") or {}).get("status"))
     assert f"Flux Kustomization {ns}/canaries failed (HealthCheckFailed)" in held[0].skipped
     (failed,) = warnings(kube, ns, "Flux Kustomization")
     assert "missing" in failed
