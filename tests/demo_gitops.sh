@@ -40,6 +40,7 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT; trap 'exit 143' TERM  # a signal ends the script through cleanup, not around it
 
 # ---- the testbed, with Flux ----------------------------------------------------------------------
 export GITFLAGGER_TESTBED_DIR="${GITFLAGGER_TESTBED_DIR:-$HOME/.cache/gitflagger/testbed-run}"
