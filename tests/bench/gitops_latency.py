@@ -76,10 +76,11 @@ def live_weights(custom: Any, name: str) -> list[int] | None:
 
 def measure(flux: Flux, server: GitServer, n: int, steps: int) -> list[float]:
     """Latencies (s) of ``steps`` steps over ``n`` Canaries, in a fresh repo and Kustomization."""
-    repo = server.create_repo(f"bench-{n}-{int(time.time())}")
+    run = f"{n}-{time.monotonic_ns() % 10**9}"  # fresh names: an earlier run's may still be pruning
+    repo = server.create_repo(f"bench-{run}")
     names = [f"app-{i:03d}" for i in range(n)]
     head = commit_files(repo.path, {path_of(name): virtualservice(name, 0) for name in names}, "seed")
-    source, kustomization = f"config-{n}", f"bench-{n}"
+    source, kustomization = f"config-{run}", f"bench-{run}"
     flux.git_source(NS, source, repo.http, username=server.username, password=server.password)
     flux.kustomization(NS, kustomization, source=source, path=f"./{PREFIX}")
     flux.wait_applied(NS, kustomization, revision=head, timeout=300)
