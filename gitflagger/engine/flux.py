@@ -112,8 +112,10 @@ class Flux:
             if len(found) != 1:
                 names = ", ".join(str(ref) for ref, _ in found) or "none"
                 what = "several Kustomizations cover" if found else "no Flux Kustomization covers"
+                where = f"namespace {self.namespace}" if self.namespace else "every namespace"
                 return Carrier(None, self.source, (
-                    f"{what} {directory} (found: {names}); set --flux-kustomization NAMESPACE/NAME: "
+                    f"{what} {directory} (found: {names}; looked in {where}); "
+                    "set --flux-kustomization NAMESPACE/NAME: "
                     "until then Flux applies each step at its own interval"))
             kustomization = found[0][0]
         return Carrier(kustomization, self.source or self._source_of(kustomization))

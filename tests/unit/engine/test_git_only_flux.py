@@ -94,9 +94,9 @@ def test_the_most_specific_covering_kustomization_wins_and_the_flag_overrides_di
 
 
 @pytest.mark.parametrize("paths, found", [
-    ([("apps", "./apps")], "no Flux Kustomization covers local/test/podinfo (found: none)"),
+    ([("apps", "./apps")], "no Flux Kustomization covers local/test/podinfo (found: none; looked in "),
     ([("a", "./local"), ("b", "local/")],
-     "several Kustomizations cover local/test/podinfo (found: flux-system/a, flux-system/b)"),
+     "several Kustomizations cover local/test/podinfo (found: flux-system/a, flux-system/b; looked in "),
 ])
 def test_no_or_two_covering_kustomizations_are_one_warning_not_a_silent_no_op(
     world: World, paths: list[tuple[str, str]], found: str
