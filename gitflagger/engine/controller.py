@@ -48,6 +48,7 @@ from typing import Any, Protocol
 
 from gitflagger import killswitch
 from gitflagger.adapters.git.recorder import Persisted
+from gitflagger.engine.context import ApplyMode
 from gitflagger.engine.finalize import Finalizing, deleting, finish_finalize, prepare_finalize, sync_finalizer
 from gitflagger.engine.ports import Obj, RecordPort, WatchPort
 from gitflagger.engine.reconcile import (
@@ -379,7 +380,7 @@ class Controller:
                     return step
                 return self._finalized(ref, now, *step)
             self._guard()
-            obj = sync_finalizer(self.cluster, obj)
+            obj = sync_finalizer(self.cluster, obj, git_only=self.ctx.apply_mode is ApplyMode.GIT_ONLY)
         except GitflaggerError as err:
             self._backoff(ref, now)
             return StepOutcome(ref, error=str(err))

@@ -23,6 +23,11 @@ Then the finalizer is removed and garbage collection deletes the primary, the
 the GitOps tool applies the restored objects; the finalizer is held until the
 live apex Service has lost its owner reference, so garbage collection cannot
 take it first.
+
+In git-only mode the finalizer is held on every Canary: one without
+``revertOnDeletion`` gets a single step removing its directory instead
+(:mod:`gitflagger.engine.prune`), else the GitOps tool would re-apply what
+garbage collection deletes.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from gitflagger.decide import Decision, Routes, current_routes
 from gitflagger.engine.context import ApplyMode, Context
 from gitflagger.engine.observe import APPS_V1, Live, first_look, read_live
 from gitflagger.engine.ports import ClusterPort, Obj
+from gitflagger.engine.prune import record_removal, reverts
 from gitflagger.engine.report import write_status
 from gitflagger.engine.scaling import give_back, given_back, scale_up_replicas
 from gitflagger.errors import ValidationError
@@ -51,9 +57,10 @@ from gitflagger.render.routers import check_routing
 FINALIZER = "finalizer.flagger.app"
 
 
-def wants_finalizer(canary_obj: Mapping[str, Any]) -> bool:
-    """``spec.revertOnDeletion`` is set (read leniently: an invalid Canary gets no finalizer)."""
-    return bool((canary_obj.get("spec") or {}).get("revertOnDeletion") is True)
+def wants_finalizer(canary_obj: Mapping[str, Any], *, git_only: bool = False) -> bool:
+    """``spec.revertOnDeletion`` is set, or git-only mode (deletion commits the directory's removal:
+    :mod:`gitflagger.engine.prune`)."""
+    return git_only or reverts(canary_obj)
 
 
 def has_finalizer(canary_obj: Mapping[str, Any]) -> bool:
@@ -64,13 +71,14 @@ def deleting(canary_obj: Mapping[str, Any]) -> bool:
     return bool((canary_obj.get("metadata") or {}).get("deletionTimestamp"))
 
 
-def sync_finalizer(cluster: ClusterPort, canary_obj: Obj) -> Obj:
-    """Add or remove our finalizer to match ``revertOnDeletion``; return the Canary as it is now."""
+def sync_finalizer(cluster: ClusterPort, canary_obj: Obj, *, git_only: bool = False) -> Obj:
+    """Add or remove our finalizer to match :func:`wants_finalizer`; return the Canary as it is now."""
     if deleting(canary_obj):
         return canary_obj
-    if wants_finalizer(canary_obj) and not has_finalizer(canary_obj):
+    wanted = wants_finalizer(canary_obj, git_only=git_only)
+    if wanted and not has_finalizer(canary_obj):
         return cluster.add_finalizer(canary_obj, FINALIZER)
-    if not wants_finalizer(canary_obj) and has_finalizer(canary_obj):
+    if not wanted and has_finalizer(canary_obj):
         return cluster.remove_finalizer(canary_obj, FINALIZER)
     return canary_obj
 
@@ -90,6 +98,8 @@ class Finalizing:
     """Step 2: the objects that outlive the Canary."""
     live: Live | None = None
     """Step 1: what the target and its autoscaler looked like when the step was decided."""
+    removes: bool = False
+    """Git-only mode without ``revertOnDeletion``: the step removed the Canary's directory."""
 
 
 def prepare_finalize(ctx: Context, canary_obj: Obj) -> Finalizing | tuple[bool, str]:
@@ -97,6 +107,13 @@ def prepare_finalize(ctx: Context, canary_obj: Obj) -> Finalizing | tuple[bool, 
     cluster = ctx.cluster
     if not has_finalizer(canary_obj):
         return True, "no finalizer"
+    if ctx.apply_mode is ApplyMode.GIT_ONLY and not reverts(canary_obj):
+        removal = record_removal(ctx, canary_obj)
+        if isinstance(removal, str):
+            cluster.remove_finalizer(canary_obj, FINALIZER)
+            return True, removal
+        canary, after, commit = removal
+        return Finalizing(canary_obj, canary, after, commit, removes=True)
     try:
         canary = parse_canary(canary_obj, default_provider=ctx.mesh_provider)
         check_routing(canary)
@@ -148,6 +165,10 @@ def finish_finalize(ctx: Context, step: Finalizing, persisted: Persisted | None 
         commit = persisted.final(commit)
     canary, cluster = step.canary, ctx.cluster
     ctx.guard()
+    if step.removes:  # the remote holds the removal (or had it already): Flux prunes, GC takes the rest
+        cluster.emit_event(step.canary_obj, f"Deleted {canary.key}: its directory left the config repo")
+        cluster.remove_finalizer(step.canary_obj, FINALIZER)
+        return True, "directory removed from the config repo"
     if step.scale_to is not None and step.live is not None:
         give_back(cluster, canary, step.live, step.scale_to)
         write_status(cluster, step.canary_obj, step.state, commit or "")

@@ -16,9 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pygit2
 import pytest
 
 from gitflagger.adapters.git import RemoteConfig, RemoteRecorder, RepoSettings
+from gitflagger.adapters.git.tree import read_directory
 from gitflagger.adapters.kube import KubeCluster
 from gitflagger.model.canary import V1BETA1
 from tests.integration.controller_support import (  # noqa: F401 (fixtures)
@@ -89,6 +91,12 @@ def gitops_fast(request: pytest.FixtureRequest, flux: Flux, meshsim: MeshSim) ->
 def gitops_revert(request: pytest.FixtureRequest, flux: Flux) -> Iterator[GitOpsWorld]:
     """A 5 s Canary with ``revertOnDeletion``, for a controller process (the finalizer runs in its loop)."""
     yield from make_world(request, interval="5s", revertOnDeletion=True)
+
+
+@pytest.fixture
+def gitops_prune(request: pytest.FixtureRequest, flux: Flux) -> Iterator[GitOpsWorld]:
+    """A 5 s Canary without ``revertOnDeletion``, for a controller process."""
+    yield from make_world(request, interval="5s")
 
 
 @pytest.fixture
@@ -288,3 +296,52 @@ def test_a_canary_removed_from_git_is_reverted_and_flux_prunes_what_it_generated
     assert target is not None and target["spec"]["replicas"] >= 1  # the workload is the target's again
     subjects = git_log(world.repo.path)
     assert any(s.endswith("terminated, all traffic to podinfo") for s in subjects), subjects
+
+
+def test_a_canary_removed_from_git_without_revert_has_its_directory_removed_and_flux_prunes_it(
+    gitops_prune: GitOpsWorld, kube: KubeCluster, sa_kubeconfig: Path, git_server: GitServer,
+    prometheus: Prometheus, tmp_path: Path,
+) -> None:
+    world, ns = gitops_prune, gitops_prune.ns
+    directory = (PREFIX, ns, "podinfo")
+    generated = [("apps/v1", "Deployment", "podinfo-primary"), ("v1", "Service", "podinfo"),
+                 ("v1", "Service", "podinfo-primary"), ("v1", "Service", "podinfo-canary"),
+                 ("networking.istio.io/v1beta1", "VirtualService", "podinfo")]
+    runs = Runs(sa_kubeconfig, git_server, world.repo, prometheus, ns, tmp_path)
+    try:
+        runs.start("only", "--apply-mode", "git-only")
+        wait_for("initialization", lambda: phase(kube, ns) == "Initialized", 180)
+        assert all(kube.get(v, k, ns, n) is not None for v, k, n in generated)
+        before = remote_head(world.repo.path).id
+        commit_files(world.repo.path, {f"apps/{ns}/canary.yaml": None}, "remove the podinfo Canary")
+        world.flux.reconcile(ns, "config")
+        world.flux.reconcile(ns, "apps", "Kustomization")
+        wait_for("the Canary to be finalized and gone",
+                 lambda: kube.get(V1BETA1, "Canary", ns, "podinfo") is None, 240)
+    finally:
+        runs.stop_all()
+    wait_for("Flux and garbage collection to remove what the Canary generated",
+             lambda: all(kube.get(v, k, ns, n) is None for v, k, n in generated), 120)
+    head = remote_head(world.repo.path)
+    assert read_directory(head.tree, directory) is None
+    removed = [c for c in walk_since(world.repo.path, before)
+               if read_directory(c.parents[0].tree, directory) is not None]
+    assert len(removed) == 1 and "remove its directory" in removed[0].message, [c.message for c in removed]
+    world.flux.reconcile(ns, "config")
+    world.flux.reconcile(ns, "canaries", "Kustomization")
+    flux_idle(world)  # handled the nudge, applied the newest revision, Ready
+    assert all(kube.get(v, k, ns, n) is None for v, k, n in generated), "Flux applied them again"
+
+
+def remote_head(repo: Path) -> pygit2.Commit:
+    return pygit2.Repository(str(repo)).references["refs/heads/main"].peel(pygit2.Commit)
+
+
+def walk_since(repo: Path, since: pygit2.Oid) -> list[pygit2.Commit]:
+    """The remote's commits after ``since`` (first parents), newest first."""
+    out = []
+    for commit in pygit2.Repository(str(repo)).walk(remote_head(repo).id):
+        if commit.id == since:
+            return out
+        out.append(commit)
+    raise AssertionError(f"{since} is not on the remote's main")

@@ -66,7 +66,10 @@ class DryRunRecorder:
     def record(self, step: RecordedStep) -> RecordResult:
         canary = step.canary
         directory = canary_directory(self.prefix, canary.namespace, canary.name)
-        after = directory_files(canary, step.decision.state, step.manifests, seal=self.checksum_key.seal)
+        after = (
+            {} if step.removes
+            else directory_files(canary, step.decision.state, step.manifests, seal=self.checksum_key.seal)
+        )
         before = self._would_be.get(directory)
         if before is None:
             before = self._files_at_head(directory)

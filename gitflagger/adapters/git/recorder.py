@@ -71,7 +71,7 @@ from gitflagger.adapters.git.rebase import rebase, unpushed_commits
 from gitflagger.adapters.git.repository import branch_ref, open_repository
 from gitflagger.adapters.git.signing import Signer, write_commit
 from gitflagger.adapters.git.trailers import StepTrailers, canary_uid, step_id
-from gitflagger.adapters.git.tree import read_directory, replace_directory, write_directory
+from gitflagger.adapters.git.tree import read_directory, replace_directory, replace_entry, write_directory
 from gitflagger.decide.decision import Decision
 from gitflagger.decide.observation import MetricResult, WebhookResult
 from gitflagger.errors import TemporaryError
@@ -95,6 +95,9 @@ class RecordedStep:
     """Metric results the step judged; empty when it ran no analysis."""
     webhooks: Mapping[str, WebhookResult] = field(default_factory=dict)
     """Gate results the step judged, by webhook name."""
+    removes: bool = False
+    """The step removes the Canary's whole directory (a deleted Canary in git-only mode, so that the
+    GitOps tool prunes what it generated); ``manifests`` is then empty."""
 
     @property
     def step_id(self) -> str:
@@ -176,8 +179,8 @@ class _Batch:
     commits: list[pygit2.Oid] = field(default_factory=list)
     latest: dict[tuple[str, ...], pygit2.Oid] = field(default_factory=dict)
     """Per Canary directory, its newest step in this batch (the per-canary index refs, once persisted)."""
-    subtrees: dict[tuple[str, ...], pygit2.Oid] = field(default_factory=dict)
-    """Per Canary directory, the tree its newest step in this batch wrote."""
+    subtrees: dict[tuple[str, ...], pygit2.Oid | None] = field(default_factory=dict)
+    """Per Canary directory, the tree its newest step in this batch wrote (``None``: it removed it)."""
 
 
 class GitRecorder:
@@ -299,12 +302,11 @@ class GitRecorder:
         canary = step.canary
         directory = canary_directory(self.prefix, canary.namespace, canary.name)
         sid = step.step_id
-        files = directory_files(canary, step.decision.state, step.manifests, seal=self._seal)
-        subtree = write_directory(repo, files)
+        subtree = self._subtree(repo, step)
         parent = repo[batch.head].peel(pygit2.Commit) if batch.head is not None else None
         root = parent.tree if parent is not None else None
         existing = read_directory(root, directory)
-        if existing is not None and existing.id == subtree:
+        if _unchanged(existing, subtree):
             return RecordResult(None, SkipReason.UNCHANGED)
         mine = batch.latest.get(directory)
         known = self._known.get(directory)
@@ -318,7 +320,7 @@ class GitRecorder:
         if latest is not None and previous is not None and latest.step_id == sid:
             return RecordResult(None, SkipReason.DUPLICATE_STEP, str(previous.id))
         message = _message(step, sid, str(previous.id) if previous is not None else None)
-        new_root = replace_directory(repo, root, directory, subtree)
+        new_root = _new_root(repo, root, directory, subtree)
         signature = self._signature(step.time)
         commit = write_commit(
             repo,
@@ -384,10 +386,11 @@ class GitRecorder:
         index = {d: final.get(str(c)) for d, c in batch.latest.items()}
         remember_steps(repo, {d: pygit2.Oid(hex=c) for d, c in index.items() if c is not None})
         for directory, landed in index.items():
-            if landed is None:
+            wrote = batch.subtrees[directory]
+            if landed is None or wrote is None:
                 self._known.pop(directory, None)
             else:
-                self._known[directory] = (pygit2.Oid(hex=landed), batch.subtrees[directory])
+                self._known[directory] = (pygit2.Oid(hex=landed), wrote)
         return Persisted(
             head=str(head),
             commits=len(final),
@@ -427,22 +430,21 @@ class GitRecorder:
         canary = step.canary
         directory = canary_directory(self.prefix, canary.namespace, canary.name)
         sid = step.step_id
-        files = directory_files(canary, step.decision.state, step.manifests, seal=self._seal)
-        subtree = write_directory(self.repo, files)
+        subtree = self._subtree(self.repo, step)
         signature = self._signature(step.time)
         for attempt in range(MAX_ATTEMPTS):
             ref = self.repo.references.get(self.ref_name)
             parent = self.repo[ref.target].peel(pygit2.Commit) if ref is not None else None
             root = parent.tree if parent is not None else None
             existing = read_directory(root, directory)
-            if existing is not None and existing.id == subtree:
+            if _unchanged(existing, subtree):
                 return RecordResult(None, SkipReason.UNCHANGED)
             previous = latest_step_commit(self.repo, parent, directory, canary.ref)
             latest = StepTrailers.from_message(previous.message) if previous is not None else None
             if latest is not None and previous is not None and latest.step_id == sid:
                 return RecordResult(None, SkipReason.DUPLICATE_STEP, str(previous.id))
             message = _message(step, sid, str(previous.id) if previous is not None else None)
-            new_root = replace_directory(self.repo, root, directory, subtree)
+            new_root = _new_root(self.repo, root, directory, subtree)
             parents = [parent.id] if parent is not None else []
             commit = write_commit(
                 self.repo,
@@ -460,6 +462,13 @@ class GitRecorder:
         raise TemporaryError(
             f"git: {self.ref_name} kept moving; gave up recording {canary.ref} after {MAX_ATTEMPTS} attempts"
         )
+
+    def _subtree(self, repo: pygit2.Repository, step: RecordedStep) -> pygit2.Oid | None:
+        """The tree ``step`` writes for its Canary's directory; ``None`` when it removes the directory."""
+        if step.removes:
+            return None
+        return write_directory(repo, directory_files(step.canary, step.decision.state, step.manifests,
+                                                     seal=self._seal))
 
     @property
     def checksum_key(self) -> ChecksumKey:
@@ -495,6 +504,22 @@ class GitRecorder:
             settle_after_error(err, self.repo.path, self.ref_name)
             return False
         return True
+
+
+def _unchanged(existing: pygit2.Tree | None, subtree: pygit2.Oid | None) -> bool:
+    """The directory is already what the step writes: the same tree, or (a removal) absent."""
+    if subtree is None:
+        return existing is None
+    return existing is not None and existing.id == subtree
+
+
+def _new_root(
+    repo: pygit2.Repository, root: pygit2.Tree | None, directory: tuple[str, ...], subtree: pygit2.Oid | None
+) -> pygit2.Oid:
+    """``root`` with the Canary's directory replaced by ``subtree``, or removed (with emptied parents)."""
+    if subtree is None:
+        return replace_entry(repo, root, directory, None)
+    return replace_directory(repo, root, directory, subtree)
 
 
 def _message(step: RecordedStep, sid: str, previous: str | None) -> str:
