@@ -320,16 +320,23 @@ def test_a_canary_removed_from_git_without_revert_has_its_directory_removed_and_
                  lambda: kube.get(V1BETA1, "Canary", ns, "podinfo") is None, 240)
     finally:
         runs.stop_all()
-    wait_for("Flux and garbage collection to remove what the Canary generated",
-             lambda: all(kube.get(v, k, ns, n) is None for v, k, n in generated), 120)
+    def pruned() -> bool:  # Flux applied the removal (its path is kept: Ready) and pruned its inventory
+        status = (world.flux.get("Kustomization", ns, "canaries") or {}).get("status") or {}
+        return not (status.get("inventory") or {}).get("entries") and any(
+            c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ())
+
+    wait_for("Flux to prune what the Canary generated", pruned, 120)
+    wait_for("the generated objects to be gone",
+             lambda: all(kube.get(v, k, ns, n) is None for v, k, n in generated), 60)
     head = remote_head(world.repo.path)
     assert read_directory(head.tree, directory) is None
     removed = [c for c in walk_since(world.repo.path, before)
-               if read_directory(c.parents[0].tree, directory) is not None]
+               if read_directory(c.parents[0].tree, directory) is not None
+               and read_directory(c.tree, directory) is None]
     assert len(removed) == 1 and "remove its directory" in removed[0].message, [c.message for c in removed]
     world.flux.reconcile(ns, "config")
     world.flux.reconcile(ns, "canaries", "Kustomization")
-    flux_idle(world)  # handled the nudge, applied the newest revision, Ready
+    flux_idle(world)
     assert all(kube.get(v, k, ns, n) is None for v, k, n in generated), "Flux applied them again"
 
 

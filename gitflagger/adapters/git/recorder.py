@@ -51,6 +51,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import pygit2
+from pygit2.enums import FileMode
 
 from gitflagger.adapters.git.checksums import ChecksumKey
 from gitflagger.adapters.git.identity import DEFAULT_BRANCH, DEFAULT_IDENTITY, DEFAULT_PREFIX, Identity
@@ -71,7 +72,13 @@ from gitflagger.adapters.git.rebase import rebase, unpushed_commits
 from gitflagger.adapters.git.repository import branch_ref, open_repository
 from gitflagger.adapters.git.signing import Signer, write_commit
 from gitflagger.adapters.git.trailers import StepTrailers, canary_uid, step_id
-from gitflagger.adapters.git.tree import read_directory, replace_directory, replace_entry, write_directory
+from gitflagger.adapters.git.tree import (
+    entry_at,
+    read_directory,
+    replace_directory,
+    replace_entry,
+    write_directory,
+)
 from gitflagger.decide.decision import Decision
 from gitflagger.decide.observation import MetricResult, WebhookResult
 from gitflagger.errors import TemporaryError
@@ -506,6 +513,11 @@ class GitRecorder:
         return True
 
 
+KEEP = ".keep"
+"""Left in a namespace's directory when its last Canary's directory is removed (see :func:`_new_root`)."""
+KEEP_TEXT = b"Keeps this directory in git after its last Canary left, so the GitOps tool's path exists.\n"
+
+
 def _unchanged(existing: pygit2.Tree | None, subtree: pygit2.Oid | None) -> bool:
     """The directory is already what the step writes: the same tree, or (a removal) absent."""
     if subtree is None:
@@ -516,9 +528,18 @@ def _unchanged(existing: pygit2.Tree | None, subtree: pygit2.Oid | None) -> bool
 def _new_root(
     repo: pygit2.Repository, root: pygit2.Tree | None, directory: tuple[str, ...], subtree: pygit2.Oid | None
 ) -> pygit2.Oid:
-    """``root`` with the Canary's directory replaced by ``subtree``, or removed (with emptied parents)."""
+    """``root`` with the Canary's directory replaced by ``subtree``, or removed.
+
+    A removal that empties the namespace's directory leaves :data:`KEEP` in it: git holds no empty
+    directory, and a GitOps tool pointed at it (a Flux Kustomization per namespace) would fail on a
+    missing path instead of pruning what the Canary generated.
+    """
     if subtree is None:
-        return replace_entry(repo, root, directory, None)
+        removed = repo[replace_entry(repo, root, directory, None)].peel(pygit2.Tree)
+        if entry_at(removed, directory[:-1]) is not None:
+            return removed.id
+        keep = (repo.create_blob(KEEP_TEXT), int(FileMode.BLOB))
+        return replace_entry(repo, removed, (*directory[:-1], KEEP), keep)
     return replace_directory(repo, root, directory, subtree)
 
 

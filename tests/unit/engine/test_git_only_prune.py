@@ -108,6 +108,7 @@ def test_a_deleted_canary_commits_one_removal_of_its_directory_nudges_flux_and_i
 
     head = head_of(repo)
     assert read_directory(head.tree, DIRECTORY) is None and removals(repo) == [head]
+    assert read_directory(head.tree, DIRECTORY[:-1]) is not None  # .keep: Flux's path still exists
     trailers = StepTrailers.from_message(head.message)
     assert trailers is not None and trailers.canary == "test/podinfo" and trailers.phase == "Terminated"
     assert "remove its directory" in head.message.split("\n", 1)[0]
