@@ -272,11 +272,7 @@ def test_a_canary_removed_from_git_is_reverted_and_flux_prunes_what_it_generated
     try:
         runs.start("only", "--apply-mode", "git-only")
         wait_for("initialization", lambda: phase(kube, ns) == "Initialized", 180)
-        commit_files(world.repo.path, {f"apps/{ns}/canary.yaml": None}, "remove the podinfo Canary")
-        world.flux.reconcile(ns, "config")
-        world.flux.reconcile(ns, "apps", "Kustomization")
-        wait_for("the Canary to be finalized and gone",
-                 lambda: kube.get(V1BETA1, "Canary", ns, "podinfo") is None, 240)
+        remove_from_git(world, kube)
     finally:
         runs.stop_all()
 
@@ -313,11 +309,7 @@ def test_a_canary_removed_from_git_without_revert_has_its_directory_removed_and_
         wait_for("initialization", lambda: phase(kube, ns) == "Initialized", 180)
         assert all(kube.get(v, k, ns, n) is not None for v, k, n in generated)
         before = remote_head(world.repo.path).id
-        commit_files(world.repo.path, {f"apps/{ns}/canary.yaml": None}, "remove the podinfo Canary")
-        world.flux.reconcile(ns, "config")
-        world.flux.reconcile(ns, "apps", "Kustomization")
-        wait_for("the Canary to be finalized and gone",
-                 lambda: kube.get(V1BETA1, "Canary", ns, "podinfo") is None, 240)
+        remove_from_git(world, kube)
     finally:
         runs.stop_all()
     def pruned() -> bool:  # Flux applied the removal (its path is kept: Ready) and pruned its inventory
@@ -338,6 +330,16 @@ def test_a_canary_removed_from_git_without_revert_has_its_directory_removed_and_
     world.flux.reconcile(ns, "canaries", "Kustomization")
     flux_idle(world)
     assert all(kube.get(v, k, ns, n) is None for v, k, n in generated), "Flux applied them again"
+
+
+def remove_from_git(world: GitOpsWorld, kube: KubeCluster) -> None:
+    """Remove the Canary from the app path, have Flux apply that, and wait until its finalizer let it go."""
+    ns = world.ns
+    commit_files(world.repo.path, {f"apps/{ns}/canary.yaml": None}, "remove the podinfo Canary")
+    world.flux.reconcile(ns, "config")
+    world.flux.reconcile(ns, "apps", "Kustomization")
+    wait_for("the Canary to be finalized and gone",
+             lambda: kube.get(V1BETA1, "Canary", ns, "podinfo") is None, 240)
 
 
 def remote_head(repo: Path) -> pygit2.Commit:

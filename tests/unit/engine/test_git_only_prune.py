@@ -8,7 +8,6 @@ Flux's own controllers pruning is in tests/integration/test_flux_gitops.py.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,8 @@ from typing import Any
 import pygit2
 import pytest
 
-from gitflagger.adapters.git import RemoteConfig, RemoteRecorder, StepTrailers
+from gitflagger.adapters.git import StepTrailers
 from gitflagger.adapters.git import remote_recorder as remote_module
-from gitflagger.adapters.git.intent_store import IntentStore
 from gitflagger.adapters.git.tree import read_directory
 from gitflagger.engine.controller import Controller
 from gitflagger.engine.finalize import FINALIZER
@@ -27,6 +25,7 @@ from gitflagger.errors import TemporaryError
 from tests.unit.engine.podinfo_world import World
 from tests.unit.engine.test_git_only_flux import kustomization, nudged
 from tests.unit.engine.test_git_only_flux import world as flux_world  # noqa: F401 (fixture)
+from tests.unit.engine.test_push_before_apply import recording_to_a_remote
 from tests.unit.engine.test_reconcile_modes import flux as play_flux
 
 DIRECTORY = ("local", "test", "podinfo")
@@ -39,16 +38,9 @@ def world(flux_world: World) -> World:  # noqa: F811
 
 
 @pytest.fixture
-def remote_world(flux_world: World, tmp_path: Path) -> Iterator[World]:  # noqa: F811
+def remote_world(world: World, tmp_path: Path) -> World:
     """The same, recording into a cache of a bare "remote" (a push can fail)."""
-    remote = tmp_path / "remote.git"
-    pygit2.init_repository(str(remote), bare=True, initial_head="main")
-    recorder = RemoteRecorder(RemoteConfig(str(remote)), cache_root=tmp_path / "cache")
-    flux_world.ctx = dataclasses.replace(
-        flux_world.ctx, recorder=recorder, intents=IntentStore(recorder.repo)
-    )
-    flux_world.remote = remote  # type: ignore[attr-defined]
-    yield flux_world
+    return recording_to_a_remote(world, tmp_path)
 
 
 def head_of(repo: pygit2.Repository) -> pygit2.Commit:

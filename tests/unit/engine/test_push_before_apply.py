@@ -35,14 +35,17 @@ from tests.unit.engine.test_two_phase_pass import world as three_canaries  # noq
 @pytest.fixture
 def world(three_canaries: World, tmp_path: Path) -> Iterator[World]:  # noqa: F811
     """The three Canaries of the two-phase tests, recording into a cache of a bare "remote"."""
+    yield recording_to_a_remote(three_canaries, tmp_path)
+
+
+def recording_to_a_remote(world: World, tmp_path: Path) -> World:
+    """``world`` recording into a cache of a bare "remote" (``world.remote``) instead of a local repo."""
     remote = tmp_path / "remote.git"
     pygit2.init_repository(str(remote), bare=True, initial_head="main")
     recorder = RemoteRecorder(RemoteConfig(str(remote)), cache_root=tmp_path / "cache")
-    three_canaries.ctx = dataclasses.replace(
-        three_canaries.ctx, recorder=recorder, intents=IntentStore(recorder.repo)
-    )
-    three_canaries.remote = remote  # type: ignore[attr-defined]
-    yield three_canaries
+    world.ctx = dataclasses.replace(world.ctx, recorder=recorder, intents=IntentStore(recorder.repo))
+    world.remote = remote  # type: ignore[attr-defined]
+    return world
 
 
 def remote_head(world: World) -> str | None:
