@@ -107,7 +107,10 @@ def prepare_finalize(ctx: Context, canary_obj: Obj) -> Finalizing | tuple[bool, 
     cluster = ctx.cluster
     if not has_finalizer(canary_obj):
         return True, "no finalizer"
-    if ctx.apply_mode is ApplyMode.GIT_ONLY and not reverts(canary_obj):
+    if not reverts(canary_obj) and ctx.apply_mode is not ApplyMode.GIT_ONLY:  # held from git-only mode
+        cluster.remove_finalizer(canary_obj, FINALIZER)
+        return True, "no revertOnDeletion: garbage collection deletes what it generated"
+    if not reverts(canary_obj):
         removal = record_removal(ctx, canary_obj)
         if isinstance(removal, str):
             cluster.remove_finalizer(canary_obj, FINALIZER)

@@ -161,3 +161,20 @@ def test_a_failed_push_keeps_the_finalizer_and_the_retry_records_the_removal_onc
     assert read_directory(head_of(remote).tree, DIRECTORY) is None
     assert removals(remote) == [head_of(remote)]  # recorded once, held in the cache, then pushed
     assert not canary_present(world)
+
+
+def test_a_canary_deleted_after_a_switch_to_ssa_mode_is_released_without_a_commit_or_a_revert(
+    world: World,
+) -> None:
+    c = started(world)  # git-only: the finalizer is on
+    world.ctx = dataclasses.replace(world.ctx, apply_mode=ApplyMode.SSA, flux=None)
+    c = Controller(world.cluster, world.ctx)  # type: ignore[arg-type]
+    repo = world.recorder.repo
+    head = head_of(repo).id
+    world.canary["metadata"]["deletionTimestamp"] = "2026-11-29T10:05:00Z"
+    c.sync()
+
+    c.run_pass()
+
+    assert not canary_present(world) and head_of(repo).id == head
+    assert not [m for m in world.cluster.messages() if m.startswith(("Terminating", "Deleted"))]
