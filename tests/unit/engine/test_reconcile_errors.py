@@ -159,6 +159,7 @@ def test_a_failed_fetch_or_push_is_logged_and_the_pass_completes(world: World, e
 
 
 def test_finalizing_an_invalid_canary_or_one_without_target_just_lets_go(world: World) -> None:
+    world.canary["spec"]["revertOnDeletion"] = True  # without it (ssa mode) the finalizer just goes
     world.canary["metadata"]["finalizers"] = [FINALIZER]
     world.canary["metadata"]["deletionTimestamp"] = "2026-11-29T10:00:00Z"
     world.canary["spec"]["canaryAnalysis"]["stepWeight"] = 0
@@ -166,6 +167,7 @@ def test_finalizing_an_invalid_canary_or_one_without_target_just_lets_go(world: 
 
 
 def test_finalizing_without_a_target_lets_go(world: World) -> None:
+    world.canary["spec"]["revertOnDeletion"] = True  # without it (ssa mode) the finalizer just goes
     world.canary["metadata"]["finalizers"] = [FINALIZER]
     world.canary["metadata"]["deletionTimestamp"] = "2026-11-29T10:00:00Z"
     del world.cluster.objects[("Deployment", "test", "podinfo")]
