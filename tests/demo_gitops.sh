@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
-OUT=demo-out/gitops
+OUT=${DEMO_GITOPS_OUT:-demo-out/gitops}  # the test runs it into a temporary directory
 NS=demo
 CANARY=podinfo
 PREFIX=local
