@@ -381,19 +381,21 @@ class Controller:
                 return self._finalized(ref, now, *step)
             self._guard()
             obj = sync_finalizer(self.cluster, obj, git_only=self.ctx.apply_mode is ApplyMode.GIT_ONLY)
-        except GitflaggerError as err:
-            self._backoff(ref, now)
-            return StepOutcome(ref, error=str(err))
         except LeadershipLost:
             raise
         except Exception as err:  # confined to this Canary (see .faults)
-            self._backoff(ref, now)
-            why = fault(self.ctx, self.memory, obj, "handling its finalizer", err, self._log)
-            return StepOutcome(ref, error=why)
+            return self._failed(ref, now, obj, "handling its finalizer", err)
         prepared = prepare_one(self.ctx, obj, self.memory)
         if isinstance(prepared, StepOutcome):
             return self._settle(ref, prepared, now, obj)
         return prepared
+
+    def _failed(self, ref: str, now: datetime, obj: Obj, doing: str, err: Exception) -> StepOutcome:
+        """One Canary's finalizer work failed: back off; our own errors are their one line, others a fault."""
+        self._backoff(ref, now)
+        if isinstance(err, GitflaggerError):
+            return StepOutcome(ref, error=str(err))
+        return StepOutcome(ref, error=fault(self.ctx, self.memory, obj, doing, err, self._log))
 
     def _finalized(self, ref: str, now: datetime, done: bool, what: str) -> StepOutcome:
         """A finalization step's outcome: look again soon until the finalizer is gone."""
@@ -406,15 +408,10 @@ class Controller:
         ref = step.canary.ref
         try:
             done, what = finish_finalize(self.ctx, step, persisted)
-        except GitflaggerError as err:
-            self._backoff(ref, now)
-            return StepOutcome(ref, error=str(err))
         except LeadershipLost:
             raise
         except Exception as err:  # confined to this Canary (see .faults)
-            self._backoff(ref, now)
-            why = fault(self.ctx, self.memory, step.canary_obj, "finalizing", err, self._log)
-            return StepOutcome(ref, error=why)
+            return self._failed(ref, now, step.canary_obj, "finalizing", err)
         if self.ctx.flux is not None and step.commit:  # git-only: Flux applies (and prunes) it now
             self.ctx.flux.want_nudge(self.ctx.flux.carrier(step.canary.namespace, step.canary.name))
         return self._finalized(ref, now, done, what)
