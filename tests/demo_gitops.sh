@@ -32,6 +32,7 @@ started_testbed=0
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  rm -rf "${WORK:-}"  # its remote URL carries the git server's password, even when a step failed
   if [[ $started_testbed == 1 && ${KEEP_TESTBED:-0} != 1 ]]; then
     "$BIN/python" -m tests.testbed down >/dev/null 2>&1 || true
     rm -rf "$GITFLAGGER_TESTBED_DIR"

@@ -10,6 +10,7 @@ bare clone of the remote with one commit per step, and the live objects whose
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -34,6 +35,10 @@ def test_demo_gitops_promotes_then_rolls_back_with_flux_applying_every_step(tmp_
     run = subprocess.run(["bash", "tests/demo_gitops.sh"], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+
+    userinfo = re.compile(rb"[a-z+]+://[^/\s:@]+:[^/\s@]+@")  # a password in a URL
+    leaked = [p for p in out.rglob("*") if p.is_file() and userinfo.search(p.read_bytes())]
+    assert leaked == [], leaked
 
     repo = pygit2.Repository(str(out / "config.git"))
     messages = [c.message for c in repo.walk(repo.head.target)]
