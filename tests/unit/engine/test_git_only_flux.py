@@ -111,6 +111,20 @@ def test_no_or_two_covering_kustomizations_are_one_warning_not_a_silent_no_op(
     assert nudged(world) == []  # nothing to nudge: Flux applies at its own interval
 
 
+def test_discovery_says_where_it_looked_and_a_failed_list_is_its_own_problem(world: World) -> None:
+    world.cluster.put(kustomization("canaries", "./local"))
+    one_namespace = Flux(world.cluster, "local", namespace="demo")
+    assert one_namespace.carrier("demo", "podinfo").problem.startswith(
+        "no Flux Kustomization covers local/demo/podinfo (found: none; looked in namespace demo)")
+    everywhere = Flux(world.cluster, "local")
+    assert everywhere.carrier("demo", "podinfo").kustomization == FluxRef(FLUX_NS, "canaries")
+
+    world.cluster.down = True
+    failed = Flux(world.cluster, "local").carrier("demo", "podinfo")
+    assert failed.kustomization is None
+    assert failed.problem == "cannot list Flux Kustomizations: kubernetes: connection refused"
+
+
 def test_a_failed_kustomization_holds_the_step_and_says_fluxs_message_once(world: World) -> None:
     world.cluster.put(kustomization("canaries", "./local"))
     gitops_until(world, "Initialized")
